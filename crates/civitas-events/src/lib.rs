@@ -1,0 +1,25 @@
+//! The wire model of civitas: everything that crosses Kafka, as types, with no I/O.
+//!
+//! - [`envelope`]: the CRUD service's JSON envelope (seed 000) and its typed `data` shapes.
+//! - [`cloudevents`]: CloudEvents binary-mode attributes and their Kafka header codec.
+//! - [`mask`]: masking of secrets in JSON values before they reach an event or a log.
+//! - [`trace`]: W3C trace context (`traceparent`) parsing and formatting.
+//! - [`error`]: why a set of headers is not a CloudEvent.
+//!
+//! Everything here is testable on bytes alone; the crates that do I/O build on it.
+
+pub mod cloudevents;
+pub mod envelope;
+pub mod error;
+pub mod mask;
+pub mod saga;
+pub mod trace;
+
+pub use cloudevents::CloudEvent;
+pub use envelope::{
+    Envelope, MetricsData, OperationData, SecretData, UserContext, ValidationDetail,
+    ValidationErrorData, WorkflowData,
+};
+pub use error::CloudEventError;
+pub use mask::Masker;
+pub use trace::TraceContext;

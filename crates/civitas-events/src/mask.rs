@@ -1,0 +1,386 @@
+//! Masking of secrets in JSON values.
+//!
+//! A key is sensitive when, after normalising both sides (lowercase; `_`, `-`, `.` and
+//! whitespace removed), it contains one of the masker's patterns: with the pattern `secret`,
+//! `client_secret`, `ClientSecret` and `x-client-secret` are all sensitive. The value of a
+//! sensitive key is replaced by [`MASK`] whatever it is (string, number, object, array, null),
+//! at any depth of objects and arrays.
+//!
+//! ```
+//! use civitas_events::Masker;
+//! use serde_json::json;
+//!
+//! let params = json!({"Password": "hunter2", "Email": "john@example.com"});
+//! assert_eq!(
+//!     Masker::default().masked(&params),
+//!     json!({"Password": "****MASKED****", "Email": "john@example.com"}),
+//! );
+//! ```
+
+use serde_json::Value;
+
+/// The value that replaces every masked field.
+pub const MASK: &str = "****MASKED****";
+
+/// The patterns of [`Masker::default`].
+///
+/// Matching is by substring, so a short pattern masks every key that contains it. That is
+/// why `pin` is *not* a default: it would mask `shipping`, `mapping`, `spinner` or `opinion`.
+/// A deployment that has PIN fields adds a specific pattern such as `pincode` or `userpin`.
+/// `passwd` and `pwd` are listed because `password` does not contain them; `api key` and
+/// `clientsecret` are kept for readability although `apikey` and `secret` already cover them.
+pub const DEFAULT_PATTERNS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "authorization",
+    "apikey",
+    "api key",
+    "clientsecret",
+    "privatekey",
+    "credential",
+    "cookie",
+    "sessionid",
+];
+
+/// Keys that [`Masker::default`] never masks although a pattern matches them.
+///
+/// `credential_id` contains `credential`, but it is the id of a secret in the vault, not the
+/// secret, and the CRUD service's secret events carry it as-is (seed 000, "Masking and PII").
+pub const DEFAULT_EXEMPT_KEYS: &[&str] = &["credential_id"];
+
+/// Masks values whose key matches one of its patterns (case-insensitive).
+#[derive(Debug, Clone)]
+pub struct Masker {
+    /// Normalised, non-empty, without duplicates.
+    patterns: Vec<String>,
+    /// Normalised keys that are never masked.
+    exempt: Vec<String>,
+}
+
+impl Masker {
+    /// A masker with these patterns and no exempt keys.
+    ///
+    /// Patterns are normalised like keys; a pattern that normalises to nothing (e.g. `"_"`)
+    /// is dropped, since it would mask every key.
+    pub fn new<I: IntoIterator<Item = impl AsRef<str>>>(patterns: I) -> Self {
+        Self {
+            patterns: normalise_all(patterns),
+            exempt: Vec::new(),
+        }
+    }
+
+    /// The same masker, except that these keys are never masked. A key is exempt when it
+    /// equals one of them after normalisation (`credentialId` equals `credential_id`);
+    /// the values under an exempt key are still searched for sensitive keys.
+    #[must_use]
+    pub fn with_exempt_keys<I: IntoIterator<Item = impl AsRef<str>>>(mut self, keys: I) -> Self {
+        for key in normalise_all(keys) {
+            if !self.exempt.contains(&key) {
+                self.exempt.push(key);
+            }
+        }
+        self
+    }
+
+    /// The normalised patterns, in the order given.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(String::as_str)
+    }
+
+    /// Whether the value of `key` must be masked.
+    pub fn is_sensitive(&self, key: &str) -> bool {
+        let key = normalise(key);
+        !self.exempt.contains(&key) && self.patterns.iter().any(|p| key.contains(p.as_str()))
+    }
+
+    /// Replaces, at any depth, the value of every sensitive key with [`MASK`].
+    pub fn mask_in_place(&self, value: &mut Value) {
+        // An explicit stack rather than recursion: a value built in code has no depth limit.
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Object(map) => {
+                    for (key, child) in map.iter_mut() {
+                        if self.is_sensitive(key) {
+                            *child = Value::String(MASK.to_owned());
+                        } else {
+                            pending.push(child);
+                        }
+                    }
+                }
+                Value::Array(items) => pending.extend(items.iter_mut()),
+                Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+            }
+        }
+    }
+
+    /// A masked copy of `value`.
+    pub fn masked(&self, value: &Value) -> Value {
+        let mut copy = value.clone();
+        self.mask_in_place(&mut copy);
+        copy
+    }
+}
+
+impl Default for Masker {
+    /// [`DEFAULT_PATTERNS`], with [`DEFAULT_EXEMPT_KEYS`] exempt.
+    fn default() -> Self {
+        Masker::new(DEFAULT_PATTERNS).with_exempt_keys(DEFAULT_EXEMPT_KEYS)
+    }
+}
+
+/// Lowercase, without `_`, `-`, `.` and whitespace.
+fn normalise(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.') && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn normalise_all<I: IntoIterator<Item = impl AsRef<str>>>(texts: I) -> Vec<String> {
+    let mut normalised: Vec<String> = Vec::new();
+    for text in texts {
+        let text = normalise(text.as_ref());
+        if !text.is_empty() && !normalised.contains(&text) {
+            normalised.push(text);
+        }
+    }
+    normalised
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_mask_is_the_string_the_seed_shows() {
+        assert_eq!(MASK, "****MASKED****");
+    }
+
+    #[test]
+    fn case_and_separator_variants_of_a_pattern_are_sensitive() {
+        let masker = Masker::default();
+        for key in [
+            "password",
+            "Password",
+            "PASSWORD",
+            "new_password",
+            "client_secret",
+            "clientSecret",
+            "X-API-Key",
+            "api_key",
+            "api.key",
+            "Api Key",
+            "refreshToken",
+            "access-token",
+            "Authorization",
+            "private_key",
+            "Set-Cookie",
+            "JSESSIONID",
+            "session_id",
+            "db_passwd",
+            "PWD",
+            "credentials",
+        ] {
+            assert!(masker.is_sensitive(key), "{key} should be sensitive");
+        }
+    }
+
+    #[test]
+    fn keys_without_a_pattern_are_not_sensitive() {
+        let masker = Masker::default();
+        for key in [
+            "Email",
+            "LastName",
+            "object_id",
+            "shipping",
+            "opinion",
+            "api",
+            "key",
+            "session",
+            "",
+        ] {
+            assert!(!masker.is_sensitive(key), "{key} should not be sensitive");
+        }
+    }
+
+    #[test]
+    fn credential_id_is_exempt_by_default_but_other_credential_keys_are_not() {
+        let masker = Masker::default();
+        assert!(!masker.is_sensitive("credential_id"));
+        assert!(!masker.is_sensitive("credentialId"));
+        assert!(masker.is_sensitive("credential"));
+        assert!(masker.is_sensitive("credential_value"));
+    }
+
+    #[test]
+    fn a_custom_masker_uses_only_its_own_normalised_patterns() {
+        let masker = Masker::new(["Social_Security-Number", "pin"]);
+        assert_eq!(
+            masker.patterns().collect::<Vec<_>>(),
+            ["socialsecuritynumber", "pin"]
+        );
+        assert!(masker.is_sensitive("socialSecurityNumber"));
+        assert!(masker.is_sensitive("card_pin"));
+        assert!(!masker.is_sensitive("password"));
+    }
+
+    #[test]
+    fn a_pattern_that_normalises_to_nothing_is_dropped_instead_of_masking_everything() {
+        let masker = Masker::new(["", "_", " - "]);
+        assert_eq!(masker.patterns().count(), 0);
+        assert!(!masker.is_sensitive("Email"));
+    }
+
+    #[test]
+    fn the_exemption_is_for_the_whole_key_only() {
+        let masker = Masker::new(["token"]).with_exempt_keys(["token_type"]);
+        assert!(!masker.is_sensitive("TokenType"));
+        assert!(masker.is_sensitive("access_token"));
+        assert!(masker.is_sensitive("token_type_secret"));
+    }
+
+    #[test]
+    fn the_seed_example_params_are_masked_as_the_seed_shows() {
+        let params = json!({"Password": "hunter2", "Email": "john@example.com"});
+        assert_eq!(
+            Masker::default().masked(&params),
+            json!({"Password": "****MASKED****", "Email": "john@example.com"})
+        );
+    }
+
+    #[test]
+    fn values_of_every_type_under_a_sensitive_key_are_replaced() {
+        let mut value = json!({
+            "password": "p",
+            "pin_token": 1234,
+            "secret": {"nested": "whole object goes"},
+            "tokens": ["a", "b"],
+            "cookie": null,
+            "has_secret": true,
+        });
+        Masker::default().mask_in_place(&mut value);
+        assert_eq!(
+            value,
+            json!({
+                "password": MASK,
+                "pin_token": MASK,
+                "secret": MASK,
+                "tokens": MASK,
+                "cookie": MASK,
+                "has_secret": MASK,
+            })
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_at_every_depth_and_other_values_kept() {
+        let value = json!({
+            "system": "entraid_contractors",
+            "password": "top",
+            "connection": {
+                "host": "db.example",
+                "port": 5432,
+                "client_secret": "level2",
+                "auth": {
+                    "user": "svc",
+                    "Private-Key": "-----BEGIN",
+                    "options": {"retries": 3, "sessionId": "abc"}
+                }
+            },
+            "list": [[{"deep": {"refresh_token": "r"}}]]
+        });
+        assert_eq!(
+            Masker::default().masked(&value),
+            json!({
+                "system": "entraid_contractors",
+                "password": MASK,
+                "connection": {
+                    "host": "db.example",
+                    "port": 5432,
+                    "client_secret": MASK,
+                    "auth": {
+                        "user": "svc",
+                        "Private-Key": MASK,
+                        "options": {"retries": 3, "sessionId": MASK}
+                    }
+                },
+                "list": [[{"deep": {"refresh_token": MASK}}]]
+            })
+        );
+    }
+
+    #[test]
+    fn each_object_in_an_array_is_masked() {
+        let value = json!([
+            {"name": "a", "Password": "1"},
+            {"name": "b", "password": "2", "extra": [{"X-API-Key": "k"}]},
+            "plain string",
+            42
+        ]);
+        assert_eq!(
+            Masker::default().masked(&value),
+            json!([
+                {"name": "a", "Password": MASK},
+                {"name": "b", "password": MASK, "extra": [{"X-API-Key": MASK}]},
+                "plain string",
+                42
+            ])
+        );
+    }
+
+    #[test]
+    fn strings_that_look_secret_are_kept_when_their_key_is_not_sensitive() {
+        let value = json!({"note": "password", "tags": ["token", "secret"]});
+        assert_eq!(Masker::default().masked(&value), value);
+    }
+
+    #[test]
+    fn sensitive_keys_under_an_exempt_key_are_still_masked() {
+        let value = json!({"credential_id": {"id": "c1", "secret": "s"}});
+        assert_eq!(
+            Masker::default().masked(&value),
+            json!({"credential_id": {"id": "c1", "secret": MASK}})
+        );
+    }
+
+    #[test]
+    fn masked_leaves_the_original_untouched() {
+        let value = json!({"password": "p"});
+        let _ = Masker::default().masked(&value);
+        assert_eq!(value, json!({"password": "p"}));
+    }
+
+    #[test]
+    fn masking_a_deeply_nested_value_does_not_overflow_the_stack() {
+        let mut value = json!({"password": "p"});
+        // Built by hand: `json!` would serialize `value` again at each level, recursively.
+        for _ in 0..100_000 {
+            let mut level = serde_json::Map::new();
+            level.insert("level".to_owned(), value);
+            value = Value::Array(vec![Value::Object(level)]);
+        }
+        Masker::default().mask_in_place(&mut value);
+        let mut inner = &value;
+        while let Some(next) = inner.get(0).and_then(|o| o.get("level")) {
+            inner = next;
+        }
+        assert_eq!(inner, &json!({"password": MASK}));
+        // Dropping a value this deep recurses inside serde_json; take it apart by hand.
+        let mut pending = vec![value];
+        while let Some(mut v) = pending.pop() {
+            match &mut v {
+                Value::Array(items) => pending.append(items),
+                Value::Object(map) => {
+                    let keys: Vec<String> = map.keys().cloned().collect();
+                    pending.extend(keys.into_iter().filter_map(|k| map.remove(&k)));
+                }
+                _ => {}
+            }
+        }
+    }
+}

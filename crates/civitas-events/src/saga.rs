@@ -1,0 +1,514 @@
+//! The messages of the dataset-provisioning saga (seed 003, "Saga / Orchestrator Topics";
+//! DESIGN.md §4.3).
+//!
+//! Every value is camelCase JSON (the portal backend is Java) and travels with CloudEvents
+//! binary-mode headers; `ce_id` is the message's `messageId`, `ce_type` the topic name,
+//! `ce_subject` the dataset id.
+//!
+//! | topic (prefix `core.civitas`) | value |
+//! |---|---|
+//! | `dataset.create.requested` | [`DatasetCreateRequested`] |
+//! | `frost.project.create` / `.delete` | [`FrostProjectCreate`] / [`FrostProjectDelete`] |
+//! | `apisix.route.create` / `.delete` | [`ApisixRouteCreate`] / [`ApisixRouteDelete`] |
+//! | `frost.project.result`, `apisix.route.result` | [`StepResult`] |
+//! | `dataset.create.completed` / `.failed` | [`DatasetCreateCompleted`] / [`DatasetCreateFailed`] |
+//! | `dataset.create.intervention` | [`InterventionRequired`] |
+//! | `*.deadletter` | [`DeadLetter`] |
+//!
+//! Readers ignore fields they do not know, so producers may add fields without breaking them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Error codes carried by [`StepError::code`]: the thousands digit is the class.
+pub mod codes {
+    /// 1xxx: the command cannot succeed as given (validation, rejected by the target). Never retried.
+    pub const INVALID_COMMAND: u16 = 1001;
+    /// The target rejected the request (HTTP 400/405/422 and other 4xx without a special meaning).
+    pub const REJECTED: u16 = 1002;
+    /// The target refused our credentials (HTTP 401/403).
+    pub const UNAUTHORIZED: u16 = 1003;
+    /// 2xxx: retryable, retries exhausted. The HTTP request timed out on every try.
+    pub const TIMEOUT: u16 = 2001;
+    /// The target could not be reached on any try (connection refused/reset, DNS).
+    pub const CONNECTION: u16 = 2002;
+    /// The target answered 429 on every try.
+    pub const RATE_LIMITED: u16 = 2003;
+    /// The target answered 5xx on every try.
+    pub const SERVER_ERROR: u16 = 2004;
+    /// The orchestrator got no result for a step within the step timeout.
+    pub const STEP_TIMED_OUT: u16 = 2010;
+    /// 3xxx: adapter-specific. More than one FROST project carries the dataset's name.
+    pub const FROST_AMBIGUOUS_PROJECT: u16 = 3001;
+    /// FROST answered a create without telling the new project's id.
+    pub const FROST_NO_PROJECT_ID: u16 = 3002;
+    /// A FROST project to delete was not created by this saga; it is left alone.
+    pub const FROST_PROJECT_NOT_OURS: u16 = 3003;
+    /// An API's upstream URL cannot be made an APISIX upstream node (no host, bad port).
+    pub const APISIX_INVALID_UPSTREAM: u16 = 3101;
+    /// 9xxx: anything not classified above.
+    pub const UNKNOWN: u16 = 9001;
+
+    /// Whether `code` is in the retryable (2xxx) class.
+    pub fn is_retryable(code: u16) -> bool {
+        (2000..3000).contains(&code)
+    }
+}
+
+/// One API of a dataset, published through APISIX at `/v1/datasets/<datasetId>/<slug>`.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetApi {
+    /// Lowercase letters, digits and `-`, e.g. `sensorthings`.
+    pub slug: String,
+    /// Absolute http(s) URL the route forwards to, e.g. `http://frost:8080/FROST-Server/v1.1`.
+    pub upstream_url: String,
+}
+
+/// `dataset.create.requested`: the portal asks for a dataset to be provisioned.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetCreateRequested {
+    /// Unique per request; a redelivery carries the same id.
+    pub message_id: String,
+    /// The dataset; one saga per dataset id, ever (a second request is a duplicate).
+    pub dataset_id: String,
+    /// Human name; the FROST project is called `"<name> (<datasetId>)"`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The APIs to route; none means the APISIX step is skipped.
+    #[serde(default)]
+    pub apis: Vec<DatasetApi>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+impl DatasetCreateRequested {
+    /// What is wrong with the request, one sentence per problem; empty when it is valid.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.message_id.trim().is_empty() {
+            problems.push("messageId must not be empty".to_owned());
+        }
+        if self.dataset_id.trim().is_empty() {
+            problems.push("datasetId must not be empty".to_owned());
+        } else if !self
+            .dataset_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            problems.push(format!(
+                "datasetId {:?} may only contain letters, digits, '-', '_' and '.'",
+                self.dataset_id
+            ));
+        }
+        if self.name.trim().is_empty() {
+            problems.push("name must not be empty".to_owned());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for api in &self.apis {
+            if api.slug.is_empty()
+                || !api
+                    .slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                problems.push(format!(
+                    "api slug {:?} must be lowercase letters, digits and '-'",
+                    api.slug
+                ));
+            }
+            if !seen.insert(api.slug.as_str()) {
+                problems.push(format!("api slug {:?} is given twice", api.slug));
+            }
+            let url = api.upstream_url.as_str();
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+                problems.push(format!(
+                    "api {:?}: upstreamUrl {url:?} must be an absolute http(s) URL",
+                    api.slug
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// `frost.project.create`: find or create the FROST project of a dataset.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FrostProjectCreate {
+    pub message_id: String,
+    pub saga_id: String,
+    pub step_id: String,
+    pub dataset_id: String,
+    /// The dataset's name; the project is named `"<name> (<datasetId>)"`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl FrostProjectCreate {
+    /// The FROST project's name: `"<name> (<datasetId>)"`.
+    pub fn project_name(&self) -> String {
+        format!("{} ({})", self.name, self.dataset_id)
+    }
+}
+
+/// `frost.project.delete`: compensation; delete a project this saga created.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FrostProjectDelete {
+    pub message_id: String,
+    pub saga_id: String,
+    pub step_id: String,
+    pub dataset_id: String,
+    pub project_id: String,
+}
+
+/// `apisix.route.create`: one upstream and one route per API of the dataset.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApisixRouteCreate {
+    pub message_id: String,
+    pub saga_id: String,
+    pub step_id: String,
+    pub dataset_id: String,
+    pub apis: Vec<DatasetApi>,
+    /// The FROST project created by the previous step, written into the routes' labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frost_project_id: Option<String>,
+}
+
+/// `apisix.route.delete`: compensation; delete routes and then their upstreams.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApisixRouteDelete {
+    pub message_id: String,
+    pub saga_id: String,
+    pub step_id: String,
+    pub dataset_id: String,
+    #[serde(default)]
+    pub route_ids: Vec<String>,
+    #[serde(default)]
+    pub upstream_ids: Vec<String>,
+}
+
+/// Which command a [`StepResult`] answers.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepOperation {
+    /// The step's own command (`*.create`).
+    Create,
+    /// Its compensation (`*.delete`).
+    Delete,
+}
+
+/// `SUCCESS` or `FAILURE`.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResultStatus {
+    Success,
+    Failure,
+}
+
+/// Why a step failed.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepError {
+    /// See [`codes`]: 1xxx fatal/validation, 2xxx retryable (exhausted), 3xxx adapter-specific,
+    /// 9xxx unknown.
+    pub code: u16,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn new(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message)
+    }
+}
+
+/// Something a step made (or found) in an outside system.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    /// `frost-project`, `apisix-upstream`, `apisix-route`, …
+    pub kind: String,
+    pub id: String,
+    /// Where to reach it (project self link, public route URL), when it has an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Whether this saga created it. Only created resources are ever deleted by compensation.
+    pub created: bool,
+}
+
+/// `frost.project.result`, `apisix.route.result`: the answer to a command or a compensation.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepResult {
+    pub message_id: String,
+    pub saga_id: String,
+    pub step_id: String,
+    /// `messageId` of the command answered.
+    pub command_id: String,
+    pub operation: StepOperation,
+    pub status: ResultStatus,
+    /// The main resource's id (project id; for APISIX the first route id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// On success what exists now; on a failed create what was made before the failure.
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+    /// HTTP tries the adapter made (1 without retries).
+    #[serde(default)]
+    pub attempts: u32,
+    /// The adapter did not call the outside system (dry-run mode).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// `dataset.create.completed`: every step succeeded.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetCreateCompleted {
+    pub message_id: String,
+    pub saga_id: String,
+    pub dataset_id: String,
+    /// `messageId` of the request that started the saga.
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frost_project_id: Option<String>,
+    /// The FROST project's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frost_project_url: Option<String>,
+    #[serde(default)]
+    pub route_ids: Vec<String>,
+    /// Public gateway URLs of the dataset's APIs.
+    #[serde(default)]
+    pub public_urls: Vec<String>,
+    /// Everything provisioned, of every step.
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub duration_ms: i64,
+}
+
+/// How a failed saga ended.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailedStatus {
+    /// Earlier steps were undone.
+    Compensated,
+    /// At least one undo failed; see `staleResources` and the intervention record.
+    CompensationFailed,
+    /// Failed before anything was created; nothing to undo.
+    Failed,
+}
+
+/// `dataset.create.failed`: a step failed (or timed out); what was cleaned, what is stale.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetCreateFailed {
+    pub message_id: String,
+    pub saga_id: String,
+    pub dataset_id: String,
+    pub request_id: String,
+    pub status: FailedStatus,
+    /// The step whose failure ended the saga, e.g. `apisix-route`.
+    pub failed_step: String,
+    pub error: StepError,
+    /// Created resources that compensation removed.
+    #[serde(default)]
+    pub cleaned_resources: Vec<Resource>,
+    /// Created resources still there (their compensation failed): an operator must act.
+    #[serde(default)]
+    pub stale_resources: Vec<Resource>,
+    /// Resources the saga found and reused; they are never deleted.
+    #[serde(default)]
+    pub kept_resources: Vec<Resource>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: i64,
+}
+
+/// One step's error, for an intervention record.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepFailure {
+    pub step_id: String,
+    pub error: StepError,
+}
+
+/// `dataset.create.intervention`: resources left behind that an operator must remove.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InterventionRequired {
+    pub message_id: String,
+    pub saga_id: String,
+    pub dataset_id: String,
+    /// What happened, in one sentence.
+    pub reason: String,
+    pub stale_resources: Vec<Resource>,
+    #[serde(default)]
+    pub errors: Vec<StepFailure>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `*.deadletter`: a record that could not be processed, with the reason. It is not retried.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub message_id: String,
+    /// The component that gave up on it, e.g. `frost-adapter`.
+    pub component: String,
+    pub reason: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The original value (lossy UTF-8).
+    pub payload: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request() -> DatasetCreateRequested {
+        DatasetCreateRequested {
+            message_id: "m-1".into(),
+            dataset_id: "ds-1".into(),
+            name: "Luftqualitaet".into(),
+            description: None,
+            apis: vec![DatasetApi {
+                slug: "sensorthings".into(),
+                upstream_url: "http://frost:8080/FROST-Server/v1.1".into(),
+            }],
+            requested_by: None,
+        }
+    }
+
+    #[test]
+    fn a_request_is_camel_case_json_and_reads_back() {
+        let value = serde_json::to_value(request()).unwrap();
+        assert_eq!(
+            value,
+            json!({"messageId":"m-1","datasetId":"ds-1","name":"Luftqualitaet",
+                   "apis":[{"slug":"sensorthings","upstreamUrl":"http://frost:8080/FROST-Server/v1.1"}]})
+        );
+        let back: DatasetCreateRequested = serde_json::from_value(value).unwrap();
+        assert_eq!(back, request());
+    }
+
+    #[test]
+    fn a_request_without_apis_and_with_unknown_fields_is_read() {
+        let back: DatasetCreateRequested = serde_json::from_value(
+            json!({"messageId":"m","datasetId":"d","name":"n","portalVersion":"7"}),
+        )
+        .unwrap();
+        assert!(back.apis.is_empty());
+    }
+
+    #[test]
+    fn a_valid_request_has_no_problems() {
+        assert!(request().problems().is_empty());
+    }
+
+    #[test]
+    fn each_problem_of_an_invalid_request_is_named() {
+        let mut bad = request();
+        bad.dataset_id = "ds 1".into();
+        bad.name = " ".into();
+        bad.apis.push(DatasetApi {
+            slug: "Bad_Slug".into(),
+            upstream_url: "ftp://x".into(),
+        });
+        bad.apis.push(bad.apis[0].clone());
+        let problems = bad.problems().join("\n");
+        assert!(problems.contains("datasetId \"ds 1\""), "{problems}");
+        assert!(problems.contains("name must not be empty"), "{problems}");
+        assert!(problems.contains("\"Bad_Slug\" must be lowercase"), "{problems}");
+        assert!(problems.contains("upstreamUrl \"ftp://x\""), "{problems}");
+        assert!(problems.contains("\"sensorthings\" is given twice"), "{problems}");
+    }
+
+    #[test]
+    fn the_frost_project_name_is_name_and_dataset_id_in_parentheses() {
+        let command = FrostProjectCreate {
+            message_id: "c".into(),
+            saga_id: "s".into(),
+            step_id: "frost-project".into(),
+            dataset_id: "ds-1".into(),
+            name: "Luftqualitaet".into(),
+            description: None,
+        };
+        assert_eq!(command.project_name(), "Luftqualitaet (ds-1)");
+    }
+
+    #[test]
+    fn result_status_and_operation_are_upper_case() {
+        let result = StepResult {
+            message_id: "r".into(),
+            saga_id: "s".into(),
+            step_id: "frost-project".into(),
+            command_id: "c".into(),
+            operation: StepOperation::Create,
+            status: ResultStatus::Failure,
+            resource_id: None,
+            resources: vec![],
+            error: Some(StepError::new(codes::SERVER_ERROR, "HTTP 500")),
+            attempts: 3,
+            dry_run: false,
+        };
+        let value = serde_json::to_value(&result).unwrap();
+        assert_eq!(value["operation"], "CREATE");
+        assert_eq!(value["status"], "FAILURE");
+        assert_eq!(value["error"]["code"], 2004);
+        assert!(value.get("dryRun").is_none());
+    }
+
+    #[test]
+    fn failed_status_is_written_as_the_seed_names_it() {
+        assert_eq!(
+            serde_json::to_value(FailedStatus::CompensationFailed).unwrap(),
+            "COMPENSATION_FAILED"
+        );
+    }
+
+    #[test]
+    fn only_2xxx_codes_are_retryable() {
+        assert!(codes::is_retryable(codes::SERVER_ERROR));
+        assert!(!codes::is_retryable(codes::REJECTED));
+        assert!(!codes::is_retryable(codes::FROST_AMBIGUOUS_PROJECT));
+    }
+
+    #[test]
+    fn every_message_has_a_json_schema() {
+        let schema = schemars::schema_for!(DatasetCreateFailed);
+        let text = serde_json::to_string(&schema).unwrap();
+        assert!(text.contains("staleResources"));
+    }
+}

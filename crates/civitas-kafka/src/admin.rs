@@ -1,0 +1,225 @@
+//! Topic administration against a real cluster: read what exists, execute a provisioning
+//! plan (`civitas topics plan|apply`). The diff itself is pure and lives in
+//! `civitas_topics::plan`. The embedded broker has no admin API; `civitas up` provisions it
+//! through [`EmbeddedBroker::create_topic`](crate::EmbeddedBroker::create_topic) instead.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use civitas_topics::TopicSpec;
+use civitas_topics::plan::{Action, ExistingTopic, Plan};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+
+use crate::error::KafkaError;
+use crate::settings::KafkaSettings;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An admin connection to one cluster.
+pub struct Admin {
+    client: AdminClient<DefaultClientContext>,
+    bootstrap: String,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("bootstrap", &self.bootstrap)
+            .finish()
+    }
+}
+
+/// The outcome of one action of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub action: Action,
+    /// `None` when it succeeded, else the broker's reason.
+    pub error: Option<String>,
+}
+
+impl Admin {
+    /// Connects an admin client.
+    pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let client = settings
+            .client_config_with(&[("log_level", "3")])
+            .create()
+            .map_err(|source| KafkaError::CreateClient {
+                bootstrap: settings.bootstrap_servers.clone(),
+                source: source.into(),
+            })?;
+        Ok(Self {
+            client,
+            bootstrap: settings.bootstrap_servers.clone(),
+        })
+    }
+
+    /// Every non-internal topic with its partition count, replication factor and the configs
+    /// the broker reports (all sources, so a default equal to the catalog's value counts).
+    pub async fn describe(&self) -> Result<Vec<ExistingTopic>, KafkaError> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, TIMEOUT)
+            .map_err(|source| KafkaError::Metadata {
+                what: "the cluster's topics".to_owned(),
+                bootstrap: self.bootstrap.clone(),
+                source: source.into(),
+            })?;
+        let mut topics: Vec<ExistingTopic> = metadata
+            .topics()
+            .iter()
+            .filter(|t| !t.name().starts_with("__") && t.error().is_none())
+            .map(|t| ExistingTopic {
+                name: t.name().to_owned(),
+                partitions: t.partitions().len() as u32,
+                replication: t
+                    .partitions()
+                    .first()
+                    .map(|p| p.replicas().len() as u16)
+                    .unwrap_or(0),
+                configs: BTreeMap::new(),
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let specifiers: Vec<ResourceSpecifier<'_>> = topics
+            .iter()
+            .map(|t| ResourceSpecifier::Topic(&t.name))
+            .collect();
+        if specifiers.is_empty() {
+            return Ok(topics);
+        }
+        let described = self
+            .client
+            .describe_configs(&specifiers, &options())
+            .await
+            .map_err(|source| self.admin_error("describe topic configs", source))?;
+        let mut configs: Vec<BTreeMap<String, String>> = Vec::with_capacity(described.len());
+        for resource in described {
+            // A broker that cannot describe configs leaves them empty: every catalog config
+            // then shows as a change, which apply sets explicitly.
+            let map = resource
+                .map(|r| {
+                    r.entries
+                        .into_iter()
+                        .filter_map(|e| e.value.map(|v| (e.name, v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            configs.push(map);
+        }
+        for (topic, map) in topics.iter_mut().zip(configs) {
+            topic.configs = map;
+        }
+        Ok(topics)
+    }
+
+    /// Executes every change of `plan` (problems such as refused shrinks are skipped) and
+    /// reports each outcome; one failure does not stop the others. `desired` is the catalog
+    /// the plan was made from.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        desired: &[TopicSpec],
+    ) -> Result<Vec<Applied>, KafkaError> {
+        let mut outcomes = Vec::new();
+        for action in plan.changes() {
+            let error = self.execute(action, desired).await?;
+            outcomes.push(Applied {
+                action: action.clone(),
+                error,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    async fn execute(
+        &self,
+        action: &Action,
+        desired: &[TopicSpec],
+    ) -> Result<Option<String>, KafkaError> {
+        let opts = options();
+        let results = match action {
+            Action::Create {
+                name,
+                partitions,
+                replicas,
+                configs,
+            } => {
+                let mut topic = NewTopic::new(
+                    name,
+                    *partitions as i32,
+                    TopicReplication::Fixed(i32::from(*replicas)),
+                );
+                for (key, value) in configs {
+                    topic = topic.set(key, value);
+                }
+                self.client
+                    .create_topics([&topic], &opts)
+                    .await
+                    .map_err(|source| self.admin_error("create topics", source))?
+            }
+            Action::AddPartitions { name, to, .. } => {
+                let partitions = NewPartitions::new(name, *to as usize);
+                self.client
+                    .create_partitions([&partitions], &opts)
+                    .await
+                    .map_err(|source| self.admin_error("create partitions", source))?
+            }
+            Action::AlterConfig { name, changes } => {
+                // AlterConfigs (not the incremental variant) replaces all dynamic configs of
+                // the topic, so every config the catalog names is sent, not just the changed
+                // ones; configs the catalog does not name return to the broker's defaults.
+                let mut wanted: BTreeMap<String, String> = desired
+                    .iter()
+                    .find(|spec| spec.name.to_string() == *name)
+                    .map(|spec| spec.settings.configs())
+                    .unwrap_or_default();
+                for change in changes {
+                    wanted.insert(change.key.clone(), change.to.clone());
+                }
+                let mut alter = AlterConfig::new(ResourceSpecifier::Topic(name));
+                for (key, value) in &wanted {
+                    alter = alter.set(key, value);
+                }
+                let results = self
+                    .client
+                    .alter_configs([&alter], &opts)
+                    .await
+                    .map_err(|source| self.admin_error("alter configs", source))?;
+                return Ok(results
+                    .into_iter()
+                    .find_map(|r| r.err())
+                    .map(|(_, code)| code.to_string()));
+            }
+            Action::Delete { name } => self
+                .client
+                .delete_topics(&[name.as_str()], &opts)
+                .await
+                .map_err(|source| self.admin_error("delete topics", source))?,
+            _ => return Ok(None),
+        };
+        Ok(results
+            .into_iter()
+            .find_map(|r| r.err())
+            .map(|(topic, code)| format!("{topic}: {code}")))
+    }
+
+    fn admin_error(&self, what: &str, source: rdkafka::error::KafkaError) -> KafkaError {
+        KafkaError::Admin {
+            what: what.to_owned(),
+            bootstrap: self.bootstrap.clone(),
+            source: source.into(),
+        }
+    }
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new()
+        .request_timeout(Some(TIMEOUT))
+        .operation_timeout(Some(TIMEOUT))
+}

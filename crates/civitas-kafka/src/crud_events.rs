@@ -1,0 +1,263 @@
+//! The CRUD service's events (seed 000): envelope, key, headers and topic for each kind.
+//!
+//! | topic | `event_type` | key |
+//! |---|---|---|
+//! | `<prefix>.operations` | create/read/update/delete/list | `system/object_type/object_id` |
+//! | `<prefix>.errors` | `validation_error` | correlation id |
+//! | `<prefix>.workflows` | started/completed/failed/waiting | correlation id (the workflow's id) |
+//! | `<prefix>.secrets` + `.secrets.audit` | e.g. `secret_retrieved` | credential id |
+//! | `<prefix>.metrics` | `metrics_snapshot` | snapshot scope |
+//!
+//! Masking happens here as well as at the caller ("sinks also mask", seed 000): params,
+//! results, validation inputs and workflow metadata pass through the [`Masker`] again.
+
+use chrono::{SubsecRound, Utc};
+use civitas_events::{
+    CloudEvent, Envelope, Masker, MetricsData, OperationData, SecretData, TraceContext,
+    UserContext, ValidationErrorData, WorkflowData,
+};
+use serde::Serialize;
+
+use crate::error::KafkaError;
+use crate::publisher::{Publisher, Record};
+
+/// The six topic names of the CRUD service for one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrudTopics {
+    pub operations: String,
+    pub errors: String,
+    pub workflows: String,
+    pub secrets: String,
+    pub secrets_audit: String,
+    pub metrics: String,
+}
+
+impl CrudTopics {
+    /// The names under `prefix` (`crud` by default: `crud.operations`, …).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            operations: format!("{prefix}.operations"),
+            errors: format!("{prefix}.errors"),
+            workflows: format!("{prefix}.workflows"),
+            secrets: format!("{prefix}.secrets"),
+            secrets_audit: format!("{prefix}.secrets.audit"),
+            metrics: format!("{prefix}.metrics"),
+        }
+    }
+
+    /// All six, in the seed's order.
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.operations,
+            &self.errors,
+            &self.workflows,
+            &self.secrets,
+            &self.secrets_audit,
+            &self.metrics,
+        ]
+    }
+}
+
+/// What ties an event to the request or workflow that caused it.
+#[derive(Debug, Clone, Default)]
+pub struct EventContext {
+    pub correlation_id: Option<String>,
+    /// The caller's trace (from `traceparent`) or the service's own span.
+    pub trace: Option<TraceContext>,
+    pub user_context: Option<UserContext>,
+}
+
+impl EventContext {
+    /// A context with a correlation id and a fresh root trace.
+    pub fn correlated(correlation_id: impl Into<String>) -> Self {
+        Self {
+            correlation_id: Some(correlation_id.into()),
+            trace: Some(TraceContext::new_root()),
+            user_context: None,
+        }
+    }
+}
+
+/// Publishes the CRUD service's events through the shared [`Publisher`].
+#[derive(Debug, Clone)]
+pub struct CrudEvents {
+    publisher: Publisher,
+    topics: CrudTopics,
+    service: String,
+    source: String,
+    masker: Masker,
+}
+
+impl CrudEvents {
+    /// Events of `service` (the envelope's `service`, e.g. `crud-service`) under `prefix`.
+    pub fn new(publisher: Publisher, prefix: &str, service: &str, masker: Masker) -> Self {
+        Self {
+            publisher,
+            topics: CrudTopics::new(prefix),
+            service: service.to_owned(),
+            source: format!("/civitas/{service}"),
+            masker,
+        }
+    }
+
+    /// The topic names in use.
+    pub fn topics(&self) -> &CrudTopics {
+        &self.topics
+    }
+
+    /// The underlying publisher.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// One `crud.operations` event; returns its `event_id`.
+    pub fn operation(
+        &self,
+        event_type: &str,
+        ctx: &EventContext,
+        data: OperationData,
+    ) -> Result<String, KafkaError> {
+        let (record, event_id) = self.operation_record(event_type, ctx, data)?;
+        self.publisher.send(record);
+        Ok(event_id)
+    }
+
+    /// The record [`operation`](Self::operation) would send, and its `event_id`.
+    pub fn operation_record(
+        &self,
+        event_type: &str,
+        ctx: &EventContext,
+        mut data: OperationData,
+    ) -> Result<(Record, String), KafkaError> {
+        self.masker.mask_in_place(&mut data.params);
+        if let Some(result) = data.result.as_mut() {
+            self.masker.mask_in_place(result);
+        }
+        let key = match &data.object_id {
+            Some(id) => format!("{}/{}/{}", data.system, data.object_type, id),
+            None => format!("{}/{}", data.system, data.object_type),
+        };
+        self.record(&self.topics.operations, event_type, Some(key), ctx, data)
+    }
+
+    /// One `validation_error` event on `crud.errors`; returns its `event_id`.
+    pub fn validation_error(
+        &self,
+        ctx: &EventContext,
+        mut data: ValidationErrorData,
+    ) -> Result<String, KafkaError> {
+        for detail in &mut data.errors {
+            self.masker.mask_in_place(&mut detail.input);
+        }
+        let topic = &self.topics.errors;
+        let key = ctx.correlation_id.clone();
+        self.emit(topic, "validation_error", key, ctx, data)
+    }
+
+    /// One `crud.workflows` event; returns its `event_id`.
+    pub fn workflow(
+        &self,
+        event_type: &str,
+        ctx: &EventContext,
+        mut data: WorkflowData,
+    ) -> Result<String, KafkaError> {
+        self.masker.mask_in_place(&mut data.metadata);
+        let topic = &self.topics.workflows;
+        let key = ctx.correlation_id.clone();
+        self.emit(topic, event_type, key, ctx, data)
+    }
+
+    /// One secret event, written to `crud.secrets` and its audit copy `crud.secrets.audit`
+    /// (same `event_id`); returns the `event_id`.
+    pub fn secret(
+        &self,
+        event_type: &str,
+        ctx: &EventContext,
+        data: SecretData,
+    ) -> Result<String, KafkaError> {
+        // Both copies share the event id and the CloudEvents type of the functional topic.
+        let key = Some(data.credential_id.clone());
+        let ce_type = format!("{}.{event_type}", self.topics.secrets);
+        let (envelope, event) = self.envelope(ce_type, event_type, ctx, data, key.clone());
+        for topic in [&self.topics.secrets, &self.topics.secrets_audit] {
+            self.publisher.send(Record::json(
+                topic.as_str(),
+                key.clone(),
+                &event,
+                &envelope,
+            )?);
+        }
+        Ok(envelope.event_id)
+    }
+
+    /// One `crud.metrics` snapshot; returns its `event_id`.
+    pub fn metrics(&self, ctx: &EventContext, data: MetricsData) -> Result<String, KafkaError> {
+        let topic = &self.topics.metrics;
+        let key = Some(data.scope.clone());
+        self.emit(topic, "metrics_snapshot", key, ctx, data)
+    }
+
+    fn emit<D: Serialize>(
+        &self,
+        topic: &str,
+        event_type: &str,
+        key: Option<String>,
+        ctx: &EventContext,
+        data: D,
+    ) -> Result<String, KafkaError> {
+        let (record, event_id) = self.record(topic, event_type, key, ctx, data)?;
+        self.publisher.send(record);
+        Ok(event_id)
+    }
+
+    fn record<D: Serialize>(
+        &self,
+        topic: &str,
+        event_type: &str,
+        key: Option<String>,
+        ctx: &EventContext,
+        data: D,
+    ) -> Result<(Record, String), KafkaError> {
+        let ce_type = format!("{topic}.{event_type}");
+        let (envelope, event) = self.envelope(ce_type, event_type, ctx, data, key.clone());
+        Ok((
+            Record::json(topic, key, &event, &envelope)?,
+            envelope.event_id,
+        ))
+    }
+
+    /// The seed's envelope and the matching CloudEvents attributes.
+    fn envelope<D>(
+        &self,
+        ce_type: String,
+        event_type: &str,
+        ctx: &EventContext,
+        data: D,
+        subject: Option<String>,
+    ) -> (Envelope<D>, CloudEvent) {
+        let trace = ctx.trace.clone().unwrap_or_else(TraceContext::new_root);
+        let envelope = Envelope {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event_type: event_type.to_owned(),
+            // Microseconds, as `ce_time` carries them, so both say the same instant.
+            timestamp: Utc::now().trunc_subsecs(6),
+            correlation_id: ctx.correlation_id.clone(),
+            service: self.service.clone(),
+            trace_id: Some(trace.trace_id.clone()),
+            span_id: Some(trace.span_id.clone()),
+            user_context: ctx.user_context.clone(),
+            data,
+        };
+        let mut event = CloudEvent::new(self.source.clone(), ce_type)
+            .with_id(envelope.event_id.clone())
+            .with_time(envelope.timestamp)
+            .with_traceparent(trace.to_header());
+        if let Some(subject) = subject {
+            event = event.with_subject(subject);
+        }
+        if let Some(correlation_id) = &ctx.correlation_id {
+            event = event.with_correlation_id(correlation_id.clone());
+        }
+        (envelope, event)
+    }
+}

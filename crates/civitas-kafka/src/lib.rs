@@ -1,0 +1,26 @@
+//! Kafka I/O for civitas: everything that talks to a broker.
+//!
+//! - [`settings`]: client settings (bootstrap servers, topic prefix, raw librdkafka options).
+//! - [`publisher`]: the one shared producer of a process, with delivery tracking and a retry queue.
+//! - [`crud_events`]: the CRUD service's event producer (seed 000): envelope, key, headers, topics.
+//! - [`admin`]: reading a real cluster's topics and applying a provisioning plan.
+//! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port).
+//! - [`reader`]: reading records back — the engine behind `civitas tail` and `civitas trace`.
+//! - [`consumer`]: consumer settings for the components that subscribe in consumer groups.
+
+pub mod admin;
+pub mod broker;
+pub mod consumer;
+pub mod crud_events;
+pub mod error;
+pub mod publisher;
+pub mod reader;
+pub mod samples;
+pub mod settings;
+
+pub use broker::EmbeddedBroker;
+pub use crud_events::{CrudEvents, CrudTopics, EventContext};
+pub use error::KafkaError;
+pub use publisher::{Publisher, PublisherStats, Record};
+pub use reader::{ConsumedRecord, Filter, Reader};
+pub use settings::KafkaSettings;

@@ -1,0 +1,349 @@
+//! The one shared producer of a process.
+//!
+//! `send` never blocks the caller: the record goes to librdkafka's queue and its delivery is
+//! tracked by a callback. A record librdkafka cannot take (queue full) or cannot deliver
+//! (after its own retries, `message.timeout.ms`) lands in a bounded in-memory retry queue that
+//! a background thread drains; nothing is dropped silently — if even that queue overflows the
+//! record is counted in `dropped` and logged at ERROR, because an operator must act.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use civitas_events::CloudEvent;
+use rdkafka::ClientContext;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use serde::Serialize;
+
+use crate::error::KafkaError;
+use crate::settings::KafkaSettings;
+
+/// How many undeliverable records the retry queue holds before it starts dropping (and
+/// counting) the newest ones.
+pub const RETRY_QUEUE_CAPACITY: usize = 100_000;
+
+/// How often the retry queue is drained back into the producer.
+const RETRY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Producer settings the seeds and DESIGN.md §8 ask for; passthrough options may override.
+const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "lz4"),
+    ("linger.ms", "5"),
+    ("batch.num.messages", "10000"),
+    ("queue.buffering.max.messages", "1000000"),
+    ("queue.buffering.max.kbytes", "1048576"),
+    ("message.timeout.ms", "60000"),
+];
+
+/// One record to publish. Headers are UTF-8 (DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+}
+
+impl Record {
+    /// A JSON record whose CloudEvents attributes travel as headers (binary content mode).
+    pub fn json<T: Serialize>(
+        topic: impl Into<String>,
+        key: Option<String>,
+        event: &CloudEvent,
+        value: &T,
+    ) -> Result<Self, KafkaError> {
+        let topic = topic.into();
+        let payload = serde_json::to_vec(value).map_err(|source| KafkaError::Serialize {
+            topic: topic.clone(),
+            source,
+        })?;
+        Ok(Self {
+            topic,
+            key,
+            headers: event.to_headers(),
+            payload,
+        })
+    }
+}
+
+/// Counters of the publisher, for `/metrics` and `crud.metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PublisherStats {
+    /// Records handed to `send`.
+    pub sent: u64,
+    /// Records the broker acknowledged.
+    pub delivered: u64,
+    /// Delivery attempts that failed (each failure is retried).
+    pub failed: u64,
+    /// Records re-sent from the retry queue.
+    pub retried: u64,
+    /// Records lost because the retry queue was full.
+    pub dropped: u64,
+    /// Records waiting in the retry queue now.
+    pub retry_queue: u64,
+    /// Records in librdkafka's queue or on the wire now.
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug)]
+struct RetryQueue {
+    records: Mutex<VecDeque<Record>>,
+    capacity: usize,
+}
+
+impl RetryQueue {
+    fn push(&self, record: Record, counters: &Counters, reason: &dyn std::fmt::Display) {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.len() >= self.capacity {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(topic = %record.topic, %reason, capacity = self.capacity,
+                "retry queue full: record dropped; the broker has been unreachable for too long");
+            return;
+        }
+        tracing::warn!(topic = %record.topic, %reason, queued = records.len() + 1,
+            "record not delivered; kept in the retry queue");
+        records.push_back(record);
+    }
+
+    fn take_all(&self) -> VecDeque<Record> {
+        std::mem::take(&mut *self.records.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn put_back_front(&self, mut rest: VecDeque<Record>) {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        rest.extend(records.drain(..));
+        *records = rest;
+    }
+
+    fn len(&self) -> usize {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Receives librdkafka's delivery reports.
+#[derive(Debug)]
+struct DeliveryTracker {
+    counters: Arc<Counters>,
+    retry: Arc<RetryQueue>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        match result {
+            Ok(_) => {
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((err, message)) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let record = Record {
+                    topic: message.topic().to_owned(),
+                    key: message
+                        .key()
+                        .map(|k| String::from_utf8_lossy(k).into_owned()),
+                    headers: message
+                        .headers()
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|h| {
+                                    let value = h.value.unwrap_or_default();
+                                    (
+                                        h.key.to_owned(),
+                                        String::from_utf8_lossy(value).into_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                };
+                self.retry.push(record, &self.counters, err);
+            }
+        }
+    }
+}
+
+struct Inner {
+    producer: ThreadedProducer<DeliveryTracker>,
+    counters: Arc<Counters>,
+    retry: Arc<RetryQueue>,
+}
+
+/// The process's producer. Cheap to clone; every clone shares one librdkafka producer.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl Publisher {
+    /// Connects a producer (idempotent, acks=all, lz4, 5 ms linger) to the given cluster.
+    pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        Self::with_retry_capacity(settings, RETRY_QUEUE_CAPACITY)
+    }
+
+    /// Like [`connect`](Self::connect) with a custom retry-queue capacity.
+    pub fn with_retry_capacity(
+        settings: &KafkaSettings,
+        capacity: usize,
+    ) -> Result<Self, KafkaError> {
+        let counters = Arc::new(Counters::default());
+        let retry = Arc::new(RetryQueue {
+            records: Mutex::new(VecDeque::new()),
+            capacity,
+        });
+        let context = DeliveryTracker {
+            counters: counters.clone(),
+            retry: retry.clone(),
+        };
+        let producer = settings
+            .client_config_with(PRODUCER_DEFAULTS)
+            .create_with_context(context)
+            .map_err(|source| KafkaError::CreateClient {
+                bootstrap: settings.bootstrap_servers.clone(),
+                source: source.into(),
+            })?;
+        let inner = Arc::new(Inner {
+            producer,
+            counters,
+            retry,
+        });
+        spawn_retry_loop(Arc::downgrade(&inner));
+        Ok(Self { inner })
+    }
+
+    /// Hands a record to the producer without waiting for the broker.
+    pub fn send(&self, record: Record) {
+        self.inner.counters.sent.fetch_add(1, Ordering::Relaxed);
+        self.inner.enqueue(record);
+    }
+
+    /// Serializes `value` as JSON and sends it with `event`'s CloudEvents headers.
+    pub fn publish<T: Serialize>(
+        &self,
+        topic: &str,
+        key: Option<String>,
+        event: &CloudEvent,
+        value: &T,
+    ) -> Result<(), KafkaError> {
+        self.send(Record::json(topic, key, event, value)?);
+        Ok(())
+    }
+
+    /// Waits until every record (including the retry queue) is delivered, or `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.inner.drain_retry_queue();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = self
+                .inner
+                .producer
+                .flush(left.min(Duration::from_millis(500)));
+            let pending =
+                self.inner.retry.len() + self.inner.producer.in_flight_count().max(0) as usize;
+            if pending == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(KafkaError::FlushTimeout { pending });
+            }
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PublisherStats {
+        let c = &self.inner.counters;
+        PublisherStats {
+            sent: c.sent.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            retry_queue: self.inner.retry.len() as u64,
+            in_flight: self.inner.producer.in_flight_count().max(0) as u64,
+        }
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("counters", &self.counters)
+            .field("retry_queue", &self.retry.len())
+            .finish()
+    }
+}
+
+impl Inner {
+    /// Sends, or keeps the record in the retry queue when librdkafka refuses it.
+    fn enqueue(&self, record: Record) {
+        if let Err(err) = self.try_enqueue(&record) {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            self.retry.push(record, &self.counters, &err);
+        }
+    }
+
+    fn try_enqueue(&self, record: &Record) -> Result<(), rdkafka::error::KafkaError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let mut base = BaseRecord::to(&record.topic)
+            .payload(&record.payload)
+            .headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        self.producer.send(base).map_err(|(err, _)| err)
+    }
+
+    /// Re-sends what the retry queue holds; stops at the first record librdkafka refuses.
+    fn drain_retry_queue(&self) {
+        let mut pending = self.retry.take_all();
+        while let Some(record) = pending.pop_front() {
+            if self.try_enqueue(&record).is_err() {
+                // Still refused (queue full): keep the order and try again later.
+                pending.push_front(record);
+                self.retry.put_back_front(pending);
+                return;
+            }
+            self.counters.retried.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn spawn_retry_loop(inner: Weak<Inner>) {
+    let spawned = std::thread::Builder::new()
+        .name("civitas-retry".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(RETRY_INTERVAL);
+                let Some(inner) = inner.upgrade() else { return };
+                if inner.retry.len() > 0 {
+                    inner.drain_retry_queue();
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!(%err, "could not start the retry thread; undelivered records are retried only on flush");
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests and the acceptance script need and the machine lacks:
+# kcat and jq (reading the broker like an operator would), PostgreSQL (the store's second
+# backend). Debian/Ubuntu only; needs root or sudo. Idempotent: does nothing when all exist.
+set -euo pipefail
+
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -450,9 +450,15 @@ mod tests {
         let problems = bad.problems().join("\n");
         assert!(problems.contains("datasetId \"ds 1\""), "{problems}");
         assert!(problems.contains("name must not be empty"), "{problems}");
-        assert!(problems.contains("\"Bad_Slug\" must be lowercase"), "{problems}");
+        assert!(
+            problems.contains("\"Bad_Slug\" must be lowercase"),
+            "{problems}"
+        );
         assert!(problems.contains("upstreamUrl \"ftp://x\""), "{problems}");
-        assert!(problems.contains("\"sensorthings\" is given twice"), "{problems}");
+        assert!(
+            problems.contains("\"sensorthings\" is given twice"),
+            "{problems}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `civitas_topics::plan`. The embedded broker has no admin API; `civitas up` provisions it
 //! through [`EmbeddedBroker::create_topic`](crate::EmbeddedBroker::create_topic) instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use civitas_topics::TopicSpec;
@@ -36,6 +36,7 @@ impl std::fmt::Debug for Admin {
 /// The outcome of one action of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
+    /// The action that was run.
     pub action: Action,
     /// `None` when it succeeded, else the broker's reason.
     pub error: Option<String>,
@@ -55,6 +56,26 @@ impl Admin {
             client,
             bootstrap: settings.bootstrap_servers.clone(),
         })
+    }
+
+    /// The names of the cluster's topics (a metadata request, no configs), waiting at most
+    /// `timeout`. Blocking.
+    pub fn topic_names(&self, timeout: Duration) -> Result<BTreeSet<String>, KafkaError> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map_err(|source| KafkaError::Metadata {
+                what: "the cluster's topics".to_owned(),
+                bootstrap: self.bootstrap.clone(),
+                source: source.into(),
+            })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| t.name().to_owned())
+            .collect())
     }
 
     /// Every non-internal topic with its partition count, replication factor and the configs
@@ -119,31 +140,24 @@ impl Admin {
     }
 
     /// Executes every change of `plan` (problems such as refused shrinks are skipped) and
-    /// reports each outcome; one failure does not stop the others. `desired` is the catalog
-    /// the plan was made from.
-    pub async fn apply(
-        &self,
-        plan: &Plan,
-        desired: &[TopicSpec],
-    ) -> Result<Vec<Applied>, KafkaError> {
+    /// reports each outcome; one failure, even of a whole request, does not stop the others.
+    /// `desired` is the catalog the plan was made from.
+    pub async fn apply(&self, plan: &Plan, desired: &[TopicSpec]) -> Vec<Applied> {
         let mut outcomes = Vec::new();
         for action in plan.changes() {
-            let error = self.execute(action, desired).await?;
+            let error = self.execute(action, desired).await.err();
             outcomes.push(Applied {
                 action: action.clone(),
                 error,
             });
         }
-        Ok(outcomes)
+        outcomes
     }
 
-    async fn execute(
-        &self,
-        action: &Action,
-        desired: &[TopicSpec],
-    ) -> Result<Option<String>, KafkaError> {
+    /// Runs one action; the error says which request failed and why.
+    async fn execute(&self, action: &Action, desired: &[TopicSpec]) -> Result<(), String> {
         let opts = options();
-        let results = match action {
+        let (request, results) = match action {
             Action::Create {
                 name,
                 partitions,
@@ -152,23 +166,23 @@ impl Admin {
             } => {
                 let mut topic = NewTopic::new(
                     name,
-                    *partitions as i32,
+                    i32::try_from(*partitions).unwrap_or(i32::MAX),
                     TopicReplication::Fixed(i32::from(*replicas)),
                 );
                 for (key, value) in configs {
                     topic = topic.set(key, value);
                 }
-                self.client
-                    .create_topics([&topic], &opts)
-                    .await
-                    .map_err(|source| self.admin_error("create topics", source))?
+                (
+                    "CreateTopics",
+                    self.client.create_topics([&topic], &opts).await,
+                )
             }
             Action::AddPartitions { name, to, .. } => {
                 let partitions = NewPartitions::new(name, *to as usize);
-                self.client
-                    .create_partitions([&partitions], &opts)
-                    .await
-                    .map_err(|source| self.admin_error("create partitions", source))?
+                (
+                    "CreatePartitions",
+                    self.client.create_partitions([&partitions], &opts).await,
+                )
             }
             Action::AlterConfig { name, changes } => {
                 // AlterConfigs (not the incremental variant) replaces all dynamic configs of
@@ -190,23 +204,23 @@ impl Admin {
                     .client
                     .alter_configs([&alter], &opts)
                     .await
-                    .map_err(|source| self.admin_error("alter configs", source))?;
-                return Ok(results
-                    .into_iter()
-                    .find_map(|r| r.err())
-                    .map(|(_, code)| code.to_string()));
+                    .map_err(|e| format!("AlterConfigs request failed: {e}"))?;
+                return match results.into_iter().find_map(Result::err) {
+                    Some((_, code)) => Err(format!("AlterConfigs: {code}")),
+                    None => Ok(()),
+                };
             }
-            Action::Delete { name } => self
-                .client
-                .delete_topics(&[name.as_str()], &opts)
-                .await
-                .map_err(|source| self.admin_error("delete topics", source))?,
-            _ => return Ok(None),
+            Action::Delete { name } => (
+                "DeleteTopics",
+                self.client.delete_topics(&[name.as_str()], &opts).await,
+            ),
+            Action::RefusedShrink { .. } | Action::ReplicationDiffers { .. } => return Ok(()),
         };
-        Ok(results
-            .into_iter()
-            .find_map(|r| r.err())
-            .map(|(topic, code)| format!("{topic}: {code}")))
+        let results = results.map_err(|e| format!("{request} request failed: {e}"))?;
+        match results.into_iter().find_map(Result::err) {
+            Some((_, code)) => Err(format!("{request}: {code}")),
+            None => Ok(()),
+        }
     }
 
     fn admin_error(&self, what: &str, source: rdkafka::error::KafkaError) -> KafkaError {

@@ -15,9 +15,12 @@
 //! - [`strimzi`]: `KafkaTopic` and `KafkaUser` resources.
 //! - [`acl`]: the ACL matrix ([`AclMatrix`], [`AclMatrix::who`]), Kafka bindings and
 //!   `kafka-acls.sh` lines.
+//! - [`asyncapi`](mod@asyncapi): the AsyncAPI 3.0 document of the catalog, with message schemas
+//!   generated from the wire types of `civitas-events`.
 //! - [`error`]: [`NameError`], [`CatalogError`], [`AclError`].
 
 pub mod acl;
+pub mod asyncapi;
 pub mod catalog;
 pub mod error;
 pub mod lint;
@@ -32,6 +35,7 @@ pub use acl::{
     Access, AclBinding, AclMatrix, Grant, Operation, Pattern, PatternType, Principal, ResourceType,
     Who, render_kafka_acls_script, render_kafka_bindings,
 };
+pub use asyncapi::{AsyncApiDocument, asyncapi};
 pub use catalog::{Catalog, CleanupPolicy, TopicSettings, TopicSpec};
 pub use error::{AclError, CatalogError, NameError, Segment};
 pub use lint::{FileShape, Violation, file_shape, lint, lint_names};

@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 
 use civitas_events::saga::{
     ApisixRouteCreate, ApisixRouteDelete, DatasetCreateCompleted, DatasetCreateFailed,
-    DatasetCreateRequested, DeadLetter, FrostProjectCreate, FrostProjectDelete, StepResult,
+    DatasetCreateRequested, DeadLetter, FrostProjectCreate, FrostProjectDelete,
+    InterventionRequired, StepResult,
 };
 use civitas_events::{
     Envelope, MetricsData, OperationData, SecretData, ValidationErrorData, WorkflowData,
@@ -511,6 +512,9 @@ fn saga_payload(kind: &SagaKind, schemas: &mut Schemas) -> (Value, String) {
                 }
                 ("dataset", "create", FlowStage::Failed) => {
                     schemas.rust::<DatasetCreateFailed>("DatasetCreateFailed")
+                }
+                ("dataset", "create", FlowStage::Escalated) => {
+                    schemas.rust::<InterventionRequired>("InterventionRequired")
                 }
                 _ => generic_saga_message(schemas),
             };

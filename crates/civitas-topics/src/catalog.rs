@@ -1014,7 +1014,10 @@ mod tests {
             "core.civitas.apisix.route.result",
             "core.civitas.dataset.create.completed",
             "core.civitas.dataset.create.failed",
-            "core.civitas.saga.message.deadletter",
+            "core.civitas.dataset.create.escalated",
+            "core.civitas.dataset.create.deadletter",
+            "core.civitas.frost.project.deadletter",
+            "core.civitas.apisix.route.deadletter",
         ] {
             want.push(s.to_owned());
         }
@@ -1180,9 +1183,14 @@ saga:
             verb: "create".into(),
             stage: FlowStage::Requested
         }));
+        assert!(kinds.contains(&SagaKind::Flow {
+            flow: "dataset".into(),
+            verb: "create".into(),
+            stage: FlowStage::Escalated
+        }));
         assert!(kinds.contains(&SagaKind::DeadLetter {
-            system: "saga".into(),
-            entity: "message".into()
+            system: "frost".into(),
+            entity: "project".into()
         }));
     }
 

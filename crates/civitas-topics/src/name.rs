@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`CrudTopic`] | `<crud-prefix>.operations` / `.errors` / `.workflows` / `.secrets` / `.secrets.audit` / `.metrics` |
 //! | [`ConfigEventTopic`] | `<platform-prefix>.<domain>.<entity>.<event>`, event possibly composite (`password.changed`) |
-//! | [`SagaTopic`] | `core.civitas.<system>.<entity>.<verb \| result \| deadletter>` or `core.civitas.<flow>.<verb>.<requested \| completed \| failed>` |
+//! | [`SagaTopic`] | `core.civitas.<system>.<entity>.<verb \| result \| deadletter>` or `core.civitas.<flow>.<verb>.<requested \| completed \| failed \| escalated>` |
 //! | [`PayloadTopic`] | `<customer-domain>.<bundle>.<context>.<message-type>`, fallback `<platform-prefix>.data.<bundle>.<context>.<message-type>` |
 
 use std::fmt;
@@ -241,22 +241,27 @@ pub enum FlowStage {
     Completed,
     /// The saga failed (and was compensated, or not).
     Failed,
+    /// A compensation failed or a late result created something: resources are left that
+    /// an operator must remove by hand (the manual-intervention record).
+    Escalated,
 }
 
 impl FlowStage {
-    /// All three.
-    pub const ALL: [FlowStage; 3] = [
+    /// All four.
+    pub const ALL: [FlowStage; 4] = [
         FlowStage::Requested,
         FlowStage::Completed,
         FlowStage::Failed,
+        FlowStage::Escalated,
     ];
 
-    /// `requested`, `completed`, `failed`.
+    /// `requested`, `completed`, `failed`, `escalated`.
     pub fn as_str(self) -> &'static str {
         match self {
             FlowStage::Requested => "requested",
             FlowStage::Completed => "completed",
             FlowStage::Failed => "failed",
+            FlowStage::Escalated => "escalated",
         }
     }
 
@@ -297,7 +302,7 @@ pub enum SagaKind {
         flow: String,
         /// The action, e.g. `create`.
         verb: String,
-        /// requested / completed / failed.
+        /// requested / completed / failed / escalated.
         stage: FlowStage,
     },
 }
@@ -745,7 +750,7 @@ impl Parser<'_> {
         let words: Vec<String> = (k..n).map(|i| self.word(i)).collect();
         if n != k + 3 {
             self.errs.push(NameError::new(self.name, Rule::SegmentCount).with_hint(format!(
-                "expected {SAGA_PREFIX}.<system>.<entity>.<verb|result|deadletter> or {SAGA_PREFIX}.<flow>.<verb>.<requested|completed|failed>"
+                "expected {SAGA_PREFIX}.<system>.<entity>.<verb|result|deadletter> or {SAGA_PREFIX}.<flow>.<verb>.<requested|completed|failed|escalated>"
             )));
             return None;
         }

@@ -139,7 +139,7 @@ impl Rule {
                 "a CRUD topic is <prefix>.operations, .errors, .workflows, .secrets, .secrets.audit or .metrics"
             }
             Rule::SagaOperation => {
-                "a saga topic ends in a command verb, 'result', 'deadletter', or <verb>.requested|completed|failed"
+                "a saga topic ends in a command verb, 'result', 'deadletter', or <verb>.requested|completed|failed|escalated"
             }
             Rule::PrefixBoundary => "a topic prefix ends with '.', at a segment boundary",
             Rule::CatalogSyntax => "the file is a topic catalog in YAML",

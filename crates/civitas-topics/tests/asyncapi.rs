@@ -208,9 +208,14 @@ fn saga_topics_carry_the_saga_message_types() {
             "staleResources",
         ),
         (
-            "core.civitas.saga.message.deadletter",
+            "core.civitas.frost.project.deadletter",
             "DeadLetter",
             "reason",
+        ),
+        (
+            "core.civitas.dataset.create.escalated",
+            "InterventionRequired",
+            "staleResources",
         ),
     ] {
         let r = message(&doc, topic)["payload"]["$ref"].as_str().unwrap();
@@ -272,7 +277,7 @@ fn headers_are_the_cloudevents_binary_mode_headers() {
 #[test]
 fn kafka_bindings_carry_the_catalog_settings() {
     let (_, doc) = document(&Catalog::embedded());
-    let dlq = &channel(&doc, "core.civitas.saga.message.deadletter")["bindings"]["kafka"];
+    let dlq = &channel(&doc, "core.civitas.apisix.route.deadletter")["bindings"]["kafka"];
     assert_eq!(dlq["partitions"], 1);
     assert_eq!(dlq["replicas"], 3);
     assert_eq!(

@@ -1,0 +1,437 @@
+//! Adapters: plain command handlers. Each consumes its command topics in a consumer group,
+//! calls an outside system over HTTP, and publishes a [`StepResult`]. Retryable failures
+//! (timeouts, connection errors, 429, 5xx) are retried with `base·2^(n-1)` backoff capped
+//! at `max_delay`, at most `max_attempts` tries; a record that cannot be read goes to the
+//! adapter's dead-letter topic with the reason, and its offset is stored (never retried).
+//!
+//! - [`frost`]: FROST-Server projects (find-or-create, delete only what it created).
+//! - [`apisix`]: APISIX upstreams and routes (PUT under ids derived from the dataset).
+//!
+//! Without a base URL an adapter runs in dry-run mode: it logs the requests it would send
+//! and answers SUCCESS with stable synthetic ids.
+
+pub mod apisix;
+pub mod frost;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use civitas_events::saga::{DeadLetter, ResultStatus, StepError, StepOperation, StepResult, codes};
+use civitas_kafka::KafkaSettings;
+use reqwest::StatusCode;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::error::SagaError;
+use crate::io::{self, Emit, Received};
+
+/// How failed HTTP calls are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included (default 3).
+    pub max_attempts: u32,
+    /// Wait after the first failed try (default 1 s); doubles after each further one.
+    pub base_delay: Duration,
+    /// Longest wait between two tries (default 30 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed try `attempt` (1-based): `base·2^(attempt-1)`, capped.
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+}
+
+/// A failed call, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub code: u16,
+    pub message: String,
+}
+
+impl CallError {
+    pub fn new(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        codes::is_retryable(self.code)
+    }
+
+    /// The error as it goes into a result.
+    pub fn into_step_error(self) -> StepError {
+        StepError::new(self.code, self.message)
+    }
+}
+
+/// Classifies an HTTP answer that is not the expected one.
+pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError {
+    let body: String = body.chars().take(300).collect();
+    let message = format!("{what}: HTTP {status}: {body}");
+    let code = match status.as_u16() {
+        429 => codes::RATE_LIMITED,
+        500..=599 => codes::SERVER_ERROR,
+        401 | 403 => codes::UNAUTHORIZED,
+        400..=499 => codes::REJECTED,
+        _ => codes::UNKNOWN,
+    };
+    CallError::new(code, message)
+}
+
+/// Classifies a transport error (no HTTP answer).
+pub fn classify_transport(err: &reqwest::Error, what: &str) -> CallError {
+    let message = format!("{what}: {}", io::error_chain(err));
+    let code = if err.is_timeout() {
+        codes::TIMEOUT
+    } else if err.is_connect() || err.is_request() {
+        codes::CONNECTION
+    } else if err.is_decode() {
+        codes::UNKNOWN
+    } else {
+        codes::CONNECTION
+    };
+    CallError::new(code, message)
+}
+
+/// Calls `call` until it succeeds, fails with a non-retryable error, or `policy` is
+/// exhausted. Returns the outcome and the number of tries.
+pub async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    mut call: F,
+) -> (Result<T, CallError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let max = policy.max_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(value) => return (Ok(value), attempt),
+            Err(err) if err.is_retryable() && attempt < max => {
+                let delay = policy.delay_after(attempt);
+                tracing::info!(attempt, ?delay, error = %err.message, "retryable failure; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(mut err) => {
+                if err.is_retryable() {
+                    err.message = format!("{} (gave up after {attempt} tries)", err.message);
+                }
+                return (Err(err), attempt);
+            }
+        }
+    }
+}
+
+/// Identifies the command a result answers.
+#[derive(Debug, Clone)]
+pub struct CommandRef {
+    pub message_id: String,
+    pub saga_id: String,
+    pub step_id: String,
+    pub operation: StepOperation,
+}
+
+impl CommandRef {
+    /// A result for this command.
+    pub fn result(
+        &self,
+        outcome: Result<
+            Vec<civitas_events::saga::Resource>,
+            (CallError, Vec<civitas_events::saga::Resource>),
+        >,
+        attempts: u32,
+        dry_run: bool,
+    ) -> StepResult {
+        let (status, resources, error) = match outcome {
+            Ok(resources) => (ResultStatus::Success, resources, None),
+            Err((err, left)) => (ResultStatus::Failure, left, Some(err.into_step_error())),
+        };
+        StepResult {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            saga_id: self.saga_id.clone(),
+            step_id: self.step_id.clone(),
+            command_id: self.message_id.clone(),
+            operation: self.operation,
+            status,
+            resource_id: resources.first().map(|r| r.id.clone()),
+            resources,
+            error,
+            attempts,
+            dry_run,
+        }
+    }
+}
+
+/// What an adapter does with its commands.
+pub trait Handler: Send + Sync + 'static {
+    /// `frost-adapter`, `apisix-adapter`: the `ce_source` and log name.
+    fn component(&self) -> &'static str;
+    /// The command topics it consumes.
+    fn command_topics(&self) -> Vec<String>;
+    fn result_topic(&self) -> &str;
+    fn dead_letter_topic(&self) -> &str;
+    /// Whether it only pretends (no base URL configured).
+    fn dry_run(&self) -> bool;
+    /// Handles one command; `Err` is why the record cannot be read (→ dead letter).
+    fn handle(
+        &self,
+        topic: &str,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<StepResult, String>> + Send;
+}
+
+/// Runs a [`Handler`]: consume, handle, publish the result (or a dead letter).
+#[derive(Debug)]
+pub struct Adapter<H> {
+    handler: Arc<H>,
+    emit: Arc<dyn Emit>,
+    clock: Clock,
+}
+
+impl<H> Clone for Adapter<H> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            emit: self.emit.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for dyn Emit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Emit")
+    }
+}
+
+impl<H: Handler> Adapter<H> {
+    pub fn new(handler: H, emit: Arc<dyn Emit>) -> Self {
+        Self {
+            handler: Arc::new(handler),
+            emit,
+            clock: Clock::new(),
+        }
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Handles one record and publishes its answer.
+    pub async fn on_record(&self, record: &Received) {
+        let component = self.handler.component();
+        let envelope = record.reply_envelope(&format!("/civitas/{component}"));
+        match self.handler.handle(&record.topic, &record.payload).await {
+            Ok(result) => {
+                tracing::info!(component, saga_id = %result.saga_id, step = %result.step_id,
+                    operation = ?result.operation, status = ?result.status,
+                    error = ?result.error.as_ref().map(ToString::to_string), attempts = result.attempts,
+                    "result");
+                match envelope.record(self.handler.result_topic(), &result.message_id, &result) {
+                    Ok(out) => self.emit.emit(out),
+                    Err(err) => {
+                        tracing::error!(component, error = %io::error_chain(&err), "could not encode a result")
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(component, topic = %record.topic, offset = record.offset, %reason,
+                    "unreadable command sent to the dead-letter topic");
+                let letter = DeadLetter {
+                    message_id: uuid::Uuid::new_v4().to_string(),
+                    component: component.to_owned(),
+                    reason,
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    key: record.key.clone(),
+                    payload: String::from_utf8_lossy(&record.payload).into_owned(),
+                    headers: record.header_map(),
+                    received_at: self.clock.now(),
+                };
+                match envelope.record(
+                    self.handler.dead_letter_topic(),
+                    &letter.message_id,
+                    &letter,
+                ) {
+                    Ok(out) => self.emit.emit(out),
+                    Err(err) => {
+                        tracing::error!(component, error = %io::error_chain(&err), "could not encode a dead letter")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consumes the command topics in `group` until `stop`; commands of a batch are handled
+    /// concurrently (they belong to different sagas or are idempotent).
+    pub async fn run(
+        self,
+        settings: &KafkaSettings,
+        group: &str,
+        max_batch: usize,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), SagaError> {
+        let consumer = io::consumer(settings, group, &self.handler.command_topics())?;
+        let component = self.handler.component();
+        io::consume(consumer, stop, max_batch, component, move |batch| {
+            let this = self.clone();
+            async move {
+                futures::future::join_all(batch.iter().map(|r| this.on_record(r))).await;
+                Ok(())
+            }
+        })
+        .await;
+        Ok(())
+    }
+}
+
+/// A stable, APISIX-safe id (`[A-Za-z0-9._-]`, at most 64 characters) for `parts`.
+pub fn resource_id(parts: &[&str]) -> String {
+    let joined = parts.join("-");
+    let clean: String = joined
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.len() <= 64 {
+        return clean;
+    }
+    format!("{}-{:016x}", &clean[..47], fnv1a(joined.as_bytes()))
+}
+
+/// FNV-1a, 64 bit: stable across Rust versions (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// An HTTP client with a per-request timeout.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SagaError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .build()
+        .map_err(SagaError::HttpClient)
+}
+
+/// Joins a base URL and a path with exactly one `/` between them.
+pub fn join_url(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_one_second_and_is_capped_at_thirty() {
+        let policy = RetryPolicy::default();
+        let delays: Vec<u64> = (1..=7).map(|n| policy.delay_after(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(policy.delay_after(60), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn status_codes_are_classified_by_the_error_code_classes() {
+        let code = |s: u16| classify_status(StatusCode::from_u16(s).unwrap(), "x", "").code;
+        assert_eq!(code(500), codes::SERVER_ERROR);
+        assert_eq!(code(503), codes::SERVER_ERROR);
+        assert_eq!(code(429), codes::RATE_LIMITED);
+        assert_eq!(code(401), codes::UNAUTHORIZED);
+        assert_eq!(code(400), codes::REJECTED);
+        assert_eq!(code(302), codes::UNKNOWN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retryable_failure_is_tried_three_times_with_one_and_two_seconds_between() {
+        let start = tokio::time::Instant::now();
+        let mut calls = Vec::new();
+        let (outcome, attempts) = with_retries(&RetryPolicy::default(), || {
+            calls.push(start.elapsed().as_millis());
+            async { Err::<(), _>(CallError::new(codes::SERVER_ERROR, "HTTP 500")) }
+        })
+        .await;
+        assert_eq!(attempts, 3);
+        assert_eq!(calls, [0, 1000, 3000]);
+        let err = outcome.unwrap_err();
+        assert_eq!(err.code, codes::SERVER_ERROR);
+        assert!(
+            err.message.contains("gave up after 3 tries"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fatal_failure_is_not_retried() {
+        let mut calls = 0;
+        let (outcome, attempts) = with_retries(&RetryPolicy::default(), || {
+            calls += 1;
+            async { Err::<(), _>(CallError::new(codes::REJECTED, "HTTP 400")) }
+        })
+        .await;
+        assert_eq!((calls, attempts), (1, 1));
+        assert_eq!(outcome.unwrap_err().code, codes::REJECTED);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_after_a_retry_reports_two_tries() {
+        let mut calls = 0;
+        let (outcome, attempts) = with_retries(&RetryPolicy::default(), || {
+            calls += 1;
+            let fail = calls == 1;
+            async move {
+                if fail {
+                    Err(CallError::new(codes::TIMEOUT, "timed out"))
+                } else {
+                    Ok(7)
+                }
+            }
+        })
+        .await;
+        assert_eq!((outcome, attempts), (Ok(7), 2));
+    }
+
+    #[test]
+    fn resource_ids_are_stable_safe_and_at_most_64_characters() {
+        assert_eq!(resource_id(&["ds-1", "sensorthings"]), "ds-1-sensorthings");
+        assert_eq!(resource_id(&["ds 1", "a/b"]), "ds-1-a-b");
+        let long = "x".repeat(80);
+        let id = resource_id(&[&long, "api"]);
+        assert_eq!(id.len(), 64);
+        assert_eq!(id, resource_id(&[&long, "api"]));
+        assert_ne!(id, resource_id(&[&long, "apj"]));
+    }
+}

@@ -1,0 +1,34 @@
+//! The dataset-provisioning saga of civitas (seed 003, "Saga / Orchestrator Topics";
+//! DESIGN.md §4.3; `docs/saga.md`): the orchestrator and its FROST and APISIX adapters.
+//!
+//! - [`topics`]: the saga's topic names, from one configurable prefix.
+//! - [`definition`]: sagas as data — steps, their topics, conditions and command builders.
+//! - [`machine`]: the orchestrator as a pure state machine (`state + input → state + commands`).
+//! - [`store`]: saga instances and processed message ids in SQLite or PostgreSQL.
+//! - [`orchestrator`]: the driver — persist, then dispatch, then commit the offset; timer; resume.
+//! - [`adapter`]: command handlers with retries and dead letters ([`adapter::frost`], [`adapter::apisix`]).
+//! - [`service`]: starting the components in a process.
+//! - [`request`]: publishing a request and waiting for its outcome.
+//! - [`mod@bench`]: the end-to-end benchmark behind `civitas bench saga`.
+//! - [`io`], [`clock`], [`error`]: Kafka plumbing, a pausable clock, errors.
+
+pub mod adapter;
+pub mod bench;
+pub mod clock;
+pub mod definition;
+pub mod error;
+pub mod io;
+pub mod machine;
+pub mod orchestrator;
+pub mod request;
+pub mod service;
+pub mod store;
+pub mod topics;
+
+pub use definition::SagaDefinition;
+pub use error::SagaError;
+pub use machine::{Command, Input, Saga, SagaStatus, StepStatus};
+pub use orchestrator::{Orchestrator, OrchestratorConfig, Outcome};
+pub use service::{Component, Running, SagaConfig};
+pub use store::SagaStore;
+pub use topics::SagaTopics;

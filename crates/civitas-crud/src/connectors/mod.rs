@@ -1,0 +1,124 @@
+//! Connectors execute commands against a system. One trait, two implementations:
+//!
+//! - [`http`]: the declarative engine; each command of the system type is a templated HTTP
+//!   request, with auth, retries and timeouts from the system file.
+//! - [`directory`](mod@directory): the built-in user and group directory in the civitas database.
+
+pub mod directory;
+pub mod http;
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::auth::AuthError;
+use crate::config::CommandSpec;
+use crate::credentials::CredentialError;
+use crate::template::TemplateError;
+
+/// The command to run: where it belongs and its definition.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    pub system: &'a str,
+    pub object_type: &'a str,
+    pub action: &'a str,
+    pub spec: &'a CommandSpec,
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed {
+    pub result: Value,
+    /// The id of the object acted on, when known (e.g. the id a create assigned).
+    pub object_id: Option<String>,
+}
+
+impl Executed {
+    pub fn new(result: Value, object_id: Option<String>) -> Self {
+        Self { result, object_id }
+    }
+}
+
+/// Why a command failed, by the class of answer it gets.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectorError {
+    /// The object does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The object conflicts with an existing one (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The params do not make sense for the command (400).
+    #[error("{0}")]
+    BadParams(String),
+    /// The system answered with an error status after all tries (502).
+    #[error("HTTP Error {status}")]
+    Upstream {
+        status: u16,
+        url: String,
+        detail: Value,
+    },
+    /// The system could not be reached or did not answer in time, after all tries (502).
+    #[error("Upstream unreachable: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// A credential pointer could not be resolved (503).
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// The token endpoint refused (502).
+    #[error("{0}")]
+    Auth(AuthError),
+    /// A template could not be rendered with these params (400).
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+    /// A fault on our side (500); the message is logged, not shown.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<AuthError> for ConnectorError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Credential(e) => ConnectorError::Credential(e),
+            other => ConnectorError::Auth(other),
+        }
+    }
+}
+
+/// Runs commands against one system.
+pub trait Connector: Send + Sync + fmt::Debug {
+    /// Executes `command` with `params` (already checked against the command's required
+    /// params) on the object `object_id`.
+    fn execute<'a>(
+        &'a self,
+        command: Command<'a>,
+        params: &'a Map<String, Value>,
+        object_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Executed, ConnectorError>>;
+}
+
+/// A reqwest error in a few words, without the URL's query (which may carry data).
+pub fn describe_reqwest(error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "could not read the response"
+    } else if error.is_request() {
+        "could not send the request"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {cause}")
+    }
+}

@@ -1,0 +1,217 @@
+//! The one error type of the HTTP API. Every failure class has its status and body shape:
+//!
+//! | status | when | body |
+//! |---|---|---|
+//! | 422 | the body does not fit the schema | `{"detail": [{type, loc, msg, input}…]}` |
+//! | 404 | unknown system / object type / action, or object not found | `{"detail": "…"}` |
+//! | 400 | missing or unusable params | `{"detail": "…"}` |
+//! | 409 | the object conflicts with an existing one | `{"detail": "…"}` |
+//! | 413 | the body is too large | `{"detail": "…"}` |
+//! | 502 | the system answered with an error, or could not be reached | `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}` |
+//! | 503 | a credential of the system is not available | `{"detail": "…"}` |
+//! | 500 | a fault of ours (logged once, with the correlation id) | `{"detail": "Internal Server Error"}` |
+//!
+//! `/execute` adds `correlation_id` to each body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::auth::AuthError;
+use crate::connectors::ConnectorError;
+use crate::request::ValidationIssue;
+
+/// Longest upstream detail put in an event's `error` string, in characters.
+const MAX_EVENT_DETAIL: usize = 500;
+
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    Validation(Vec<ValidationIssue>),
+    NotFound(String),
+    BadRequest(String),
+    Conflict(String),
+    PayloadTooLarge(String),
+    /// An outside system failed. `error` is `HTTP Error <code>` or `Upstream unreachable`.
+    Upstream {
+        error: String,
+        url: String,
+        detail: Value,
+    },
+    Unavailable(String),
+    /// Logged when turned into a response; the caller sees an opaque 500.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `outcome` label of the request metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "invalid",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "too_large",
+            ApiError::Upstream { .. } => "upstream_error",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "error",
+        }
+    }
+
+    /// The `error` string of the `crud.operations` event.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Validation(issues) => issues
+                .iter()
+                .map(|i| format!("{}: {}", loc_text(&i.loc), i.msg))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::NotFound(m)
+            | ApiError::BadRequest(m)
+            | ApiError::Conflict(m)
+            | ApiError::PayloadTooLarge(m)
+            | ApiError::Unavailable(m) => m.clone(),
+            ApiError::Upstream { error, url, detail } => {
+                let detail = match detail {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                let detail: String = detail.chars().take(MAX_EVENT_DETAIL).collect();
+                if detail.is_empty() {
+                    format!("{error} from {url}")
+                } else {
+                    format!("{error} from {url}: {detail}")
+                }
+            }
+            ApiError::Internal(_) => "Internal Server Error".to_owned(),
+        }
+    }
+
+    /// The response body (without the correlation id).
+    pub fn body(&self) -> Value {
+        match self {
+            ApiError::Validation(issues) => json!({ "detail": issues }),
+            ApiError::Upstream { error, url, detail } => json!({
+                "error": error,
+                "upstream": {"url": url, "detail": detail},
+            }),
+            ApiError::Internal(_) => json!({"detail": "Internal Server Error"}),
+            other => json!({"detail": other.message()}),
+        }
+    }
+
+    /// The response, with `correlation_id` in the body when given.
+    pub fn into_response_with(self, correlation_id: Option<&str>) -> Response {
+        if let ApiError::Internal(message) = &self {
+            tracing::error!(correlation_id, error = %message, "internal error");
+        }
+        let mut body = self.body();
+        if let (Some(id), Value::Object(fields)) = (correlation_id, &mut body) {
+            fields.insert("correlation_id".into(), Value::String(id.to_owned()));
+        }
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_with(None)
+    }
+}
+
+impl From<ConnectorError> for ApiError {
+    fn from(error: ConnectorError) -> Self {
+        match error {
+            ConnectorError::NotFound(m) => ApiError::NotFound(m),
+            ConnectorError::Conflict(m) => ApiError::Conflict(m),
+            ConnectorError::BadParams(m) => ApiError::BadRequest(m),
+            ConnectorError::Upstream {
+                status,
+                url,
+                detail,
+            } => ApiError::Upstream {
+                error: format!("HTTP Error {status}"),
+                url,
+                detail,
+            },
+            ConnectorError::Unreachable { url, detail } => ApiError::Upstream {
+                error: "Upstream unreachable".to_owned(),
+                url,
+                detail: Value::String(detail),
+            },
+            ConnectorError::Auth(AuthError::Token {
+                url,
+                status,
+                detail,
+            }) => ApiError::Upstream {
+                error: match status {
+                    Some(status) => format!("HTTP Error {status}"),
+                    None => "Upstream unreachable".to_owned(),
+                },
+                url,
+                detail: json!({"token_request_failed": detail}),
+            },
+            ConnectorError::Auth(AuthError::Credential(e)) | ConnectorError::Credential(e) => {
+                ApiError::Unavailable(e.to_string())
+            }
+            ConnectorError::Template(e) => ApiError::BadRequest(format!(
+                "the params do not fit the command's templates: {e}"
+            )),
+            ConnectorError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// `body.system` for `["body", "system"]`.
+fn loc_text(loc: &[Value]) -> String {
+    loc.iter()
+        .map(|p| match p {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_error_has_the_seed_shape() {
+        let error = ApiError::from(ConnectorError::Upstream {
+            status: 503,
+            url: "http://kc/x".into(),
+            detail: json!({"error": "down"}),
+        });
+        assert_eq!(error.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            error.body(),
+            json!({"error": "HTTP Error 503", "upstream": {"url": "http://kc/x", "detail": {"error": "down"}}})
+        );
+        assert_eq!(
+            error.message(),
+            r#"HTTP Error 503 from http://kc/x: {"error":"down"}"#
+        );
+    }
+
+    #[test]
+    fn an_internal_error_is_opaque() {
+        let error = ApiError::Internal("db exploded at /var/lib".into());
+        assert_eq!(error.body(), json!({"detail": "Internal Server Error"}));
+        assert!(!error.message().contains("/var/lib"));
+    }
+}

@@ -1,0 +1,59 @@
+//! Where the service's events go: the seed's `crud.*` topics through [`CrudEvents`], or
+//! nowhere when publishing is switched off (a benchmark and diagnostic switch, never for
+//! production: the operations events are the audit trail).
+
+use civitas_events::{OperationData, ValidationErrorData};
+use civitas_kafka::{CrudEvents, EventContext, PublisherStats};
+
+#[derive(Debug, Clone)]
+pub enum Events {
+    Publishing(Box<CrudEvents>),
+    Disabled,
+}
+
+impl Events {
+    pub fn is_enabled(&self) -> bool {
+        matches!(self, Events::Publishing(_))
+    }
+
+    /// Publishes one `crud.operations` event; its `event_id`, or `None` when disabled or
+    /// when it could not be serialized (logged).
+    pub fn operation(&self, kind: &str, ctx: &EventContext, data: OperationData) -> Option<String> {
+        let Events::Publishing(events) = self else {
+            return None;
+        };
+        match events.operation(kind, ctx, data) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::error!(%error, correlation_id = ctx.correlation_id.as_deref(), "could not publish an operation event");
+                None
+            }
+        }
+    }
+
+    /// Publishes one `validation_error` event on `crud.errors`.
+    pub fn validation_error(
+        &self,
+        ctx: &EventContext,
+        data: ValidationErrorData,
+    ) -> Option<String> {
+        let Events::Publishing(events) = self else {
+            return None;
+        };
+        match events.validation_error(ctx, data) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::error!(%error, correlation_id = ctx.correlation_id.as_deref(), "could not publish a validation error event");
+                None
+            }
+        }
+    }
+
+    /// The publisher's counters, when publishing.
+    pub fn stats(&self) -> Option<PublisherStats> {
+        match self {
+            Events::Publishing(events) => Some(events.publisher().stats()),
+            Events::Disabled => None,
+        }
+    }
+}

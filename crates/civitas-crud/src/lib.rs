@@ -1,0 +1,36 @@
+//! The CRUD service of civitas (seed 000): `POST /execute` runs create/read/update/delete/list
+//! commands against configured *systems* and publishes one event per request on the
+//! `crud.*` topics.
+//!
+//! - [`config`]: system types and systems in YAML, the shipped types embedded.
+//! - [`template`]: the minijinja engine behind endpoints, bodies and result mappings.
+//! - [`connectors`]: the [`Connector`](connectors::Connector) trait; `http` (declarative) and
+//!   `directory` (built-in users and groups).
+//! - [`directory`]: the directory's storage in the civitas database (SQLite / PostgreSQL).
+//! - [`auth`], [`credentials`], [`retry`]: how the http connector talks to a system.
+//! - [`request`]: the `/execute` body and its FastAPI-style validation.
+//! - [`systems`]: the configured systems and the lookup of a request's command.
+//! - [`events`], [`metrics`]: what each request leaves behind.
+//! - [`routes`], [`error`], [`startup`]: the HTTP API, its errors, building and serving.
+//! - [`bench`](mod@bench): the load generator behind `civitas bench execute`.
+
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod connectors;
+pub mod credentials;
+pub mod directory;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod request;
+pub mod retry;
+pub mod routes;
+pub mod startup;
+pub mod systems;
+pub mod template;
+
+/// A database URL without its password, for messages.
+pub use civitas_store::redact as redact_database_url;
+pub use error::ApiError;
+pub use startup::{App, CrudSettings, Running, StartupError, serve};

@@ -1,0 +1,118 @@
+//! Prometheus metrics of one app instance.
+//!
+//! Each app has its own recorder (not the process-global one), so several apps in one process
+//! — tests, the benchmark — keep separate figures.
+//!
+//! - `civitas_execute_requests_total{system,action,outcome}`: `/execute` requests.
+//! - `civitas_execute_duration_seconds{system,action,outcome}`: their latency (histogram).
+//! - `civitas_publisher_{sent,delivered,failed,retried,dropped}_total` and
+//!   `civitas_publisher_{retry_queue,in_flight}`: the event publisher, sampled at scrape time.
+//!
+//! `system` and `action` are `unknown` unless they name a configured system and one of its
+//! actions, so that callers cannot grow the label space.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use civitas_kafka::PublisherStats;
+use metrics::Recorder;
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+const REQUESTS: &str = "civitas_execute_requests_total";
+const DURATION: &str = "civitas_execute_duration_seconds";
+
+/// Latency buckets, in seconds: 100 µs to 10 s.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!(
+                REQUESTS,
+                "Requests to /execute by system, action and outcome."
+            );
+            metrics::describe_histogram!(DURATION, metrics::Unit::Seconds, "Latency of /execute.");
+        });
+        Self {
+            recorder: Arc::new(recorder),
+            handle,
+        }
+    }
+
+    /// Counts one `/execute` request and its latency.
+    pub fn record_execute(
+        &self,
+        system: &str,
+        action: &str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        let labels = [
+            ("system", system.to_owned()),
+            ("action", action.to_owned()),
+            ("outcome", outcome.to_owned()),
+        ];
+        metrics::with_local_recorder(&*self.recorder, || {
+            metrics::counter!(REQUESTS, &labels).increment(1);
+            metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
+        });
+    }
+
+    /// The Prometheus text, with the publisher's counters when given.
+    pub fn render(&self, publisher: Option<PublisherStats>) -> String {
+        if let Some(stats) = publisher {
+            metrics::with_local_recorder(&*self.recorder, || {
+                for (name, value) in [
+                    ("civitas_publisher_sent_total", stats.sent),
+                    ("civitas_publisher_delivered_total", stats.delivered),
+                    ("civitas_publisher_failed_total", stats.failed),
+                    ("civitas_publisher_retried_total", stats.retried),
+                    ("civitas_publisher_dropped_total", stats.dropped),
+                ] {
+                    metrics::counter!(name).absolute(value);
+                }
+                metrics::gauge!("civitas_publisher_retry_queue").set(stats.retry_queue as f64);
+                metrics::gauge!("civitas_publisher_in_flight").set(stats.in_flight as f64);
+            });
+        }
+        self.handle.render()
+    }
+
+    /// Drains histogram samples into their buckets; run now and then so memory stays flat.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// The recorder, for components that record their own metrics into this app's registry.
+    pub fn recorder(&self) -> &dyn Recorder {
+        &*self.recorder
+    }
+}

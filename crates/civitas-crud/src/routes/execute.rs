@@ -1,0 +1,321 @@
+//! `POST /execute`: validate the body, find the command, run it, publish one event, answer.
+//!
+//! Events per request (seed 000):
+//! - invalid body (422): one `validation_error` on `<prefix>.errors`;
+//! - anything after validation — success, unknown system/object type/action (404), missing
+//!   params (400), conflict (409), upstream failure (502), … — one event on
+//!   `<prefix>.operations` whose `event_type` is the command's kind. When the command is
+//!   unknown, so is its kind: the action name is used if it is one of the five kinds, else
+//!   `unknown`.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use civitas_events::{OperationData, TraceContext, ValidationDetail, ValidationErrorData};
+use civitas_kafka::EventContext;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::Instrument;
+use utoipa::ToSchema;
+
+use crate::config::Kind;
+use crate::connectors::Command;
+use crate::error::ApiError;
+use crate::request::{self, ExecuteRequest, Invalid, ValidationIssue};
+use crate::startup::App;
+
+/// The request and response header that carries the correlation id.
+pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// The answer to a successful command.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecuteResponse {
+    /// What the command returned (unmasked: the caller asked for it).
+    #[schema(value_type = Object)]
+    pub result: Value,
+    pub correlation_id: String,
+    /// The `event_id` of the `crud.operations` event; null when publishing is off.
+    pub event_id: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/execute",
+    tag = "crud",
+    request_body(content = ExecuteRequest, content_type = "application/json"),
+    params(
+        ("X-Correlation-ID" = Option<String>, Header, description = "Correlation id; generated when absent, returned in the response and put on every event"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id goes on the events")
+    ),
+    responses(
+        (status = 200, description = "The command succeeded", body = ExecuteResponse),
+        (status = 400, description = "Missing or unusable params", body = crate::routes::openapi::DetailBody),
+        (status = 404, description = "Unknown system, object type or action, or object not found", body = crate::routes::openapi::DetailBody),
+        (status = 409, description = "Conflict with an existing object", body = crate::routes::openapi::DetailBody),
+        (status = 413, description = "Body too large", body = crate::routes::openapi::DetailBody),
+        (status = 422, description = "The body does not fit the schema (FastAPI detail)", body = crate::routes::openapi::ValidationBody),
+        (status = 502, description = "The system failed or could not be reached", body = crate::routes::openapi::UpstreamBody),
+        (status = 503, description = "A credential of the system is not available", body = crate::routes::openapi::DetailBody),
+    )
+)]
+pub async fn execute(State(app): State<App>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let correlation_id = correlation_id(&parts.headers);
+    let trace = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse)
+        .map(|caller| caller.child())
+        .unwrap_or_else(TraceContext::new_root);
+    let ctx = EventContext {
+        correlation_id: Some(correlation_id.clone()),
+        trace: Some(trace),
+        user_context: None,
+    };
+
+    let bytes = match axum::body::to_bytes(body, app.body_limit_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let error = ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes (or could not be read)",
+                app.body_limit_bytes
+            ));
+            let issue = ValidationIssue {
+                kind: "body_too_large".into(),
+                loc: vec![Value::from("body")],
+                msg: error.message(),
+                input: Value::Null,
+                ctx: None,
+            };
+            publish_invalid(
+                &app,
+                &ctx,
+                &Invalid {
+                    issues: vec![issue],
+                    partial: Default::default(),
+                },
+            );
+            return finish(
+                &app,
+                "unknown",
+                "unknown",
+                started,
+                Err(error),
+                &correlation_id,
+            );
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let request = match request::parse(content_type, &bytes) {
+        Ok(request) => request,
+        Err(invalid) => {
+            publish_invalid(&app, &ctx, &invalid);
+            let mut issues = invalid.issues;
+            for issue in &mut issues {
+                app.masker.mask_in_place(&mut issue.input);
+            }
+            tracing::info!(%correlation_id, errors = issues.len(), "invalid /execute body");
+            let error = ApiError::Validation(issues);
+            return finish(
+                &app,
+                "unknown",
+                "unknown",
+                started,
+                Err(error),
+                &correlation_id,
+            );
+        }
+    };
+
+    let (kind, outcome, system_label, action_label) = run(&app, &request, &correlation_id).await;
+    match &outcome {
+        Ok(_) => {
+            tracing::debug!(%correlation_id, system = %request.system, object_type = %request.object_type, action = %request.action, "executed")
+        }
+        Err(e) if e.status().is_server_error() => {
+            tracing::warn!(%correlation_id, system = %request.system, object_type = %request.object_type, action = %request.action, status = e.status().as_u16(), error = %e.message(), "command failed")
+        }
+        Err(e) => {
+            tracing::info!(%correlation_id, system = %request.system, object_type = %request.object_type, action = %request.action, status = e.status().as_u16(), error = %e.message(), "command refused")
+        }
+    }
+    // The response body is written before the result moves into the event (which masks
+    // it, as the publisher masks every result), so the result is never copied.
+    let (result_json, result, error, object_id) = match outcome {
+        Ok((result, object_id)) => {
+            let json = serde_json::to_vec(&result).unwrap_or_else(|_| b"null".to_vec());
+            (Ok(json), Some(result), None, object_id)
+        }
+        Err(e) => {
+            let message = e.message();
+            (Err(e), None, Some(message), request.object_id.clone())
+        }
+    };
+    let data = OperationData {
+        operation: request.action,
+        system: request.system,
+        object_type: request.object_type,
+        object_id,
+        params: app.masker.masked(&Value::Object(request.params)),
+        success: result.is_some(),
+        result,
+        error,
+        timestamp: Utc::now(),
+    };
+    let event_id = app.events.operation(kind, &ctx, data);
+    let outcome = result_json.map(|json| success_body(&json, &correlation_id, event_id.as_deref()));
+    finish(
+        &app,
+        system_label,
+        action_label,
+        started,
+        outcome,
+        &correlation_id,
+    )
+}
+
+/// `{"result": …, "correlation_id": …, "event_id": …}` ([`ExecuteResponse`]) from the
+/// result's JSON.
+fn success_body(result_json: &[u8], correlation_id: &str, event_id: Option<&str>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(result_json.len() + 120);
+    body.extend_from_slice(b"{\"result\":");
+    body.extend_from_slice(result_json);
+    body.extend_from_slice(b",\"correlation_id\":");
+    let _ = serde_json::to_writer(&mut body, correlation_id);
+    body.extend_from_slice(b",\"event_id\":");
+    let _ = serde_json::to_writer(&mut body, &event_id);
+    body.push(b'}');
+    body
+}
+
+/// The kind for the event, the outcome, and the metric labels (configured names only).
+async fn run<'a>(
+    app: &'a App,
+    request: &ExecuteRequest,
+    correlation_id: &str,
+) -> (
+    &'static str,
+    Result<(Value, Option<String>), ApiError>,
+    &'a str,
+    &'a str,
+) {
+    let resolved = match app
+        .systems
+        .resolve(&request.system, &request.object_type, &request.action)
+    {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            let kind = Kind::from_name(&request.action).map_or("unknown", Kind::as_str);
+            let system = app
+                .systems
+                .get(&request.system)
+                .map_or("unknown", |s| s.config.name.as_str());
+            return (kind, Err(error), system, "unknown");
+        }
+    };
+    let kind = resolved.spec.kind.as_str();
+    let system = resolved.system.config.name.as_str();
+    let action = resolved.action;
+    let params = match resolved.prepare_params(&request.params, request.object_id.as_deref()) {
+        Ok(params) => params,
+        Err(error) => return (kind, Err(error), system, action),
+    };
+    let command = Command {
+        system,
+        object_type: resolved.object_type,
+        action,
+        spec: resolved.spec,
+    };
+    // The connector's I/O (database, outside system) runs in a span naming the work.
+    let span = tracing::info_span!(
+        "command",
+        correlation_id,
+        system,
+        object_type = resolved.object_type,
+        action
+    );
+    let outcome = resolved
+        .system
+        .connector
+        .execute(command, &params, request.object_id.as_deref())
+        .instrument(span)
+        .await
+        .map(|executed| (executed.result, executed.object_id))
+        .map_err(ApiError::from);
+    (kind, outcome, system, action)
+}
+
+fn publish_invalid(app: &App, ctx: &civitas_kafka::EventContext, invalid: &Invalid) {
+    let errors = invalid
+        .issues
+        .iter()
+        .map(|issue| ValidationDetail {
+            kind: issue.kind.clone(),
+            loc: issue.loc.clone(),
+            msg: issue.msg.clone(),
+            input: app.masker.masked(&issue.input),
+        })
+        .collect();
+    let partial = &invalid.partial;
+    app.events.validation_error(
+        ctx,
+        ValidationErrorData {
+            path: "/execute".to_owned(),
+            errors,
+            system: partial.system.clone(),
+            object_type: partial.object_type.clone(),
+            action: partial.action.clone(),
+            object_id: partial.object_id.clone(),
+        },
+    );
+}
+
+fn finish(
+    app: &App,
+    system: &str,
+    action: &str,
+    started: Instant,
+    outcome: Result<Vec<u8>, ApiError>,
+    correlation_id: &str,
+) -> Response {
+    let label = match &outcome {
+        Ok(_) => "success",
+        Err(e) => e.outcome(),
+    };
+    app.metrics
+        .record_execute(system, action, label, started.elapsed());
+    let mut response = match outcome {
+        Ok(body) => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response(),
+        Err(error) => error.into_response_with(Some(correlation_id)),
+    };
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+    response
+}
+
+/// The caller's `X-Correlation-ID` when usable (1 to 128 visible ASCII characters), else
+/// a new UUID.
+fn correlation_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}

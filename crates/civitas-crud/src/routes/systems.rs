@@ -1,0 +1,107 @@
+//! `GET /systems`: what can be executed — every system, its object types and their commands.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::{ConfigEvent, ConnectorKind, Kind};
+use crate::startup::App;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemsResponse {
+    pub systems: Vec<SystemInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub system_type: String,
+    pub description: String,
+    pub connector: ConnectorKind,
+    pub base_url: Option<String>,
+    /// The auth kind only; never a credential.
+    pub auth: String,
+    pub objects: BTreeMap<String, ObjectInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ObjectInfo {
+    pub description: String,
+    pub entity: Option<String>,
+    pub actions: BTreeMap<String, ActionInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionInfo {
+    pub kind: Kind,
+    pub description: String,
+    pub required: Vec<String>,
+    pub optional: Vec<String>,
+    /// Whether the request must carry `object_id`.
+    pub object_id: bool,
+    pub event: Option<ConfigEvent>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/systems",
+    tag = "crud",
+    responses((status = 200, description = "The configured systems and what they can execute", body = SystemsResponse))
+)]
+pub async fn systems(State(app): State<App>) -> Json<SystemsResponse> {
+    let systems = app
+        .systems
+        .iter()
+        .map(|(name, entry)| {
+            let t = &entry.system_type;
+            SystemInfo {
+                name: name.clone(),
+                system_type: t.name.clone(),
+                description: if entry.config.description.is_empty() {
+                    t.description.clone()
+                } else {
+                    entry.config.description.clone()
+                },
+                connector: t.connector,
+                base_url: entry.config.base_url.clone(),
+                auth: entry.config.auth.kind().to_owned(),
+                objects: t
+                    .objects
+                    .iter()
+                    .map(|(object_name, object)| {
+                        let actions = object
+                            .commands
+                            .iter()
+                            .map(|(action, spec)| {
+                                (
+                                    action.clone(),
+                                    ActionInfo {
+                                        kind: spec.kind,
+                                        description: spec.description.clone(),
+                                        required: spec.required.clone(),
+                                        optional: spec.optional.clone(),
+                                        object_id: spec.needs_object_id(),
+                                        event: spec.event,
+                                    },
+                                )
+                            })
+                            .collect();
+                        (
+                            object_name.clone(),
+                            ObjectInfo {
+                                description: object.description.clone(),
+                                entity: object.entity.clone(),
+                                actions,
+                            },
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Json(SystemsResponse { systems })
+}

@@ -1,0 +1,262 @@
+//! Building and serving the app: settings → systems, database, events, metrics → router.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use civitas_crud::startup::{App, CrudSettings};
+//!
+//! let app = App::build(&CrudSettings::default(), None).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! civitas_crud::startup::serve(listener, app, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use civitas_events::Masker;
+use civitas_kafka::{CrudEvents, Publisher};
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
+use crate::credentials::{CredentialResolver, LocalResolver};
+use crate::directory::DirectoryStore;
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::systems::{Systems, SystemsError};
+use crate::template::Templates;
+
+/// Name of the built-in directory system.
+pub const LOCAL_SYSTEM: &str = "local";
+
+/// Everything the CRUD service needs to know to start.
+#[derive(Debug, Clone)]
+pub struct CrudSettings {
+    /// The envelope's `service` (and the CloudEvents source `/civitas/<service>`).
+    pub service_name: String,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// A directory of system files (and `system-types/`), besides the shipped types.
+    pub systems_dir: Option<PathBuf>,
+    /// Configure the built-in directory as system `local`.
+    pub local_directory: bool,
+    /// Prefix of the CRUD topics (`KAFKA_TOPIC_PREFIX`).
+    pub topic_prefix: String,
+    /// Publish events. Switching this off is for benchmarks and diagnosis only: the
+    /// operations events are the audit trail.
+    pub publish_events: bool,
+    /// Largest `/execute` body accepted.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for CrudSettings {
+    fn default() -> Self {
+        Self {
+            service_name: "crud-service".to_owned(),
+            database_url: "sqlite://.civitas/civitas.db".to_owned(),
+            systems_dir: None,
+            local_directory: true,
+            topic_prefix: "crud".to_owned(),
+            publish_events: true,
+            body_limit_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Why the app could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("the system configuration is invalid")]
+    Config(#[from] ConfigErrors),
+    #[error("could not open the database")]
+    Database(#[from] civitas_store::StoreError),
+    #[error(transparent)]
+    Systems(#[from] SystemsError),
+}
+
+/// The shared state of the app.
+#[derive(Debug)]
+pub struct AppInner {
+    pub service_name: String,
+    pub systems: Systems,
+    pub events: Events,
+    pub masker: Masker,
+    pub metrics: Metrics,
+    pub pool: Option<AnyPool>,
+    pub body_limit_bytes: usize,
+}
+
+/// The app: cheap to clone, one per service instance.
+#[derive(Debug, Clone)]
+pub struct App(pub Arc<AppInner>);
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Loads the systems, opens the database and wires the events. Without a publisher (or
+    /// with publishing switched off) no event is sent.
+    pub async fn build(
+        settings: &CrudSettings,
+        publisher: Option<Publisher>,
+    ) -> Result<Self, StartupError> {
+        let mut catalog = load_catalog(settings.systems_dir.as_deref())?;
+        if settings.local_directory {
+            catalog
+                .add_system(
+                    "builtin:local",
+                    SystemConfig::new(LOCAL_SYSTEM, "directory"),
+                )
+                .map_err(ConfigErrors)?;
+        }
+        let needs_database = catalog.systems.values().any(|s| {
+            catalog
+                .types
+                .get(&s.system_type)
+                .is_some_and(|t| t.connector == crate::config::ConnectorKind::Directory)
+        });
+        let pool = if needs_database {
+            Some(civitas_store::connect(&settings.database_url).await?)
+        } else {
+            None
+        };
+        let events = match publisher {
+            Some(publisher) if settings.publish_events => {
+                Events::Publishing(Box::new(CrudEvents::new(
+                    publisher,
+                    &settings.topic_prefix,
+                    &settings.service_name,
+                    Masker::default(),
+                )))
+            }
+            _ => Events::Disabled,
+        };
+        Self::from_parts(settings, &catalog, pool, events, Arc::new(LocalResolver))
+    }
+
+    /// An app from an already loaded catalog and an open pool (tests, embedding).
+    pub fn from_parts(
+        settings: &CrudSettings,
+        catalog: &Catalog,
+        pool: Option<AnyPool>,
+        events: Events,
+        resolver: Arc<dyn CredentialResolver>,
+    ) -> Result<Self, StartupError> {
+        let store = pool.clone().map(DirectoryStore::new);
+        let systems = Systems::build(
+            catalog,
+            store.as_ref(),
+            resolver,
+            Arc::new(Templates::new()),
+        )?;
+        Ok(Self(Arc::new(AppInner {
+            service_name: settings.service_name.clone(),
+            systems,
+            events,
+            masker: Masker::default(),
+            metrics: Metrics::new(),
+            pool,
+            body_limit_bytes: settings.body_limit_bytes,
+        })))
+    }
+
+    /// The HTTP routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/execute", post(routes::execute::execute))
+            .route("/systems", get(routes::systems::systems))
+            .route("/health", get(routes::health::health))
+            .route("/metrics", get(routes::metrics::metrics))
+            .route("/openapi.json", get(routes::openapi::openapi))
+            .with_state(self.clone())
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight (graceful shutdown). The caller flushes the publisher afterwards.
+pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let upkeep = spawn_upkeep(&app);
+    let router = app.router();
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    upkeep.abort();
+    result
+}
+
+fn spawn_upkeep(app: &App) -> JoinHandle<()> {
+    let metrics = app.metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.upkeep();
+        }
+    })
+}
+
+/// An app serving in the background (tests, benchmarks).
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Binds `addr` (port 0 for any) and serves `app` there.
+    pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            app,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes the requests in flight, and returns.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Helpers shared by the black-box tests: the app on port 0 with its own embedded broker,
+//! topics and SQLite database; requests; reading the events back.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use civitas_crud::config::{Catalog, parse_system};
+use civitas_crud::credentials::{CredentialError, CredentialRef, CredentialResolver};
+use civitas_crud::events::Events;
+use civitas_crud::{App, CrudSettings, Running};
+use civitas_kafka::{ConsumedRecord, CrudTopics, EmbeddedBroker, KafkaSettings, Publisher};
+use futures::future::BoxFuture;
+use secrecy::SecretString;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// One app with its broker and database.
+pub struct TestApp {
+    pub running: Running,
+    pub broker: EmbeddedBroker,
+    pub kafka: KafkaSettings,
+    pub publisher: Publisher,
+    pub topics: CrudTopics,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// An app whose settings `configure` may change (systems dir, service name, …).
+    pub async fn spawn_with(configure: impl FnOnce(&mut CrudSettings)) -> Self {
+        let broker = civitas_testkit::start_broker(1).await;
+        let kafka = civitas_testkit::settings(&broker);
+        let topics = CrudTopics::new(&kafka.topic_prefix);
+        for topic in topics.all() {
+            broker.create_topic(topic, 1).expect("topic created");
+        }
+        let publisher = Publisher::connect(&kafka).expect("publisher");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = CrudSettings {
+            database_url: format!("sqlite://{}/crud.db", dir.path().display()),
+            topic_prefix: kafka.topic_prefix.clone(),
+            ..CrudSettings::default()
+        };
+        configure(&mut settings);
+        let app = App::build(&settings, Some(publisher.clone()))
+            .await
+            .expect("the app builds");
+        let running = Running::start(app, ANY_PORT.parse().unwrap())
+            .await
+            .expect("the app listens");
+        Self {
+            running,
+            broker,
+            kafka,
+            publisher,
+            topics,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub async fn execute(&self, body: Value) -> TestResponse {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.post(&bytes, &[("content-type", "application/json")])
+            .await
+    }
+
+    pub async fn post(&self, body: &[u8], headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = self
+            .client
+            .post(format!("{}/execute", self.running.url()))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.expect("the request is answered")).await
+    }
+
+    /// The first `count` records of `<prefix>.operations`.
+    pub async fn operations(&self, count: usize) -> Vec<ConsumedRecord> {
+        self.read(
+            self.topics.operations.clone(),
+            count,
+            Duration::from_secs(15),
+        )
+        .await
+    }
+
+    /// The first `count` records of `<prefix>.errors`.
+    pub async fn errors(&self, count: usize) -> Vec<ConsumedRecord> {
+        self.read(self.topics.errors.clone(), count, Duration::from_secs(15))
+            .await
+    }
+
+    /// How many records `topic` holds, waiting `wait` for more than `expected` to show up.
+    pub async fn count(&self, topic: &str, expected: usize, wait: Duration) -> usize {
+        self.read(topic.to_owned(), expected + 1, wait).await.len()
+    }
+
+    /// Up to `count` records of `topic`, waiting at most `wait`.
+    pub async fn read_more(
+        &self,
+        topic: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Vec<ConsumedRecord> {
+        self.read(topic.to_owned(), count, wait).await
+    }
+
+    async fn read(&self, topic: String, count: usize, timeout: Duration) -> Vec<ConsumedRecord> {
+        let bootstrap = self.kafka.bootstrap_servers.clone();
+        tokio::task::spawn_blocking(move || {
+            civitas_testkit::read_topic(&bootstrap, &topic, 1, count, timeout)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Secrets from a map: tests must not depend on process-wide environment variables.
+#[derive(Debug, Default, Clone)]
+pub struct StaticResolver(pub BTreeMap<String, String>);
+
+impl StaticResolver {
+    pub fn with(pointer: &str, secret: &str) -> Self {
+        let mut map = BTreeMap::new();
+        map.insert(pointer.to_owned(), secret.to_owned());
+        Self(map)
+    }
+}
+
+impl CredentialResolver for StaticResolver {
+    fn resolve<'a>(
+        &'a self,
+        pointer: &'a CredentialRef,
+    ) -> BoxFuture<'a, Result<SecretString, CredentialError>> {
+        Box::pin(async move {
+            self.0
+                .get(&pointer.to_string())
+                .map(|s| SecretString::from(s.clone()))
+                .ok_or(CredentialError::EnvNotSet {
+                    pointer: pointer.to_string(),
+                })
+        })
+    }
+}
+
+/// An app without broker or database whose only system is `system_yaml` (an http system),
+/// for router-level tests with `oneshot`.
+pub fn http_app(system_yaml: &str, resolver: StaticResolver) -> App {
+    let mut catalog = Catalog::builtin().expect("shipped types load");
+    let system = parse_system("test.yaml", system_yaml).expect("the test system parses");
+    catalog
+        .add_system("test.yaml", system)
+        .expect("the test system fits its type");
+    let settings = CrudSettings {
+        local_directory: false,
+        ..CrudSettings::default()
+    };
+    App::from_parts(
+        &settings,
+        &catalog,
+        None,
+        Events::Disabled,
+        Arc::new(resolver),
+    )
+    .expect("the app builds")
+}
+
+/// An app with the built-in directory on a fresh SQLite database and no broker.
+pub async fn directory_app() -> (App, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = CrudSettings {
+        database_url: format!("sqlite://{}/crud.db", dir.path().display()),
+        ..CrudSettings::default()
+    };
+    let app = App::build(&settings, None).await.expect("the app builds");
+    (app, dir)
+}
+
+/// Runs one request through the router without a socket.
+pub async fn oneshot(app: &App, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(json) => {
+            request = request.header("content-type", "application/json");
+            axum::body::Body::from(serde_json::to_vec(&json).unwrap())
+        }
+        None => axum::body::Body::empty(),
+    };
+    let response = app
+        .router()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+/// A systems directory holding one file.
+pub fn systems_dir(file: &str, yaml: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(file), yaml).unwrap();
+    dir
+}
+
+pub fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+pub fn path_of(dir: &TempDir) -> &Path {
+    dir.path()
+}

@@ -1,0 +1,69 @@
+//! One module per subcommand. Each exposes `Args` (clap) and `run`.
+
+pub mod acls;
+pub mod bench;
+pub mod bench_execute;
+pub mod emit;
+pub mod saga;
+pub mod serve;
+pub mod shared;
+pub mod tail;
+pub mod topics;
+pub mod trace;
+pub mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The event core of a smart-city data platform.
+#[derive(Debug, Parser)]
+#[command(name = "civitas", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process: broker (embedded unless --kafka), topics, services.
+    Up(up::Args),
+    /// Run one component on its own against an existing Kafka cluster (e.g. `serve crud`).
+    Serve(serve::Args),
+    /// Publish sample events on every crud topic (for trying the tools).
+    Emit(emit::Args),
+    /// The last N records of a topic across all partitions, ordered by time.
+    Tail(tail::Args),
+    /// Every record with a correlation id, across topics, as a timeline.
+    Trace(trace::Args),
+    /// Benchmarks that print our figures beside their baselines.
+    #[command(subcommand)]
+    Bench(bench::Command),
+    /// The topic catalog: lint, list, plan/apply against a cluster, render (Strimzi), AsyncAPI.
+    Topics(topics::Args),
+    /// The ACL matrix: render it (Kafka, Strimzi, kafka-acls.sh) or ask who may use a topic.
+    Acls(acls::Args),
+    /// The dataset-provisioning saga: list and show sagas, publish a request.
+    Saga(saga::Args),
+}
+
+impl Command {
+    /// Long-running services log JSON; one-shot commands log text.
+    pub fn is_service(&self) -> bool {
+        matches!(self, Command::Up(_) | Command::Serve(_))
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up(args) => up::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Emit(args) => emit::run(args).await,
+        Command::Tail(args) => tail::run(args).await,
+        Command::Trace(args) => trace::run(args).await,
+        Command::Bench(command) => bench::run(command).await,
+        Command::Topics(args) => topics::run(args).await,
+        Command::Acls(args) => acls::run(args).await,
+        Command::Saga(args) => saga::run(args).await,
+    }
+}

@@ -1,0 +1,638 @@
+//! `civitas saga list|show|request`, plus the saga's pieces of `up`, `serve` and `bench`:
+//! the dataset-provisioning saga (docs/saga.md).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use civitas_events::saga::{DatasetApi, DatasetCreateRequested};
+use civitas_kafka::{EmbeddedBroker, KafkaSettings, Publisher};
+use civitas_saga::adapter::RetryPolicy;
+use civitas_saga::adapter::apisix::ApisixConfig;
+use civitas_saga::adapter::frost::FrostConfig;
+use civitas_saga::bench::BenchOptions;
+use civitas_saga::machine::Saga;
+use civitas_saga::request::{OutcomeWatcher, SagaOutcome, request_record};
+use civitas_saga::service::{self, Component, Running, SagaConfig};
+use civitas_saga::store::redact_url;
+use civitas_saga::{SagaStatus, SagaStore, SagaTopics};
+
+use super::shared::{KafkaArgs, parse_pair, shutdown_signal};
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://.civitas/civitas.db";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: SagaCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SagaCommand {
+    /// Every saga, newest first: id, dataset, status, steps done, start, duration, error.
+    List(ListArgs),
+    /// One saga's steps and timeline (by saga id, a unique prefix of it, or dataset id).
+    Show(ShowArgs),
+    /// Publish a dataset.create.requested, as the portal does (for trying the saga).
+    Request(RequestArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The orchestrator's database: sqlite://PATH or postgres://…
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only sagas in this status (e.g. COMPENSATION_FAILED).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Saga id, a unique prefix of it, or a dataset id.
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The whole stored state as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RequestArgs {
+    #[arg(long)]
+    pub dataset_id: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// An API to route, SLUG=UPSTREAM_URL (repeatable), e.g. sensorthings=http://frost:8080/FROST-Server/v1.1
+    #[arg(long = "api", value_name = "SLUG=UPSTREAM_URL")]
+    pub apis: Vec<String>,
+    /// Wait for dataset.create.completed or .failed and print it (exit 1 on failed).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value_t = 120)]
+    pub wait_timeout_secs: u64,
+    #[arg(long, env = "CIVITAS_SAGA_TOPIC_PREFIX", default_value = civitas_saga::topics::DEFAULT_PREFIX)]
+    pub saga_topic_prefix: String,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// The saga's settings in `civitas up` and `civitas serve …`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// Prefix of the saga topics.
+    #[arg(long, env = "CIVITAS_SAGA_TOPIC_PREFIX", default_value = civitas_saga::topics::DEFAULT_PREFIX)]
+    pub saga_topic_prefix: String,
+    /// How long a saga step (or its compensation) may take before it counts as failed.
+    #[arg(long, env = "CIVITAS_SAGA_STEP_TIMEOUT_SECS", default_value_t = 30)]
+    pub step_timeout_secs: u64,
+    /// FROST-Server base URL, e.g. http://frost:8080/FROST-Server. Without it the FROST
+    /// adapter runs dry (logs the requests, answers with synthetic ids).
+    #[arg(long, env = "CIVITAS_FROST_URL")]
+    pub frost_url: Option<String>,
+    /// Path of FROST's Projects collection under the base URL.
+    #[arg(
+        long,
+        env = "CIVITAS_FROST_PROJECTS_PATH",
+        default_value = "/v1.1/Projects"
+    )]
+    pub frost_projects_path: String,
+    /// APISIX Admin API base URL, e.g. http://apisix:9180. Without it the APISIX adapter runs dry.
+    #[arg(long, env = "CIVITAS_APISIX_URL")]
+    pub apisix_url: Option<String>,
+    /// APISIX admin key (sent as X-API-KEY).
+    #[arg(long, env = "CIVITAS_APISIX_ADMIN_KEY", hide_env_values = true)]
+    pub apisix_admin_key: Option<String>,
+    /// Public base URL of the gateway, for the public URLs in dataset.create.completed.
+    #[arg(
+        long,
+        env = "CIVITAS_APISIX_PUBLIC_URL",
+        default_value = "http://localhost:9080"
+    )]
+    pub apisix_public_url: String,
+    /// Tries per adapter HTTP call (retryable errors only).
+    #[arg(long, env = "CIVITAS_ADAPTER_MAX_ATTEMPTS", default_value_t = 3)]
+    pub adapter_max_attempts: u32,
+    /// Wait after the first failed try, in ms; doubles per try, capped at 30 s.
+    #[arg(long, env = "CIVITAS_ADAPTER_BACKOFF_MS", default_value_t = 1000)]
+    pub adapter_backoff_ms: u64,
+    /// Timeout of one adapter HTTP request.
+    #[arg(
+        long,
+        env = "CIVITAS_ADAPTER_REQUEST_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub adapter_request_timeout_secs: u64,
+}
+
+impl ServiceArgs {
+    pub fn config(&self) -> SagaConfig {
+        let retry = RetryPolicy {
+            max_attempts: self.adapter_max_attempts,
+            base_delay: Duration::from_millis(self.adapter_backoff_ms),
+            ..RetryPolicy::default()
+        };
+        let request_timeout = Duration::from_secs(self.adapter_request_timeout_secs);
+        SagaConfig {
+            topics: SagaTopics::new(&self.saga_topic_prefix),
+            step_timeout: Duration::from_secs(self.step_timeout_secs),
+            frost: FrostConfig {
+                base_url: self.frost_url.clone(),
+                projects_path: self.frost_projects_path.clone(),
+                request_timeout,
+                retry,
+            },
+            apisix: ApisixConfig {
+                admin_url: self.apisix_url.clone(),
+                admin_key: self.apisix_admin_key.clone().map(Into::into),
+                public_url: self.apisix_public_url.clone(),
+                request_timeout,
+                retry,
+            },
+            ..SagaConfig::default()
+        }
+    }
+
+    fn print_modes(&self, components: &[Component]) {
+        let config = self.config();
+        let mode = |url: &Option<String>| match url {
+            Some(url) => format!("live against {url}"),
+            None => "DRY-RUN (logs requests, answers with synthetic ids)".to_owned(),
+        };
+        for component in components {
+            match component {
+                Component::Orchestrator => println!(
+                    "civitas: saga orchestrator: step timeout {} s, topics {}.*",
+                    self.step_timeout_secs, config.topics.prefix
+                ),
+                Component::FrostAdapter => println!(
+                    "civitas: FROST adapter: {}{}",
+                    mode(&self.frost_url),
+                    if self.frost_url.is_some() {
+                        format!(" (projects at {})", self.frost_projects_path)
+                    } else {
+                        String::new()
+                    }
+                ),
+                Component::ApisixAdapter => {
+                    println!("civitas: APISIX adapter: {}", mode(&self.apisix_url))
+                }
+            }
+        }
+    }
+}
+
+/// `civitas up`: creates the saga topics on the embedded broker (if any), then starts the
+/// orchestrator and both adapters in this process.
+pub async fn start_in_up(
+    args: &ServiceArgs,
+    settings: &KafkaSettings,
+    database_url: &str,
+    broker: Option<&EmbeddedBroker>,
+    partitions: i32,
+) -> anyhow::Result<Running> {
+    let config = args.config();
+    if let Some(broker) = broker {
+        for topic in config.topics.all() {
+            broker.create_topic(topic, partitions)?;
+        }
+    }
+    println!("civitas: saga topics: {}", config.topics.all().join(", "));
+    let store = SagaStore::connect(database_url)
+        .await
+        .with_context(|| format!("opening the saga store {}", redact_url(database_url)))?;
+    args.print_modes(&Component::ALL);
+    service::start(settings, &config, Some(store), &Component::ALL)
+        .await
+        .context("starting the saga components")
+}
+
+/// `civitas serve orchestrator|frost-adapter|apisix-adapter`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub saga: ServiceArgs,
+    /// The orchestrator's database (the adapters need none).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// How long shutdown waits for undelivered events.
+    #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+pub async fn serve(component: Component, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.kafka.settings()?;
+    let config = args.saga.config();
+    let store = match component {
+        Component::Orchestrator => Some(
+            SagaStore::connect(&args.database_url)
+                .await
+                .with_context(|| {
+                    format!("opening the saga store {}", redact_url(&args.database_url))
+                })?,
+        ),
+        _ => None,
+    };
+    println!(
+        "civitas: {} against {}",
+        component.name(),
+        settings.bootstrap_servers
+    );
+    args.saga.print_modes(&[component]);
+    let mut running = service::start(&settings, &config, store, &[component]).await?;
+    println!("civitas: ready (Ctrl-C to stop)");
+    let code = tokio::select! {
+        () = shutdown_signal() => ExitCode::SUCCESS,
+        (which, result) = running.failed() => {
+            eprintln!("civitas: {} stopped: {}", which.name(), match result {
+                Ok(()) => "without an error".to_owned(),
+                Err(err) => format!("{:#}", anyhow::Error::from(err)),
+            });
+            ExitCode::FAILURE
+        }
+    };
+    println!("civitas: shutting down, flushing events");
+    running
+        .shutdown(Duration::from_secs(args.shutdown_timeout_secs))
+        .await?;
+    Ok(code)
+}
+
+/// `civitas bench saga`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Sagas of the throughput phase.
+    #[arg(long, default_value_t = 5000)]
+    pub count: usize,
+    /// Sagas in flight at once in the throughput phase.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Sagas in flight at once in the target phase (p50 and sagas/s measured together).
+    #[arg(long, default_value_t = 16)]
+    pub target_concurrency: usize,
+    /// Sagas of the latency phase (one at a time).
+    #[arg(long, default_value_t = 200)]
+    pub latency_count: usize,
+    /// Partitions of each saga topic.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    /// The store; default a fresh SQLite file in the temp directory.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// A raw librdkafka option for every client, KEY=VALUE (repeatable), e.g. linger.ms=1.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let options = BenchOptions {
+        count: args.count,
+        concurrency: args.concurrency,
+        target_concurrency: args.target_concurrency,
+        latency_count: args.latency_count,
+        partitions: args.partitions,
+        database_url: args.database_url.clone(),
+        client_options: args
+            .kafka_options
+            .iter()
+            .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    println!(
+        "bench saga: dataset sagas end to end (request → FROST → APISIX → completed; 5 Kafka hops) through an \
+         embedded broker, dry-run adapters, store {}",
+        args.database_url.as_deref().unwrap_or("SQLite (temp file)")
+    );
+    let reports = civitas_saga::bench::run(&options)
+        .await
+        .context("running the saga benchmark")?;
+    println!(
+        "{:<34} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "phase", "sagas", "failed", "sagas/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for r in &reports {
+        println!(
+            "{:<34} {:>7} {:>7} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            r.label,
+            r.sagas,
+            r.failed,
+            r.rate(),
+            ms(r.p50),
+            ms(r.p90),
+            ms(r.p99),
+            ms(r.max)
+        );
+    }
+    println!(
+        "{:<34} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "Temporal (anchor, self-hosted)", "-", "-", "~200", "~100", "-", "-", "-"
+    );
+    let latency = &reports[0];
+    let target = &reports[1];
+    let throughput = &reports[reports.len() - 1];
+    println!(
+        "civitas vs Temporal: minimum latency p50 {:.1} ms vs ~100 ms ({:.0}x lower); \
+         peak {:.0} vs ~200 sagas/s ({:.1}x)",
+        ms(latency.p50),
+        100.0 / ms(latency.p50).max(0.001),
+        throughput.rate(),
+        throughput.rate() / 200.0
+    );
+    let met = ms(target.p50) <= 20.0 && target.rate() >= 500.0;
+    println!(
+        "target phase: p50 {:.1} ms at {:.0} sagas/s: {}",
+        ms(target.p50),
+        target.rate(),
+        if met {
+            "both targets met"
+        } else {
+            "targets NOT met"
+        }
+    );
+    println!("targets: p50 <= 20 ms and >= 500 sagas/s");
+    let failed: usize = reports.iter().map(|r| r.failed).sum();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        SagaCommand::List(args) => list(args).await,
+        SagaCommand::Show(args) => show(args).await,
+        SagaCommand::Request(args) => request(args).await,
+    }
+}
+
+async fn open(store: &StoreArgs) -> anyhow::Result<SagaStore> {
+    SagaStore::connect(&store.database_url)
+        .await
+        .with_context(|| format!("opening the saga store {}", redact_url(&store.database_url)))
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn duration(saga: &Saga) -> String {
+    let end = saga.finished_at.unwrap_or_else(Utc::now);
+    format_ms((end - saga.created_at).num_milliseconds())
+}
+
+fn format_ms(ms: i64) -> String {
+    if ms < 10_000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+fn saga_error(saga: &Saga) -> String {
+    saga.failure
+        .as_ref()
+        .map(|f| format!("{}: {}", f.step_id, f.error))
+        .unwrap_or_default()
+}
+
+fn parse_status(text: &str) -> anyhow::Result<SagaStatus> {
+    serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).map_err(|_| {
+        anyhow::anyhow!(
+            "unknown status {text:?}; one of PENDING, EXECUTING, COMPLETED, COMPENSATING, COMPENSATED, COMPENSATION_FAILED, FAILED"
+        )
+    })
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let status = args.status.as_deref().map(parse_status).transpose()?;
+    let store = open(&args.store).await?;
+    let sagas = store.list(status, args.limit).await?;
+    if sagas.is_empty() {
+        println!("no sagas in {}", redact_url(&args.store.database_url));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<36}  {:<20}  {:<19}  {:<5}  {:<24}  {:>9}  ERROR",
+        "SAGA ID", "DATASET", "STATUS", "STEPS", "STARTED", "DURATION"
+    );
+    for saga in &sagas {
+        let (done, total) = saga.steps_done();
+        println!(
+            "{:<36}  {:<20}  {:<19}  {:<5}  {:<24}  {:>9}  {}",
+            saga.saga_id,
+            saga.dataset_id,
+            saga.status,
+            format!("{done}/{total}"),
+            time(saga.created_at),
+            duration(saga),
+            saga_error(saga)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let store = open(&args.store).await?;
+    let Some(saga) = store.find(&args.id).await? else {
+        bail!(
+            "no saga with id, unique id prefix or dataset id {:?}",
+            args.id
+        );
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&saga)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (done, total) = saga.steps_done();
+    println!("saga        {}", saga.saga_id);
+    println!("dataset     {} ({})", saga.dataset_id, saga.request.name);
+    println!("status      {}   steps done {done}/{total}", saga.status);
+    println!(
+        "request     {}   correlation {}",
+        saga.request_id, saga.correlation_id
+    );
+    println!(
+        "started     {}   finished {}   took {}",
+        time(saga.created_at),
+        saga.finished_at.map(time).unwrap_or_else(|| "-".to_owned()),
+        duration(&saga)
+    );
+    if let Some(failure) = &saga.failure {
+        println!("error       {}: {}", failure.step_id, failure.error);
+    }
+    println!();
+    println!("STEPS");
+    for step in &saga.steps {
+        let took = match (step.dispatched_at, step.finished_at) {
+            (Some(a), Some(b)) => format_ms((b - a).num_milliseconds()),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "  {:<16} {:<19} dispatched {}  took {}  http tries {}  sent {}x",
+            step.step_id,
+            step.status,
+            step.dispatched_at
+                .map(time)
+                .unwrap_or_else(|| "-".to_owned()),
+            took,
+            step.attempts,
+            step.dispatches
+        );
+        for resource in &step.resources {
+            println!(
+                "      {} {}{}{}",
+                resource.kind,
+                resource.id,
+                resource
+                    .url
+                    .as_deref()
+                    .map(|u| format!(" {u}"))
+                    .unwrap_or_default(),
+                if resource.created {
+                    ""
+                } else {
+                    " (reused, kept)"
+                }
+            );
+        }
+        if let Some(error) = &step.error {
+            println!("      error: {error}");
+        }
+        if let Some(c) = &step.compensation {
+            println!(
+                "      compensation: sent {}  finished {}{}",
+                time(c.dispatched_at),
+                c.finished_at.map(time).unwrap_or_else(|| "-".to_owned()),
+                c.error
+                    .as_ref()
+                    .map(|e| format!("  error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        for late in &step.late_results {
+            println!(
+                "      late result {:?} at {} (ignored)",
+                late.status,
+                time(late.received_at)
+            );
+        }
+    }
+    println!();
+    println!("TIMELINE");
+    for entry in &saga.timeline {
+        let offset = (entry.at - saga.created_at).num_milliseconds();
+        println!(
+            "  {}  +{:>6} ms  {:<16} {}{}",
+            time(entry.at),
+            offset,
+            entry.step.as_deref().unwrap_or("-"),
+            entry.event,
+            entry
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
+    let apis = args
+        .apis
+        .iter()
+        .map(|text| {
+            let (slug, upstream_url) =
+                parse_pair(text).with_context(|| format!("--api {text:?}"))?;
+            Ok(DatasetApi { slug, upstream_url })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let request = DatasetCreateRequested {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        dataset_id: args.dataset_id.clone(),
+        name: args.name.clone(),
+        description: args.description.clone(),
+        apis,
+        requested_by: Some("civitas-cli".to_owned()),
+    };
+    let problems = request.problems();
+    if !problems.is_empty() {
+        bail!("invalid request: {}", problems.join("; "));
+    }
+    let settings = args.kafka.settings()?;
+    let topics = SagaTopics::new(&args.saga_topic_prefix);
+    let watcher = if args.wait {
+        let (settings, topics) = (settings.clone(), topics.clone());
+        Some(
+            tokio::task::spawn_blocking(move || OutcomeWatcher::start(&settings, &topics))
+                .await?
+                .context("watching the completed and failed topics")?,
+        )
+    } else {
+        None
+    };
+    let record = request_record(
+        &topics,
+        &request,
+        civitas_saga::request::CLI_SOURCE,
+        &request.message_id,
+    )?;
+    let publisher = Publisher::connect(&settings)?;
+    publisher.send(record);
+    tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10)))
+        .await?
+        .with_context(|| format!("publishing to {}", settings.bootstrap_servers))?;
+    println!(
+        "published {} for dataset {}: message id {} (correlation id {})",
+        topics.requested, request.dataset_id, request.message_id, request.message_id
+    );
+    let Some(watcher) = watcher else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let dataset_id = request.dataset_id.clone();
+    let timeout = Duration::from_secs(args.wait_timeout_secs);
+    let outcome = tokio::task::spawn_blocking(move || watcher.wait(&dataset_id, timeout)).await?;
+    match outcome {
+        Some(SagaOutcome::Completed(completed)) => {
+            println!(
+                "COMPLETED saga {} in {} ms",
+                completed.saga_id, completed.duration_ms
+            );
+            println!("{}", serde_json::to_string_pretty(&completed)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(SagaOutcome::Failed(failed)) => {
+            println!(
+                "FAILED ({}) saga {} at step {}: {}",
+                serde_json::to_value(failed.status)?.as_str().unwrap_or("?"),
+                failed.saga_id,
+                failed.failed_step,
+                failed.error
+            );
+            println!("{}", serde_json::to_string_pretty(&failed)?);
+            Ok(ExitCode::FAILURE)
+        }
+        None => bail!(
+            "no completed or failed message for dataset {} within {timeout:?}",
+            request.dataset_id
+        ),
+    }
+}

@@ -1,0 +1,147 @@
+//! `civitas serve <component>`: one component as its own process against an existing Kafka
+//! cluster (`--kafka` / `KAFKA_BOOTSTRAP_SERVERS`), scaled out by running more of them.
+//! Components: `crud` (more, e.g. `orchestrator`, `frost-adapter`, `apisix-adapter`, join
+//! the [`Component`] enum).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use civitas_crud::{App, CrudSettings, Running};
+use civitas_kafka::Publisher;
+
+use super::shared::{KafkaArgs, shutdown_signal};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub component: Component,
+}
+
+/// The components that can run on their own.
+#[derive(Debug, clap::Subcommand)]
+pub enum Component {
+    /// The CRUD service: POST /execute, GET /systems, /health, /metrics, /openapi.json.
+    Crud(CrudServeArgs),
+    /// The saga orchestrator (dataset provisioning; needs --database-url).
+    Orchestrator(super::saga::ServeArgs),
+    /// The FROST adapter of the saga (dry-run without --frost-url).
+    FrostAdapter(super::saga::ServeArgs),
+    /// The APISIX adapter of the saga (dry-run without --apisix-url).
+    ApisixAdapter(super::saga::ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CrudServeArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub crud: CrudArgs,
+    /// How long shutdown waits for undelivered events.
+    #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// The CRUD service's settings (shared by `civitas up` and `civitas serve crud`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CrudArgs {
+    /// Address of the CRUD service's HTTP API.
+    #[arg(long, env = "CIVITAS_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+    /// Database of the built-in directory: sqlite://PATH or postgres://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://.civitas/civitas.db"
+    )]
+    pub database_url: String,
+    /// Directory of system files (*.yaml) and extra system types (system-types/*.yaml).
+    #[arg(long = "systems", value_name = "DIR", env = "CIVITAS_SYSTEMS_DIR")]
+    pub systems: Option<PathBuf>,
+    /// The `service` of every event (and the CloudEvents source /civitas/<name>).
+    #[arg(long, env = "CIVITAS_SERVICE_NAME", default_value = "crud-service")]
+    pub service_name: String,
+    /// Publish no events. For benchmarks and diagnosis only: the events are the audit trail.
+    #[arg(long, env = "CIVITAS_NO_EVENTS")]
+    pub no_events: bool,
+}
+
+impl CrudArgs {
+    pub fn settings(&self, topic_prefix: &str) -> CrudSettings {
+        CrudSettings {
+            service_name: self.service_name.clone(),
+            database_url: self.database_url.clone(),
+            systems_dir: self.systems.clone(),
+            topic_prefix: topic_prefix.to_owned(),
+            publish_events: !self.no_events,
+            ..CrudSettings::default()
+        }
+    }
+}
+
+/// Builds the CRUD service and serves it in the background; prints its address.
+pub async fn start_crud(
+    args: &CrudArgs,
+    topic_prefix: &str,
+    publisher: Publisher,
+) -> anyhow::Result<Running> {
+    let settings = args.settings(topic_prefix);
+    let app = App::build(&settings, Some(publisher))
+        .await
+        .context("starting the CRUD service")?;
+    let systems: Vec<String> = app.systems.iter().map(|(name, _)| name.clone()).collect();
+    let running = Running::start(app, args.http_listen)
+        .await
+        .with_context(|| format!("listening on {} for the CRUD service", args.http_listen))?;
+    println!(
+        "civitas: CRUD service listening on http://{} (POST /execute; GET /systems, /health, /metrics, /openapi.json)",
+        running.addr
+    );
+    println!(
+        "         systems: {}; database: {}",
+        systems.join(", "),
+        civitas_crud::redact_database_url(&args.database_url)
+    );
+    if args.no_events {
+        println!("WARNING: event publishing is off (--no-events): no audit events are written.");
+    }
+    Ok(running)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.component {
+        Component::Crud(args) => crud(args).await,
+        Component::Orchestrator(args) => {
+            super::saga::serve(civitas_saga::Component::Orchestrator, args).await
+        }
+        Component::FrostAdapter(args) => {
+            super::saga::serve(civitas_saga::Component::FrostAdapter, args).await
+        }
+        Component::ApisixAdapter(args) => {
+            super::saga::serve(civitas_saga::Component::ApisixAdapter, args).await
+        }
+    }
+}
+
+async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.kafka.settings()?;
+    let publisher = Publisher::connect(&settings)?;
+    println!(
+        "civitas: CRUD service publishing to {}",
+        settings.bootstrap_servers
+    );
+    let running = start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
+    shutdown_signal().await;
+    println!("civitas: shutting down, finishing requests");
+    running.stop().await.context("stopping the CRUD service")?;
+    println!("civitas: flushing events");
+    let timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    let flushed = tokio::task::spawn_blocking(move || publisher.flush(timeout)).await?;
+    if let Err(err) = flushed {
+        eprintln!("civitas: {err}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,210 @@
+//! Arguments and helpers several subcommands share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+use civitas_kafka::{ConsumedRecord, KafkaSettings};
+use serde_json::Value;
+
+/// Where the Kafka cluster is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Bootstrap servers of the cluster.
+    #[arg(
+        long = "kafka",
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+impl KafkaArgs {
+    pub fn settings(&self) -> anyhow::Result<KafkaSettings> {
+        self.client.settings(&self.bootstrap)
+    }
+}
+
+/// Topic prefix and raw client options (shared with `up`, whose `--kafka` is optional).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Prefix of the CRUD service's topics.
+    #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "crud")]
+    pub topic_prefix: String,
+    /// A raw librdkafka option, KEY=VALUE (repeatable), e.g. security.protocol=SASL_SSL.
+    #[arg(
+        long = "kafka-option",
+        value_name = "KEY=VALUE",
+        env = "KAFKA_OPTIONS",
+        value_delimiter = ','
+    )]
+    pub options: Vec<String>,
+}
+
+impl ClientArgs {
+    pub fn settings(&self, bootstrap: &str) -> anyhow::Result<KafkaSettings> {
+        let options = self
+            .options
+            .iter()
+            .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(KafkaSettings::new(bootstrap)
+            .with_topic_prefix(self.topic_prefix.clone())
+            .with_client_options(options))
+    }
+}
+
+/// Splits `key=value`.
+pub fn parse_pair(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => bail!("expected KEY=VALUE, got {text:?}"),
+    }
+}
+
+/// A flag set on Ctrl-C or SIGTERM, for blocking loops.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        flag.store(true, Ordering::Relaxed);
+    });
+    stop
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Prints a record: one JSON object a line with `--json`, else one readable line.
+pub fn print_record(record: &ConsumedRecord, json: bool) {
+    if json {
+        println!("{}", record.to_json());
+    } else {
+        println!("{}", human_line(record));
+    }
+}
+
+/// `time  topic[p]@offset  event_type  correlation  summary`.
+pub fn human_line(record: &ConsumedRecord) -> String {
+    let time = record
+        .timestamp
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| "-".to_owned());
+    let v = &record.value;
+    let event_type = v
+        .get("event_type")
+        .and_then(Value::as_str)
+        .or_else(|| record.header("ce_type"))
+        .unwrap_or("-");
+    let correlation = record.correlation_id().unwrap_or("-");
+    format!(
+        "{time}  {}[{}]@{}  {event_type}  corr={correlation}  {}",
+        record.topic,
+        record.partition,
+        record.offset,
+        summary(record)
+    )
+}
+
+fn summary(record: &ConsumedRecord) -> String {
+    let v = &record.value;
+    let Some(data) = v.get("data") else {
+        // Not a CRUD envelope (configuration event, saga message): the compact value.
+        return truncate(&v.to_string(), 200);
+    };
+    let s = |key: &str| data.get(key).and_then(Value::as_str).unwrap_or("");
+    let outcome = if record.is_failure() {
+        let error = data
+            .get("error")
+            .map(|e| {
+                e.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string())
+            })
+            .unwrap_or_default();
+        format!("FAILED {error}")
+    } else {
+        "ok".to_owned()
+    };
+    if data.get("operation").is_some() {
+        return format!(
+            "{} {}/{}/{} {outcome}",
+            s("operation"),
+            s("system"),
+            s("object_type"),
+            s("object_id")
+        );
+    }
+    if let Some(errors) = data.get("errors").and_then(Value::as_array) {
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let loc: Vec<String> = e
+                    .get("loc")
+                    .and_then(Value::as_array)
+                    .map(|l| {
+                        l.iter()
+                            .map(|p| {
+                                p.as_str()
+                                    .map(str::to_owned)
+                                    .unwrap_or_else(|| p.to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "{}: {}",
+                    loc.join("."),
+                    e.get("msg").and_then(Value::as_str).unwrap_or("")
+                )
+            })
+            .collect();
+        return format!("{} {}", s("path"), messages.join("; "));
+    }
+    if data.get("workflow_name").is_some() {
+        return format!(
+            "{} {} {} {outcome}",
+            s("workflow_name"),
+            s("step_name"),
+            s("status")
+        );
+    }
+    if data.get("vault_type").is_some() {
+        let cached = data.get("cached").and_then(Value::as_bool).unwrap_or(false);
+        return format!(
+            "{} {} cached={cached} {outcome}",
+            s("vault_type"),
+            s("credential_id")
+        );
+    }
+    truncate(&data.to_string(), 200)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}

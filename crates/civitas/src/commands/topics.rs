@@ -1,0 +1,605 @@
+//! `civitas topics lint|list|render|plan|apply|asyncapi`: the topic catalog — check it, show
+//! it, render it, provision a cluster from it, describe it for other teams. Also the catalog
+//! provisioning of `civitas up` ([`provision_embedded`], [`hint_missing_topics`]).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use civitas_kafka::admin::{Admin, Applied};
+use civitas_kafka::{EmbeddedBroker, KafkaSettings};
+use civitas_topics::acl::{EMBEDDED_ACLS, EMBEDDED_ACLS_FILE};
+use civitas_topics::catalog::{EMBEDDED_CATALOG, EMBEDDED_CATALOG_FILE};
+use civitas_topics::{
+    AclMatrix, Catalog, CatalogError, Family, NamingContext, Plan, TopicSpec, asyncapi, lint, plan,
+    render_strimzi_topics,
+};
+
+use super::shared::parse_pair;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check catalog files (or lists of names) against the naming rules.
+    ///
+    /// Without FILE, checks the catalog shipped with civitas. Name lists have one topic name a
+    /// line. Prints `file:line: rule-id: message (segment N "text")`; exit code 1 on any
+    /// violation.
+    Lint(LintArgs),
+    /// Every topic the catalog yields, by family, with its settings.
+    List(ListArgs),
+    /// Render the catalog as Kubernetes resources (Strimzi KafkaTopic).
+    Render(RenderArgs),
+    /// Compare the catalog with a cluster and print what `apply` would do.
+    ///
+    /// Exit code: 0 the cluster matches, 2 changes are pending, 1 problems (a refused
+    /// partition shrink, a different replication factor) or an error.
+    Plan(PlanArgs),
+    /// Make a cluster match the catalog: create missing topics, raise partition counts, set
+    /// configs; delete topics the catalog does not name only with --allow-delete.
+    ///
+    /// Prints the plan, asks for confirmation (or takes --yes), then each action's outcome.
+    /// Partition counts are never lowered. Exit code: 0 everything applied and no problems
+    /// remain, 1 otherwise.
+    Apply(ApplyArgs),
+    /// The AsyncAPI 3.0 document of every catalog topic: channels, messages with CloudEvents
+    /// headers and JSON Schemas of the values, operations from the ACL matrix.
+    Asyncapi(AsyncApiArgs),
+}
+
+/// Naming of this installation; each overrides what the catalog files say.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NamingArgs {
+    /// Prefix of the CRUD service's topics.
+    #[arg(long, env = "KAFKA_TOPIC_PREFIX")]
+    pub crud_prefix: Option<String>,
+    /// Prefix of configuration events (reverse DNS).
+    #[arg(long, env = "CIVITAS_PLATFORM_PREFIX")]
+    pub platform_prefix: Option<String>,
+    /// Customer domain of payload topics (reverse DNS, e.g. de.musterstadt).
+    #[arg(long, env = "CIVITAS_CUSTOMER_DOMAIN")]
+    pub customer_domain: Option<String>,
+}
+
+impl NamingArgs {
+    fn any(&self) -> bool {
+        self.crud_prefix.is_some()
+            || self.platform_prefix.is_some()
+            || self.customer_domain.is_some()
+    }
+
+    /// `base` with the flags applied.
+    pub fn apply(&self, base: NamingContext) -> anyhow::Result<NamingContext> {
+        let mut ctx = base;
+        if let Some(p) = &self.crud_prefix {
+            ctx = ctx
+                .with_crud_prefix(p)
+                .context("--crud-prefix / KAFKA_TOPIC_PREFIX")?;
+        }
+        if let Some(p) = &self.platform_prefix {
+            ctx = ctx
+                .with_platform_prefix(p)
+                .context("--platform-prefix / CIVITAS_PLATFORM_PREFIX")?;
+        }
+        if let Some(d) = &self.customer_domain {
+            ctx = ctx
+                .with_customer_domain(Some(d))
+                .context("--customer-domain / CIVITAS_CUSTOMER_DOMAIN")?;
+        }
+        Ok(ctx)
+    }
+}
+
+/// The catalog: the shipped one plus the operator's extension files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CatalogArgs {
+    /// An extension catalog merged over the shipped one (repeatable).
+    #[arg(long = "catalog", value_name = "FILE", env = "CIVITAS_CATALOG")]
+    pub catalogs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub naming: NamingArgs,
+}
+
+impl CatalogArgs {
+    /// Loads the shipped catalog, merges every extension, applies the naming flags.
+    pub fn load(&self) -> anyhow::Result<Catalog> {
+        let mut catalog = Catalog::try_embedded().map_err(explain)?;
+        for path in &self.catalogs {
+            let src = read(path)?;
+            let ext = Catalog::from_yaml(&src, &path.display().to_string()).map_err(explain)?;
+            catalog.merge(ext);
+        }
+        if self.naming.any() {
+            let ctx = self.naming.apply(catalog.naming())?;
+            catalog.set_naming(&ctx);
+        }
+        Ok(catalog)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Catalog files (YAML) or name lists (one name a line); `-` reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub naming: NamingArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RenderFormat {
+    /// Strimzi `KafkaTopic` resources (kafka.strimzi.io/v1beta2), multi-document YAML.
+    Strimzi,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "strimzi")]
+    pub format: RenderFormat,
+    /// The Strimzi Kafka cluster the resources belong to (label strimzi.io/cluster).
+    #[arg(long, env = "CIVITAS_STRIMZI_CLUSTER", default_value = "my-cluster")]
+    pub cluster: String,
+    /// Kubernetes namespace written into the resources (default: none, kubectl decides).
+    #[arg(long, env = "CIVITAS_STRIMZI_NAMESPACE")]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Lint(a) => run_lint(a),
+        Command::List(a) => run_list(a),
+        Command::Render(a) => run_render(a),
+        Command::Plan(a) => run_plan(a).await,
+        Command::Apply(a) => run_apply(a).await,
+        Command::Asyncapi(a) => run_asyncapi(a),
+    }
+}
+
+fn run_lint(args: LintArgs) -> anyhow::Result<ExitCode> {
+    let ctx = args.naming.apply(NamingContext::default())?;
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    if args.files.is_empty() {
+        inputs.push((
+            EMBEDDED_CATALOG_FILE.to_owned(),
+            EMBEDDED_CATALOG.to_owned(),
+        ));
+    }
+    for path in &args.files {
+        inputs.push((path.display().to_string(), read(path)?));
+    }
+    let mut out = String::new();
+    let mut total = 0;
+    let mut failing = 0;
+    for (file, src) in &inputs {
+        let violations = lint(src, file, &ctx);
+        for v in &violations {
+            out.push_str(&format!("{v}\n"));
+        }
+        total += violations.len();
+        failing += usize::from(!violations.is_empty());
+    }
+    if total == 0 {
+        out.push_str(&format!(
+            "{} file(s) checked: no violations.\n",
+            inputs.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "{total} violation(s) in {failing} of {} file(s).\n",
+            inputs.len()
+        ));
+    }
+    emit(&out)?;
+    Ok(if total == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    use std::fmt::Write as _;
+    let catalog = args.catalog.load()?;
+    let topics = catalog.topics();
+    let width = topics
+        .iter()
+        .map(|t| t.name.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max("NAME".len());
+    let mut out = String::new();
+    let row = |cells: [&str; 7]| {
+        let line = format!(
+            "  {:width$}  {:>10}  {:>8}  {:>9}  {:14}  {:>7}  {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
+        );
+        format!("{}\n", line.trim_end())
+    };
+    for family in Family::ALL {
+        let of_family: Vec<_> = topics.iter().filter(|t| t.family() == family).collect();
+        if of_family.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{} ({})", family.title(), of_family.len());
+        out.push_str(&row([
+            "NAME",
+            "PARTITIONS",
+            "REPLICAS",
+            "RETENTION",
+            "CLEANUP",
+            "MIN.ISR",
+            "OTHER",
+        ]));
+        for t in of_family {
+            let s = &t.settings;
+            let other: Vec<String> = s.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&row([
+                &t.name.to_string(),
+                &s.partitions.to_string(),
+                &s.replicas.to_string(),
+                &s.retention_human(),
+                s.cleanup_policy.as_str(),
+                &s.min_insync_replicas
+                    .map_or_else(|| "-".to_owned(), |m| m.to_string()),
+                &other.join(" "),
+            ]));
+        }
+        out.push('\n');
+    }
+    let ctx = catalog.naming();
+    let _ = writeln!(
+        out,
+        "{} topics. Naming: crud prefix {:?}, platform prefix {:?}, payload namespace {:?}{}.",
+        topics.len(),
+        ctx.crud_prefix(),
+        ctx.platform_prefix(),
+        ctx.payload_namespace(),
+        if ctx.customer_domain().is_none() {
+            " (fallback: no customer domain)"
+        } else {
+            ""
+        }
+    );
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let catalog = args.catalog.load()?;
+    match args.format {
+        RenderFormat::Strimzi => emit(&render_strimzi_topics(
+            &catalog,
+            &args.cluster,
+            args.namespace.as_deref(),
+        ))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// Reads a file the user named (`-` is stdin).
+pub fn read(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        return std::io::read_to_string(std::io::stdin()).context("reading stdin");
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A catalog error with every violation on its own line.
+fn explain(e: CatalogError) -> anyhow::Error {
+    match e {
+        CatalogError::Invalid { file, violations } => {
+            let lines: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "{file} is not a valid catalog ({} violation(s); `civitas topics lint {file}` shows them):\n{}",
+                violations.len(),
+                lines.join("\n")
+            )
+        }
+        CatalogError::Embedded(inner) => {
+            let inner = explain(*inner);
+            anyhow::anyhow!("the catalog built into civitas is invalid (a defect): {inner:#}")
+        }
+    }
+}
+
+/// The cluster `plan` and `apply` talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Bootstrap servers of the cluster. It must implement the admin API (the embedded broker
+    /// of `civitas up` does not; `up` provisions it itself).
+    #[arg(
+        long = "kafka",
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        value_name = "HOST:PORT"
+    )]
+    pub bootstrap: String,
+    /// A raw librdkafka option, KEY=VALUE (repeatable), e.g. security.protocol=SASL_SSL.
+    #[arg(
+        long = "kafka-option",
+        value_name = "KEY=VALUE",
+        env = "KAFKA_OPTIONS",
+        value_delimiter = ','
+    )]
+    pub options: Vec<String>,
+    /// Also delete topics inside the catalog's namespaces that the catalog does not name.
+    #[arg(long, env = "CIVITAS_ALLOW_DELETE")]
+    pub allow_delete: bool,
+}
+
+impl ClusterArgs {
+    fn settings(&self) -> anyhow::Result<KafkaSettings> {
+        let options = self
+            .options
+            .iter()
+            .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(KafkaSettings::new(&self.bootstrap).with_client_options(options))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Apply without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DocumentFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AsyncApiArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: DocumentFormat,
+    /// The ACL matrix the operations come from, instead of the shipped one.
+    #[arg(long, value_name = "FILE", env = "CIVITAS_ACL_MATRIX")]
+    pub matrix: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// What `plan` and `apply` compare: the catalog's topics, the cluster's, and the diff.
+struct Compared {
+    desired: Vec<TopicSpec>,
+    plan: Plan,
+    admin: Admin,
+    bootstrap: String,
+    header: String,
+}
+
+async fn compare(cluster: &ClusterArgs, catalog: &CatalogArgs) -> anyhow::Result<Compared> {
+    let desired = catalog.load()?.topics();
+    let settings = cluster.settings()?;
+    let admin = Admin::connect(&settings)?;
+    let existing = admin.describe().await?;
+    let plan = plan(&desired, &existing, cluster.allow_delete);
+    let header = format!(
+        "{} catalog topic(s) compared with {} ({} topic(s) there).\n\n",
+        desired.len(),
+        cluster.bootstrap,
+        existing.len()
+    );
+    Ok(Compared {
+        desired,
+        plan,
+        admin,
+        bootstrap: cluster.bootstrap.clone(),
+        header,
+    })
+}
+
+async fn run_plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let c = compare(&args.cluster, &args.catalog).await?;
+    emit(&format!("{}{}", c.header, c.plan))?;
+    Ok(if c.plan.has_problems() {
+        ExitCode::from(1)
+    } else if c.plan.is_noop() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let c = compare(&args.cluster, &args.catalog).await?;
+    emit(&format!("{}{}", c.header, c.plan))?;
+    let problems = c.plan.has_problems();
+    let changes = c.plan.changes().count();
+    if changes == 0 {
+        return Ok(ExitCode::from(u8::from(problems)));
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "nothing applied to {}: confirm in a terminal, or pass --yes",
+                c.bootstrap
+            );
+        }
+        emit(&format!(
+            "\nApply {changes} change(s) to {}? [y/N] ",
+            c.bootstrap
+        ))?;
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("reading the answer")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            emit("Nothing applied.\n")?;
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let outcomes = c.admin.apply(&c.plan, &c.desired).await;
+    let mut out = String::from("\n");
+    let mut failed = 0;
+    for Applied { action, error } in &outcomes {
+        let what = action.to_string();
+        let what = what.lines().next().unwrap_or_default();
+        match error {
+            None => out.push_str(&format!("done    {what}\n")),
+            Some(reason) => {
+                failed += 1;
+                out.push_str(&format!("FAILED  {what}: {reason}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "\nApplied to {}: {} done, {failed} failed",
+        c.bootstrap,
+        outcomes.len() - failed
+    ));
+    if problems {
+        let n = c.plan.actions.iter().filter(|a| a.is_problem()).count();
+        out.push_str(&format!("; {n} problem(s) not applied (see `!` above)"));
+    }
+    out.push_str(".\n");
+    emit(&out)?;
+    Ok(ExitCode::from(u8::from(failed > 0 || problems)))
+}
+
+fn run_asyncapi(args: AsyncApiArgs) -> anyhow::Result<ExitCode> {
+    let catalog = args.catalog.load()?;
+    let (src, file) = match &args.matrix {
+        Some(path) => (read(path)?, path.display().to_string()),
+        None => (EMBEDDED_ACLS.to_owned(), EMBEDDED_ACLS_FILE.to_owned()),
+    };
+    let matrix =
+        AclMatrix::from_yaml(&src, &file, &catalog.naming()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let doc = asyncapi(&catalog, &matrix);
+    emit(&match args.format {
+        DocumentFormat::Yaml => doc.to_yaml(),
+        DocumentFormat::Json => doc.to_json(),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The catalog `civitas up` provisions: the shipped one, the operator's extensions, the CRUD
+/// topics under the service's prefix (`KAFKA_TOPIC_PREFIX`).
+fn up_catalog(extensions: &[PathBuf], crud_prefix: &str) -> anyhow::Result<Vec<TopicSpec>> {
+    let args = CatalogArgs {
+        catalogs: extensions.to_vec(),
+        naming: NamingArgs {
+            crud_prefix: Some(crud_prefix.to_owned()),
+            platform_prefix: None,
+            customer_domain: None,
+        },
+    };
+    Ok(args.load()?.topics())
+}
+
+/// `civitas up` with the embedded broker: creates every catalog topic with the catalog's
+/// partition count, at most `max_partitions` (`--partitions`; the mock keeps everything in
+/// memory, so a laptop run stays small), replication 1 (the mock's brokers share one memory),
+/// and prints how many. Configs (retention, cleanup) do not apply: the mock has none.
+pub fn provision_embedded(
+    broker: &EmbeddedBroker,
+    extensions: &[PathBuf],
+    crud_prefix: &str,
+    max_partitions: i32,
+) -> anyhow::Result<usize> {
+    let topics = up_catalog(extensions, crud_prefix)?;
+    let cap = max_partitions.max(1);
+    for t in &topics {
+        let partitions = i32::try_from(t.settings.partitions)
+            .unwrap_or(i32::MAX)
+            .min(cap);
+        broker.create_topic(&t.name.to_string(), partitions)?;
+    }
+    let per_family: Vec<String> = Family::ALL
+        .iter()
+        .map(|f| {
+            let n = topics.iter().filter(|t| t.family() == *f).count();
+            format!("{n} {}", f.id())
+        })
+        .collect();
+    println!(
+        "civitas: created {} catalog topics on the embedded broker ({}); partitions as in the \
+         catalog, at most {cap} (--partitions); `civitas topics list` names them",
+        topics.len(),
+        per_family.join(", ")
+    );
+    Ok(topics.len())
+}
+
+/// `civitas up --kafka`: creates nothing, but says in one line when catalog topics are
+/// missing on the cluster (or that it could not look).
+pub async fn hint_missing_topics(
+    settings: &KafkaSettings,
+    extensions: &[PathBuf],
+    crud_prefix: &str,
+) {
+    let bootstrap = settings.bootstrap_servers.clone();
+    let topics = match up_catalog(extensions, crud_prefix) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("civitas: could not load the topic catalog to check {bootstrap}: {e:#}");
+            return;
+        }
+    };
+    let settings = settings.clone();
+    let names = tokio::task::spawn_blocking(move || {
+        Admin::connect(&settings)?.topic_names(std::time::Duration::from_secs(5))
+    })
+    .await;
+    match names {
+        Ok(Ok(existing)) => {
+            let missing: Vec<String> = topics
+                .iter()
+                .map(|t| t.name.to_string())
+                .filter(|n| !existing.contains(n))
+                .collect();
+            if let Some(first) = missing.first() {
+                println!(
+                    "civitas: {} of {} catalog topics are missing on {bootstrap} (e.g. {first}); \
+                     run civitas topics plan --kafka {bootstrap}, then civitas topics apply",
+                    missing.len(),
+                    topics.len()
+                );
+            }
+        }
+        Ok(Err(e)) => println!("civitas: could not check the catalog topics on {bootstrap}: {e}"),
+        Err(e) => println!("civitas: could not check the catalog topics on {bootstrap}: {e}"),
+    }
+}

@@ -1,0 +1,126 @@
+//! `civitas trace CORRELATION_ID`: every record with that id across topics, as a timeline.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use civitas_kafka::{CrudTopics, Filter, Reader};
+use civitas_topics::{Family, NamingContext, TopicName};
+
+use super::shared::{KafkaArgs, print_record};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The correlation id (X-Correlation-ID of the request, or a workflow/saga id).
+    pub correlation_id: String,
+    /// More topics to search besides the platform's own (repeatable).
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
+    /// Search every topic the cluster has, payload topics included.
+    #[arg(long)]
+    pub all_topics: bool,
+    /// Only records newer than this, e.g. 30m, 2h, 1d (seeks by time instead of scanning).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// One JSON object a line, for jq.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let since = args
+        .since
+        .as_deref()
+        .map(parse_age)
+        .transpose()
+        .context("--since")?
+        .map(|age| Utc::now() - age);
+    let settings = args.kafka.settings()?;
+    let filter = Filter {
+        correlation_id: Some(args.correlation_id.clone()),
+        ..Filter::default()
+    };
+    tokio::task::spawn_blocking(move || {
+        let reader = Reader::connect(&settings)?;
+        let mut topics = platform_topics(&reader, &settings.topic_prefix, args.all_topics)?;
+        for topic in args.topics {
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        let records = reader.scan(&topics, &filter, since)?;
+        if records.is_empty() {
+            eprintln!(
+                "no record with correlation id {} in {} topic(s)",
+                args.correlation_id,
+                topics.len()
+            );
+            return Ok(ExitCode::from(1));
+        }
+        let first = records[0].timestamp;
+        for record in &records {
+            if !args.json {
+                let offset = match (first, record.timestamp) {
+                    (Some(a), Some(b)) => format!("+{:>6}ms  ", (b - a).num_milliseconds()),
+                    _ => String::new(),
+                };
+                print!("{offset}");
+            }
+            print_record(record, args.json);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await?
+}
+
+/// The topics a correlation id can appear on: the crud topics, and every topic of the cluster
+/// that is a configuration event or a saga topic by the naming rules. Payload topics (sensor
+/// data, possibly huge) only with `all`.
+fn platform_topics(reader: &Reader, crud_prefix: &str, all: bool) -> anyhow::Result<Vec<String>> {
+    let crud = CrudTopics::new(crud_prefix);
+    let mut topics: Vec<String> = crud.all().iter().map(|t| (*t).to_owned()).collect();
+    let naming = NamingContext::default()
+        .with_crud_prefix(crud_prefix)
+        .context("KAFKA_TOPIC_PREFIX")?;
+    for name in reader.topics()? {
+        let wanted = all && !name.starts_with("__")
+            || matches!(
+                TopicName::parse(&name, &naming).map(|t| t.family()),
+                Ok(Family::ConfigEvent | Family::Saga)
+            );
+        if wanted && !topics.contains(&name) {
+            topics.push(name);
+        }
+    }
+    Ok(topics)
+}
+
+/// `90s`, `30m`, `2h`, `1d`.
+fn parse_age(text: &str) -> anyhow::Result<chrono::Duration> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: i64 = number
+        .parse()
+        .with_context(|| format!("{text:?} is not a duration like 30m or 2h"))?;
+    Ok(match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" | "" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        other => bail!("unknown unit {other:?} in {text:?}: use s, m, h or d"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+
+    #[test]
+    fn ages_are_read_with_their_unit() {
+        assert_eq!(parse_age("90s").unwrap(), chrono::Duration::seconds(90));
+        assert_eq!(parse_age("2h").unwrap(), chrono::Duration::hours(2));
+        assert!(parse_age("2w").is_err());
+        assert!(parse_age("h").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! `civitas up`: everything in one process — the broker (embedded unless `--kafka`), the
+//! topics, and the services — until Ctrl-C or SIGTERM, then a graceful flush.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use civitas_kafka::{CrudTopics, EmbeddedBroker, Publisher};
+
+use super::shared::{ClientArgs, shutdown_signal};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Bootstrap servers of an existing cluster. Without it an embedded broker is started.
+    #[arg(long = "kafka", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub kafka: Option<String>,
+    /// Address of the embedded broker (broker i of n listens on port + i).
+    #[arg(long, env = "CIVITAS_BROKER_LISTEN", default_value = "127.0.0.1:9092")]
+    pub broker_listen: SocketAddr,
+    /// Partitions of each topic the embedded broker creates: the catalog's count, at most this.
+    #[arg(long, env = "CIVITAS_BROKER_PARTITIONS", default_value_t = 3)]
+    pub partitions: i32,
+    /// An extension topic catalog merged over the shipped one (repeatable); the embedded
+    /// broker gets every topic of the result.
+    #[arg(long = "catalog", value_name = "FILE", env = "CIVITAS_CATALOG")]
+    pub catalogs: Vec<std::path::PathBuf>,
+    /// How long shutdown waits for undelivered events.
+    #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub crud: super::serve::CrudArgs,
+    #[command(flatten)]
+    pub saga: super::saga::ServiceArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let crud_topics = CrudTopics::new(&args.client.topic_prefix);
+    let (_broker, bootstrap) = match &args.kafka {
+        Some(bootstrap) => {
+            println!("civitas: using the Kafka cluster at {bootstrap}");
+            let settings = args.client.settings(bootstrap)?;
+            super::topics::hint_missing_topics(
+                &settings,
+                &args.catalogs,
+                &args.client.topic_prefix,
+            )
+            .await;
+            (None, bootstrap.clone())
+        }
+        None => {
+            let broker = EmbeddedBroker::start(args.broker_listen, 1)
+                .await
+                .with_context(|| {
+                    format!("starting the embedded broker on {}", args.broker_listen)
+                })?;
+            super::topics::provision_embedded(
+                &broker,
+                &args.catalogs,
+                &args.client.topic_prefix,
+                args.partitions,
+            )?;
+            let bootstrap = broker.bootstrap_servers().to_owned();
+            println!("civitas: embedded Kafka broker listening on {bootstrap}");
+            println!("         try: kcat -b {bootstrap} -L");
+            println!(
+                "WARNING: the embedded broker keeps events in memory only; they are lost when civitas stops. \
+                 Use --kafka HOST:PORT (or KAFKA_BOOTSTRAP_SERVERS) for a real cluster."
+            );
+            (Some(broker), bootstrap)
+        }
+    };
+    println!("civitas: topics: {}", crud_topics.all().join(", "));
+
+    let settings = args.client.settings(&bootstrap)?;
+    let publisher = Publisher::connect(&settings)?;
+    let crud =
+        super::serve::start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
+    let saga = super::saga::start_in_up(
+        &args.saga,
+        &settings,
+        &args.crud.database_url,
+        _broker.as_ref(),
+        args.partitions,
+    )
+    .await?;
+
+    println!("civitas: ready (Ctrl-C to stop)");
+    shutdown_signal().await;
+    println!("civitas: shutting down, finishing HTTP requests");
+    crud.stop().await.context("stopping the CRUD service")?;
+    saga.shutdown(Duration::from_secs(args.shutdown_timeout_secs))
+        .await
+        .context("stopping the saga")?;
+    println!("civitas: shutting down, flushing events");
+    let timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    let flushed = tokio::task::spawn_blocking(move || publisher.flush(timeout)).await?;
+    if let Err(err) = flushed {
+        eprintln!("civitas: {err}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

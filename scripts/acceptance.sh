@@ -8,13 +8,13 @@ cd "$(dirname "$0")/.."
 export CIVITAS_BROKER_LISTEN="${CIVITAS_BROKER_LISTEN:-127.0.0.1:29092}"
 export CIVITAS_HTTP_LISTEN="${CIVITAS_HTTP_LISTEN:-127.0.0.1:28080}"
 BROKER="$CIVITAS_BROKER_LISTEN"
-export KAFKA_BOOTSTRAP_SERVERS_FOR_TOOLS="$BROKER"
 work=$(mktemp -d)
 export DATABASE_URL="sqlite://$work/civitas.db"
 
 cargo build --quiet -p civitas
 CIVITAS="${CIVITAS:-$PWD/target/debug/civitas}"
-export CIVITAS BROKER
+# The component scripts (scripts/acceptance-*.sh) read these.
+export CIVITAS BROKER CIVITAS_BIN="$CIVITAS" CIVITAS_BROKER="$BROKER" CIVITAS_HTTP="$CIVITAS_HTTP_LISTEN"
 
 fail() { echo "ACCEPTANCE FAILED: $*" >&2; exit 1; }
 step() { echo "--- $*"; }

@@ -49,6 +49,26 @@ impl Events {
         }
     }
 
+    /// Publishes one configuration event (bare payload, secrets removed) on `topic`.
+    pub fn configuration(
+        &self,
+        topic: &str,
+        entity_id: Option<&str>,
+        ctx: &EventContext,
+        payload: serde_json::Value,
+    ) -> Option<String> {
+        let Events::Publishing(events) = self else {
+            return None;
+        };
+        match events.configuration(topic, entity_id, ctx, payload) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::error!(%error, %topic, correlation_id = ctx.correlation_id.as_deref(), "could not publish a configuration event");
+                None
+            }
+        }
+    }
+
     /// The publisher's counters, when publishing.
     pub fn stats(&self) -> Option<PublisherStats> {
         match self {

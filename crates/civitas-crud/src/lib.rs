@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod bench;
 pub mod config;
+pub mod config_events;
 pub mod connectors;
 pub mod credentials;
 pub mod directory;

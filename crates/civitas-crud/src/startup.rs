@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
+use crate::config_events::ConfigTopics;
 use crate::credentials::{CredentialResolver, LocalResolver};
 use crate::directory::DirectoryStore;
 use crate::events::Events;
@@ -89,6 +90,8 @@ pub struct AppInner {
     pub systems: Systems,
     pub events: Events,
     pub masker: Masker,
+    /// Configuration-event topics of the shipped catalog (seed 003).
+    pub config_topics: ConfigTopics,
     pub metrics: Metrics,
     pub pool: Option<AnyPool>,
     pub body_limit_bytes: usize,
@@ -161,11 +164,16 @@ impl App {
             resolver,
             Arc::new(Templates::new()),
         )?;
+        let config_topics = ConfigTopics::from_catalog(&civitas_topics::Catalog::embedded());
+        for pair in config_topics.missing(catalog) {
+            tracing::warn!(%pair, "configuration event not in the topic catalog; it will not be published");
+        }
         Ok(Self(Arc::new(AppInner {
             service_name: settings.service_name.clone(),
             systems,
             events,
             masker: Masker::default(),
+            config_topics,
             metrics: Metrics::new(),
             pool,
             body_limit_bytes: settings.body_limit_bytes,

@@ -117,6 +117,22 @@ impl Masker {
         }
     }
 
+    /// Removes, at any depth, every sensitive key (configuration events carry no secret, not
+    /// even a masked one: seed 003's payloads hold only what the event is about).
+    pub fn strip_in_place(&self, value: &mut Value) {
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Object(map) => {
+                    map.retain(|key, _| !self.is_sensitive(key));
+                    pending.extend(map.values_mut());
+                }
+                Value::Array(items) => pending.extend(items.iter_mut()),
+                Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+            }
+        }
+    }
+
     /// A masked copy of `value`.
     pub fn masked(&self, value: &Value) -> Value {
         let mut copy = value.clone();
@@ -155,6 +171,21 @@ fn normalise_all<I: IntoIterator<Item = impl AsRef<str>>>(texts: I) -> Vec<Strin
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn strip_removes_sensitive_keys_at_every_depth_and_keeps_the_rest() {
+        let mut v = json!({
+            "username": "max",
+            "password": "s3cret",
+            "credentials": [{"type": "password", "value": "x"}],
+            "profile": {"email": "max@example.org", "apiKey": "k", "tags": [{"token": "t", "n": 1}]},
+        });
+        Masker::default().strip_in_place(&mut v);
+        assert_eq!(
+            v,
+            json!({"username": "max", "profile": {"email": "max@example.org", "tags": [{"n": 1}]}})
+        );
+    }
 
     #[test]
     fn the_mask_is_the_string_the_seed_shows() {

@@ -190,6 +190,38 @@ impl CrudEvents {
         Ok(envelope.event_id)
     }
 
+    /// One configuration event (seed 003) on `topic`, e.g. `de.civitascore.idm.user.created`:
+    /// the bare payload with every sensitive key removed (no envelope), `ce_type` = the topic
+    /// name, key and `ce_subject` = the entity id, `ce_correlationid` = the request's.
+    /// Returns the CloudEvents id.
+    pub fn configuration(
+        &self,
+        topic: &str,
+        entity_id: Option<&str>,
+        ctx: &EventContext,
+        mut payload: serde_json::Value,
+    ) -> Result<String, KafkaError> {
+        self.masker.strip_in_place(&mut payload);
+        let trace = ctx.trace.clone().unwrap_or_else(TraceContext::new_root);
+        let mut event = CloudEvent::new(self.source.clone(), topic)
+            .with_time(Utc::now().trunc_subsecs(6))
+            .with_traceparent(trace.to_header());
+        if let Some(id) = entity_id {
+            event = event.with_subject(id);
+        }
+        if let Some(correlation_id) = &ctx.correlation_id {
+            event = event.with_correlation_id(correlation_id.clone());
+        }
+        let id = event.id.clone();
+        self.publisher.send(Record::json(
+            topic,
+            entity_id.map(str::to_owned),
+            &event,
+            &payload,
+        )?);
+        Ok(id)
+    }
+
     /// One `crud.metrics` snapshot; returns its `event_id`.
     pub fn metrics(&self, ctx: &EventContext, data: MetricsData) -> Result<String, KafkaError> {
         let topic = &self.topics.metrics;

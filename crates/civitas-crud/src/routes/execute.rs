@@ -136,7 +136,8 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
         }
     };
 
-    let (kind, outcome, system_label, action_label) = run(&app, &request, &correlation_id).await;
+    let (kind, outcome, system_label, action_label, announce) =
+        run(&app, &request, &correlation_id).await;
     match &outcome {
         Ok(_) => {
             tracing::debug!(%correlation_id, system = %request.system, object_type = %request.object_type, action = %request.action, "executed")
@@ -153,6 +154,11 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
     let (result_json, result, error, object_id) = match outcome {
         Ok((result, object_id)) => {
             let json = serde_json::to_vec(&result).unwrap_or_else(|_| b"null".to_vec());
+            if let Some(topic) = announce {
+                let payload = config_payload(&result, object_id.as_deref());
+                app.events
+                    .configuration(topic, object_id.as_deref(), &ctx, payload);
+            }
             (Ok(json), Some(result), None, object_id)
         }
         Err(e) => {
@@ -197,7 +203,21 @@ fn success_body(result_json: &[u8], correlation_id: &str, event_id: Option<&str>
     body
 }
 
-/// The kind for the event, the outcome, and the metric labels (configured names only).
+/// A configuration event's payload: the command's result object (secrets are stripped by
+/// the publisher) with the entity id, or just the id when the result is no object (delete).
+fn config_payload(result: &Value, object_id: Option<&str>) -> Value {
+    let mut payload = match result {
+        Value::Object(map) => Value::Object(map.clone()),
+        _ => Value::Object(Default::default()),
+    };
+    if let (Some(id), Value::Object(map)) = (object_id, &mut payload) {
+        map.entry("id").or_insert_with(|| Value::from(id));
+    }
+    payload
+}
+
+/// The kind for the event, the outcome, the metric labels (configured names only), and the
+/// configuration-event topic a success announces.
 async fn run<'a>(
     app: &'a App,
     request: &ExecuteRequest,
@@ -207,6 +227,7 @@ async fn run<'a>(
     Result<(Value, Option<String>), ApiError>,
     &'a str,
     &'a str,
+    Option<&'a str>,
 ) {
     let resolved = match app
         .systems
@@ -219,7 +240,7 @@ async fn run<'a>(
                 .systems
                 .get(&request.system)
                 .map_or("unknown", |s| s.config.name.as_str());
-            return (kind, Err(error), system, "unknown");
+            return (kind, Err(error), system, "unknown", None);
         }
     };
     let kind = resolved.spec.kind.as_str();
@@ -227,7 +248,7 @@ async fn run<'a>(
     let action = resolved.action;
     let params = match resolved.prepare_params(&request.params, request.object_id.as_deref()) {
         Ok(params) => params,
-        Err(error) => return (kind, Err(error), system, action),
+        Err(error) => return (kind, Err(error), system, action, None),
     };
     let command = Command {
         system,
@@ -251,7 +272,15 @@ async fn run<'a>(
         .await
         .map(|executed| (executed.result, executed.object_id))
         .map_err(ApiError::from);
-    (kind, outcome, system, action)
+    let announce = resolved
+        .system
+        .system_type
+        .objects
+        .get(resolved.object_type)
+        .and_then(|object| object.entity.as_deref())
+        .zip(resolved.spec.event)
+        .and_then(|(entity, event)| app.config_topics.topic(entity, event.as_str()));
+    (kind, outcome, system, action, announce)
 }
 
 fn publish_invalid(app: &App, ctx: &civitas_kafka::EventContext, invalid: &Invalid) {

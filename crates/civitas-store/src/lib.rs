@@ -59,22 +59,26 @@ pub async fn connect(url: &str) -> Result<AnyPool, StoreError> {
     let pool = AnyPoolOptions::new()
         // SQLite allows one writer; a small pool avoids "database is locked" storms.
         .max_connections(if is_sqlite { 4 } else { 16 })
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if is_sqlite {
+                    // Per connection: WAL lets readers run beside the writer (persistent,
+                    // but harmless to repeat); busy_timeout waits instead of failing;
+                    // synchronous=NORMAL is safe with WAL and much faster.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA busy_timeout = 5000",
+                        "PRAGMA synchronous = NORMAL",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
         .connect(url)
         .await
         .map_err(connect_error)?;
-    if is_sqlite {
-        // WAL lets readers run beside the writer; busy_timeout waits instead of failing.
-        for pragma in [
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA synchronous = NORMAL",
-        ] {
-            sqlx::query(pragma)
-                .execute(&pool)
-                .await
-                .map_err(connect_error)?;
-        }
-    }
     MIGRATOR
         .run(&pool)
         .await

@@ -60,7 +60,7 @@ pub struct ObjectType {
     pub description: String,
     /// The configuration-event entity, `<domain>.<entity>` (e.g. `idm.user`): successful
     /// commands with an `event` are announced on `de.civitascore.<domain>.<entity>.<event>`
-    /// (published by the topic-governance work; declared and checked now).
+    /// (see `config_events`: only pairs the topic catalog holds are published).
     #[serde(default)]
     pub entity: Option<String>,
     /// Commands by action name, e.g. `create`, `lock`.

@@ -22,5 +22,5 @@ pub use broker::EmbeddedBroker;
 pub use crud_events::{CrudEvents, CrudTopics, EventContext};
 pub use error::KafkaError;
 pub use publisher::{Publisher, PublisherStats, Record};
-pub use reader::{ConsumedRecord, Filter, Reader};
+pub use reader::{ConsumedRecord, Filter, Reader, headers_of};
 pub use settings::KafkaSettings;

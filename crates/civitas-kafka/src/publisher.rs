@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use civitas_events::CloudEvent;
 use rdkafka::ClientContext;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::Serialize;
 
@@ -157,20 +157,7 @@ impl ProducerContext for DeliveryTracker {
                     key: message
                         .key()
                         .map(|k| String::from_utf8_lossy(k).into_owned()),
-                    headers: message
-                        .headers()
-                        .map(|hs| {
-                            hs.iter()
-                                .map(|h| {
-                                    let value = h.value.unwrap_or_default();
-                                    (
-                                        h.key.to_owned(),
-                                        String::from_utf8_lossy(value).into_owned(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    headers: crate::reader::headers_of(message),
                     payload: message.payload().unwrap_or_default().to_vec(),
                 };
                 self.retry.push(record, &self.counters, err);

@@ -35,22 +35,28 @@ pub struct ConsumedRecord {
     pub value: Value,
 }
 
+/// A message's headers as UTF-8 pairs (lossy: DESIGN.md §4 says header values are UTF-8).
+pub fn headers_of<M: Message>(message: &M) -> Vec<(String, String)> {
+    message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    let value = h.value.unwrap_or_default();
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl ConsumedRecord {
-    fn from_message(message: &BorrowedMessage<'_>) -> Self {
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        let value = h.value.unwrap_or_default();
-                        (
-                            h.key.to_owned(),
-                            String::from_utf8_lossy(value).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Copies a message out of the consumer.
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Self {
+        let headers = headers_of(message);
         let payload = message.payload().unwrap_or_default();
         let value = serde_json::from_slice(payload)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));

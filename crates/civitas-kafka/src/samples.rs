@@ -16,7 +16,7 @@ use crate::error::KafkaError;
 /// Events per correlation id: a request or workflow and what it caused.
 const GROUP: usize = 4;
 
-/// Publishes `count` sample events; every [`GROUP`] consecutive events share a correlation
+/// Publishes `count` sample events; every `GROUP` (4) consecutive events share a correlation
 /// id. Returns the correlation ids used, in order.
 pub fn emit(events: &CrudEvents, count: usize) -> Result<Vec<String>, KafkaError> {
     let mut correlation_ids = Vec::new();

@@ -11,7 +11,7 @@ use civitas_events::CloudEvent;
 use civitas_kafka::{KafkaSettings, Publisher, Record};
 use futures::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -190,20 +190,7 @@ impl Received {
             key: message
                 .key()
                 .map(|k| String::from_utf8_lossy(k).into_owned()),
-            headers: message
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            let value = h.value.unwrap_or_default();
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(value).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            headers: civitas_kafka::headers_of(message),
             payload: message.payload().unwrap_or_default().to_vec(),
         }
     }

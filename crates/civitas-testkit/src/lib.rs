@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use civitas_kafka::{ConsumedRecord, EmbeddedBroker, KafkaSettings};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// Starts an embedded broker with `brokers` brokers on random loopback ports.
@@ -55,32 +54,7 @@ pub fn read_topic(
     let mut records = Vec::new();
     while records.len() < count && Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            let headers = message
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            let value = h.value.unwrap_or_default();
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(value).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let payload = message.payload().unwrap_or_default();
-            records.push(ConsumedRecord {
-                topic: message.topic().to_owned(),
-                partition: message.partition(),
-                offset: message.offset(),
-                timestamp: None,
-                key: message
-                    .key()
-                    .map(|k| String::from_utf8_lossy(k).into_owned()),
-                headers,
-                value: serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null),
-            });
+            records.push(ConsumedRecord::from_message(&message));
         }
     }
     records

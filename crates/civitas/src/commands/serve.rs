@@ -60,7 +60,7 @@ pub struct CrudArgs {
     /// Directory of system files (*.yaml) and extra system types (system-types/*.yaml).
     #[arg(long = "systems", value_name = "DIR", env = "CIVITAS_SYSTEMS_DIR")]
     pub systems: Option<PathBuf>,
-    /// The `service` of every event (and the CloudEvents source /civitas/<name>).
+    /// The `service` of every event (and the CloudEvents source `/civitas/<name>`).
     #[arg(long, env = "CIVITAS_SERVICE_NAME", default_value = "crud-service")]
     pub service_name: String,
     /// Publish no events. For benchmarks and diagnosis only: the events are the audit trail.

@@ -92,6 +92,21 @@ impl Masker {
 
     /// Whether the value of `key` must be masked.
     pub fn is_sensitive(&self, key: &str) -> bool {
+        // Fast path without allocating: short ASCII keys (nearly all JSON keys) are
+        // normalised into a stack buffer. It runs for every key of every event.
+        let mut buf = [0u8; 64];
+        if key.is_ascii() && key.len() <= buf.len() {
+            let mut len = 0;
+            for byte in key.bytes() {
+                if !matches!(byte, b'_' | b'-' | b'.') && !byte.is_ascii_whitespace() {
+                    buf[len] = byte.to_ascii_lowercase();
+                    len += 1;
+                }
+            }
+            let key = &buf[..len];
+            return !self.exempt.iter().any(|e| e.as_bytes() == key)
+                && self.patterns.iter().any(|p| contains(key, p.as_bytes()));
+        }
         let key = normalise(key);
         !self.exempt.contains(&key) && self.patterns.iter().any(|p| key.contains(p.as_str()))
     }
@@ -149,6 +164,11 @@ impl Default for Masker {
 }
 
 /// Lowercase, without `_`, `-`, `.` and whitespace.
+/// Whether `needle` occurs in `haystack` (both short: keys and patterns).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 fn normalise(text: &str) -> String {
     text.chars()
         .filter(|c| !matches!(c, '_' | '-' | '.') && !c.is_whitespace())
@@ -171,6 +191,17 @@ fn normalise_all<I: IntoIterator<Item = impl AsRef<str>>>(texts: I) -> Vec<Strin
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn long_and_non_ascii_keys_are_judged_like_short_ascii_ones() {
+        let m = Masker::default();
+        let long = format!("{}_Password", "x".repeat(80));
+        assert!(m.is_sensitive(&long));
+        assert!(!m.is_sensitive(&"x".repeat(80)));
+        assert!(m.is_sensitive("Pässe-API-Token"));
+        assert!(!m.is_sensitive("Straße"));
+        assert!(!m.is_sensitive("credential_id") && !m.is_sensitive("Credential-ID"));
+    }
 
     #[test]
     fn strip_removes_sensitive_keys_at_every_depth_and_keeps_the_rest() {

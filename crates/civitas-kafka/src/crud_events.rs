@@ -280,13 +280,17 @@ impl CrudEvents {
             user_context: ctx.user_context.clone(),
             data,
         };
-        let mut event = CloudEvent::new(self.source.clone(), ce_type)
-            .with_id(envelope.event_id.clone())
-            .with_time(envelope.timestamp)
-            .with_traceparent(trace.to_header());
-        if let Some(subject) = subject {
-            event = event.with_subject(subject);
+        // Built field by field: `CloudEvent::new` would draw a UUID only to replace it.
+        let mut event = CloudEvent {
+            id: envelope.event_id.clone(),
+            source: self.source.clone(),
+            ty: ce_type,
+            time: envelope.timestamp,
+            subject,
+            datacontenttype: civitas_events::cloudevents::DEFAULT_CONTENT_TYPE.to_owned(),
+            extensions: Default::default(),
         }
+        .with_traceparent(trace.to_header());
         if let Some(correlation_id) = &ctx.correlation_id {
             event = event.with_correlation_id(correlation_id.clone());
         }

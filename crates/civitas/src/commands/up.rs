@@ -38,7 +38,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let crud_topics = CrudTopics::new(&args.client.topic_prefix);
-    let (_broker, bootstrap) = match &args.kafka {
+    let (broker, bootstrap) = match &args.kafka {
         Some(bootstrap) => {
             println!("civitas: using the Kafka cluster at {bootstrap}");
             let settings = args.client.settings(bootstrap)?;
@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (Some(broker), bootstrap)
         }
     };
-    println!("civitas: topics: {}", crud_topics.all().join(", "));
+    println!("civitas: crud topics: {}", crud_topics.all().join(", "));
 
     let settings = args.client.settings(&bootstrap)?;
     let publisher = Publisher::connect(&settings)?;
@@ -82,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.saga,
         &settings,
         &args.crud.database_url,
-        _broker.as_ref(),
+        broker.as_ref(),
         args.partitions,
     )
     .await?;

@@ -367,23 +367,17 @@ impl DirectoryStore {
         if users.is_empty() {
             return Ok(users);
         }
-        let placeholders: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT m.user_id, g.name FROM directory_members m \
-             JOIN directory_groups g ON g.id = m.group_id \
-             WHERE m.user_id IN ({}) ORDER BY g.name",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for user in &users {
-            query = query.bind(user.id.clone());
-        }
-        for row in query.fetch_all(&self.pool).await? {
-            let user_id: String = row.try_get("user_id")?;
-            let name: String = row.try_get("name")?;
-            if let Some(user) = users.iter_mut().find(|u| u.id == user_id) {
-                user.groups.push(name);
-            }
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let mut groups = self
+            .names_by_owner(
+                "SELECT m.user_id AS owner, g.name AS name FROM directory_members m \
+                 JOIN directory_groups g ON g.id = m.group_id \
+                 WHERE m.user_id IN ({ids}) ORDER BY g.name",
+                ids,
+            )
+            .await?;
+        for user in &mut users {
+            user.groups = groups.remove(&user.id).unwrap_or_default();
         }
         Ok(users)
     }
@@ -596,25 +590,41 @@ impl DirectoryStore {
         if groups.is_empty() {
             return Ok(groups);
         }
-        let placeholders: Vec<String> = (1..=groups.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT m.group_id, u.username FROM directory_members m \
-             JOIN directory_users u ON u.id = m.user_id \
-             WHERE m.group_id IN ({}) ORDER BY u.username",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for group in &groups {
-            query = query.bind(group.id.clone());
-        }
-        for row in query.fetch_all(&self.pool).await? {
-            let group_id: String = row.try_get("group_id")?;
-            let username: String = row.try_get("username")?;
-            if let Some(group) = groups.iter_mut().find(|g| g.id == group_id) {
-                group.members.push(username);
-            }
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let mut members = self
+            .names_by_owner(
+                "SELECT m.group_id AS owner, u.username AS name FROM directory_members m \
+                 JOIN directory_users u ON u.id = m.user_id \
+                 WHERE m.group_id IN ({ids}) ORDER BY u.username",
+                ids,
+            )
+            .await?;
+        for group in &mut groups {
+            group.members = members.remove(&group.id).unwrap_or_default();
         }
         Ok(groups)
+    }
+
+    /// Runs a membership query (`owner`, `name` columns; `{ids}` is replaced by one
+    /// placeholder per id) and groups the names by owner id, in the query's order. One
+    /// query for a whole page of users or groups, shared by both listings.
+    async fn names_by_owner(
+        &self,
+        template: &str,
+        ids: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, DirectoryError> {
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = template.replace("{ids}", &placeholders.join(", "));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let mut names: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for row in query.fetch_all(&self.pool).await? {
+            let owner: String = row.try_get("owner")?;
+            names.entry(owner).or_default().push(row.try_get("name")?);
+        }
+        Ok(names)
     }
 
     pub async fn add_member(

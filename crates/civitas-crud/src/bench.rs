@@ -255,8 +255,12 @@ pub enum BenchError {
     Setup(String),
 }
 
-/// The whole benchmark: broker, database, two apps, a user, two load runs.
-pub async fn execute_bench(options: &LoadOptions) -> Result<ExecuteBenchReport, BenchError> {
+/// The whole benchmark: broker, database, two apps, a user, two load runs. `client_options`
+/// are raw librdkafka options for the publishing side's producer (e.g. `linger.ms=20`).
+pub async fn execute_bench(
+    options: &LoadOptions,
+    client_options: &[(String, String)],
+) -> Result<ExecuteBenchReport, BenchError> {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("a literal address");
     let broker = EmbeddedBroker::start(any, 1)
         .await
@@ -266,7 +270,9 @@ pub async fn execute_bench(options: &LoadOptions) -> Result<ExecuteBenchReport, 
     for topic in CrudTopics::new(&prefix).all() {
         broker.create_topic(topic, 3).map_err(BenchError::Broker)?;
     }
-    let kafka = KafkaSettings::new(broker.bootstrap_servers()).with_topic_prefix(&prefix);
+    let kafka = KafkaSettings::new(broker.bootstrap_servers())
+        .with_topic_prefix(&prefix)
+        .with_client_options(client_options.iter().cloned());
     let publisher = Publisher::connect(&kafka).map_err(BenchError::Broker)?;
 
     let dir = std::env::temp_dir().join(format!("civitas-bench-{run_id}"));

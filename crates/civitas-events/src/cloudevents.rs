@@ -161,33 +161,24 @@ impl CloudEvent {
             .map(String::as_str)
     }
 
-    /// The Kafka headers of this event, in this order: `ce_specversion`, `ce_id`,
-    /// `ce_source`, `ce_type`, `ce_time`, `ce_subject` (if set), one `ce_<name>` per
-    /// extension in name order, `content-type`, and `traceparent` (if the extension is set).
-    ///
-    /// `ce_time` is RFC 3339 in UTC with `Z` and six fractional digits, e.g.
-    /// `2026-11-22T12:00:00.123456Z`.
+    /// The attributes, borrowed, as [`Attributes::write_headers`] writes them.
+    pub fn attributes(&self) -> Attributes<'_> {
+        Attributes {
+            id: &self.id,
+            source: &self.source,
+            ty: &self.ty,
+            time: self.time,
+            subject: self.subject.as_deref(),
+            datacontenttype: &self.datacontenttype,
+            extensions: Extensions::Map(&self.extensions),
+        }
+    }
+
+    /// The Kafka headers of this event, in the order of [`Attributes::write_headers`].
     pub fn to_headers(&self) -> Vec<(String, String)> {
         let mut headers = Vec::with_capacity(8 + self.extensions.len());
-        let mut push = |name: String, value: &str| headers.push((name, value.to_owned()));
-        push("ce_specversion".to_owned(), SPEC_VERSION);
-        push("ce_id".to_owned(), &self.id);
-        push("ce_source".to_owned(), &self.source);
-        push("ce_type".to_owned(), &self.ty);
-        push(
-            "ce_time".to_owned(),
-            &self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-        );
-        if let Some(subject) = &self.subject {
-            push("ce_subject".to_owned(), subject);
-        }
-        for (name, value) in &self.extensions {
-            push(format!("ce_{name}"), value);
-        }
-        push("content-type".to_owned(), &self.datacontenttype);
-        if let Some(traceparent) = self.traceparent() {
-            push(TRACEPARENT_EXTENSION.to_owned(), traceparent);
-        }
+        self.attributes()
+            .write_headers(|name, value| headers.push((name.to_owned(), value.to_owned())));
         headers
     }
 
@@ -297,6 +288,171 @@ impl CloudEvent {
             extensions,
         })
     }
+}
+
+/// The attributes of one event, borrowed: what goes into the Kafka headers.
+///
+/// [`CloudEvent::attributes`] gives them for an event; a producer that has the parts at hand
+/// (the CRUD service, once per request) builds them directly and writes the headers without
+/// building a [`CloudEvent`] first. The [`CloudEvent`] invariants apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a> {
+    pub id: &'a str,
+    pub source: &'a str,
+    pub ty: &'a str,
+    pub time: DateTime<Utc>,
+    pub subject: Option<&'a str>,
+    pub datacontenttype: &'a str,
+    extensions: Extensions<'a>,
+}
+
+/// Extension attributes, in name order.
+#[derive(Debug, Clone, Copy)]
+enum Extensions<'a> {
+    Map(&'a BTreeMap<String, String>),
+    Sorted(&'a [(&'a str, &'a str)]),
+}
+
+impl<'a> Extensions<'a> {
+    fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let (map, pairs) = match self {
+            Extensions::Map(map) => (Some(map), None),
+            Extensions::Sorted(pairs) => (None, Some(pairs)),
+        };
+        let from_map = map
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        from_map.chain(pairs.into_iter().flatten().copied())
+    }
+}
+
+impl<'a> Attributes<'a> {
+    /// The four attributes every civitas event has, `application/json` content, no subject
+    /// and no extensions.
+    pub fn new(id: &'a str, source: &'a str, ty: &'a str, time: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            source,
+            ty,
+            time,
+            subject: None,
+            datacontenttype: DEFAULT_CONTENT_TYPE,
+            extensions: Extensions::Sorted(&[]),
+        }
+    }
+
+    /// Sets the subject (`None` leaves it unset).
+    #[must_use]
+    pub fn with_subject(mut self, subject: Option<&'a str>) -> Self {
+        self.subject = subject;
+        self
+    }
+
+    /// Sets the extension attributes: lowercase names, sorted by name, each once (e.g.
+    /// `[("correlationid", …), ("traceparent", …)]`).
+    #[must_use]
+    pub fn with_extensions(mut self, sorted: &'a [(&'a str, &'a str)]) -> Self {
+        debug_assert!(
+            sorted.windows(2).all(|w| w[0].0 < w[1].0),
+            "extensions must be sorted by name, each once"
+        );
+        self.extensions = Extensions::Sorted(sorted);
+        self
+    }
+
+    /// Hands each Kafka header to `put`, in this order: `ce_specversion`, `ce_id`,
+    /// `ce_source`, `ce_type`, `ce_time`, `ce_subject` (if set), one `ce_<name>` per
+    /// extension in name order, `content-type`, and `traceparent` (if that extension is
+    /// set). Nothing is allocated for the usual event.
+    ///
+    /// `ce_time` is RFC 3339 in UTC with `Z` and six fractional digits, e.g.
+    /// `2026-11-22T12:00:00.123456Z`.
+    pub fn write_headers(&self, mut put: impl FnMut(&str, &str)) {
+        put("ce_specversion", SPEC_VERSION);
+        put("ce_id", self.id);
+        put("ce_source", self.source);
+        put("ce_type", self.ty);
+        let mut time = [0u8; RFC3339_MICROS_LEN];
+        match rfc3339_micros(&self.time, &mut time) {
+            Some(text) => put("ce_time", text),
+            None => put(
+                "ce_time",
+                &self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+            ),
+        }
+        if let Some(subject) = self.subject {
+            put("ce_subject", subject);
+        }
+        let mut traceparent = None;
+        let mut name_buf = [0u8; 3 + 2 * MAX_EXTENSION_NAME_LEN];
+        for (name, value) in self.extensions.iter() {
+            if name == TRACEPARENT_EXTENSION {
+                traceparent = Some(value);
+            }
+            let header = 3 + name.len();
+            if header <= name_buf.len() {
+                name_buf[..3].copy_from_slice(b"ce_");
+                name_buf[3..header].copy_from_slice(name.as_bytes());
+                // Both parts are UTF-8 and the split falls between them.
+                match std::str::from_utf8(&name_buf[..header]) {
+                    Ok(header) => put(header, value),
+                    Err(_) => put(&format!("ce_{name}"), value),
+                }
+            } else {
+                put(&format!("ce_{name}"), value);
+            }
+        }
+        put("content-type", self.datacontenttype);
+        if let Some(traceparent) = traceparent {
+            put(TRACEPARENT_EXTENSION, traceparent);
+        }
+    }
+}
+
+/// Length of `2026-11-22T12:00:00.123456Z`.
+const RFC3339_MICROS_LEN: usize = 27;
+
+/// `time` as RFC 3339 in UTC with six fractional digits and `Z`, written into `buf`; `None`
+/// for a year outside 0000–9999, which RFC 3339 cannot write in four digits.
+///
+/// What `to_rfc3339_opts(SecondsFormat::Micros, true)` gives, without the formatting
+/// machinery: this runs once per published event.
+fn rfc3339_micros<'b>(
+    time: &DateTime<Utc>,
+    buf: &'b mut [u8; RFC3339_MICROS_LEN],
+) -> Option<&'b str> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
+    // A leap second shows as 60 seconds, as chrono writes it.
+    let nanos = time.nanosecond();
+    let (second, micros) = if nanos >= 1_000_000_000 {
+        (time.second() + 1, (nanos - 1_000_000_000) / 1_000)
+    } else {
+        (time.second(), nanos / 1_000)
+    };
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut v = value;
+        for i in (at..at + digits).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, time.month(), 2);
+    put(8, time.day(), 2);
+    put(11, time.hour(), 2);
+    put(14, time.minute(), 2);
+    put(17, second, 2);
+    put(20, micros, 6);
+    buf[4] = b'-';
+    buf[7] = b'-';
+    buf[10] = b'T';
+    buf[13] = b':';
+    buf[16] = b':';
+    buf[19] = b'.';
+    buf[26] = b'Z';
+    std::str::from_utf8(buf).ok()
 }
 
 /// Where a header read by [`CloudEvent::from_headers`] goes.
@@ -827,5 +983,49 @@ mod tests {
         fn any_event_reads_back_from_its_headers_unchanged(event in any_event()) {
             prop_assert_eq!(decode(&event.to_headers()), Ok(event));
         }
+
+        #[test]
+        fn ce_time_is_what_chrono_writes(time in microsecond_time()) {
+            let mut buf = [0u8; RFC3339_MICROS_LEN];
+            let chrono = time.to_rfc3339_opts(SecondsFormat::Micros, true);
+            prop_assert_eq!(rfc3339_micros(&time, &mut buf), Some(chrono.as_str()));
+        }
+
+        #[test]
+        fn borrowed_attributes_write_the_headers_of_the_same_event(event in any_event()) {
+            let pairs: Vec<(&str, &str)> =
+                event.extensions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut attributes = Attributes::new(&event.id, &event.source, &event.ty, event.time)
+                .with_subject(event.subject.as_deref())
+                .with_extensions(&pairs);
+            attributes.datacontenttype = &event.datacontenttype;
+            let mut written = Vec::new();
+            attributes.write_headers(|n, v| written.push((n.to_owned(), v.to_owned())));
+            prop_assert_eq!(written, event.to_headers());
+        }
+    }
+
+    #[test]
+    fn a_time_outside_four_digit_years_is_still_written_by_chrono() {
+        let far = Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap();
+        let mut buf = [0u8; RFC3339_MICROS_LEN];
+        assert_eq!(rfc3339_micros(&far, &mut buf), None);
+        let headers = sample().with_time(far).to_headers();
+        let time = headers.iter().find(|(n, _)| n == "ce_time").unwrap();
+        assert_eq!(time.1, far.to_rfc3339_opts(SecondsFormat::Micros, true));
+    }
+
+    #[test]
+    fn a_leap_second_is_written_as_second_60() {
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_micro_opt(23, 59, 59, 1_500_000)
+            .unwrap()
+            .and_utc();
+        let mut buf = [0u8; RFC3339_MICROS_LEN];
+        assert_eq!(
+            rfc3339_micros(&leap, &mut buf),
+            Some(leap.to_rfc3339_opts(SecondsFormat::Micros, true).as_str())
+        );
     }
 }

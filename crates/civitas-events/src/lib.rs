@@ -15,7 +15,7 @@ pub mod mask;
 pub mod saga;
 pub mod trace;
 
-pub use cloudevents::CloudEvent;
+pub use cloudevents::{Attributes, CloudEvent};
 pub use envelope::{
     Envelope, MetricsData, OperationData, SecretData, UserContext, ValidationDetail,
     ValidationErrorData, WorkflowData,

@@ -103,7 +103,14 @@ impl TraceContext {
 
     /// The `traceparent` header value, version 00.
     pub fn to_header(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags)
+        let mut header = String::with_capacity(HEADER_LEN);
+        header.push_str("00-");
+        header.push_str(&self.trace_id);
+        header.push('-');
+        header.push_str(&self.span_id);
+        header.push('-');
+        push_hex(&mut header, self.flags);
+        header
     }
 }
 
@@ -119,12 +126,19 @@ fn new_span_id() -> String {
     hex(&uuid::Uuid::new_v4().as_bytes()[..8])
 }
 
+/// Lowercase hex, two digits per byte (this runs for every request: no formatter).
 fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    let mut out = String::with_capacity(2 * bytes.len());
+    for &byte in bytes {
+        push_hex(&mut out, byte);
+    }
+    out
+}
+
+fn push_hex(out: &mut String, byte: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+    out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
 }
 
 fn is_lower_hex(bytes: &[u8]) -> bool {

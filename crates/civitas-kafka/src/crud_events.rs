@@ -8,12 +8,14 @@
 //! | `<prefix>.secrets` + `.secrets.audit` | e.g. `secret_retrieved` | credential id |
 //! | `<prefix>.metrics` | `metrics_snapshot` | snapshot scope |
 //!
-//! Masking happens here as well as at the caller ("sinks also mask", seed 000): params,
-//! results, validation inputs and workflow metadata pass through the [`Masker`] again.
+//! Masking happens here, before a record reaches the producer (seed 000, "Masking and
+//! PII"): params, results, validation inputs and workflow metadata pass through the
+//! [`Masker`] whatever the caller did, so a caller cannot forget it.
 
 use chrono::{SubsecRound, Utc};
+use civitas_events::cloudevents::{CORRELATION_ID_EXTENSION, TRACEPARENT_EXTENSION};
 use civitas_events::{
-    CloudEvent, Envelope, Masker, MetricsData, OperationData, SecretData, TraceContext,
+    Attributes, CloudEvent, Envelope, Masker, MetricsData, OperationData, SecretData, TraceContext,
     UserContext, ValidationErrorData, WorkflowData,
 };
 use serde::Serialize;
@@ -177,17 +179,14 @@ impl CrudEvents {
     ) -> Result<String, KafkaError> {
         // Both copies share the event id and the CloudEvents type of the functional topic.
         let key = Some(data.credential_id.clone());
-        let ce_type = format!("{}.{event_type}", self.topics.secrets);
-        let (envelope, event) = self.envelope(ce_type, event_type, ctx, data, key.clone());
-        for topic in [&self.topics.secrets, &self.topics.secrets_audit] {
-            self.publisher.send(Record::json(
-                topic.as_str(),
-                key.clone(),
-                &event,
-                &envelope,
-            )?);
-        }
-        Ok(envelope.event_id)
+        let (record, event_id) = self.record(&self.topics.secrets, event_type, key, ctx, data)?;
+        let audit = Record {
+            topic: self.topics.secrets_audit.clone(),
+            ..record.clone()
+        };
+        self.publisher.send(record);
+        self.publisher.send(audit);
+        Ok(event_id)
     }
 
     /// One configuration event (seed 003) on `topic`, e.g. `de.civitascore.idm.user.created`:
@@ -216,7 +215,7 @@ impl CrudEvents {
         self.publisher.send(Record::json(
             topic,
             entity_id.map(str::to_owned),
-            &event,
+            &event.attributes(),
             &payload,
         )?);
         Ok(id)
@@ -242,6 +241,8 @@ impl CrudEvents {
         Ok(event_id)
     }
 
+    /// The record of one enveloped event: the seed's envelope as the value, the matching
+    /// CloudEvents attributes as headers (written straight from the envelope's parts).
     fn record<D: Serialize>(
         &self,
         topic: &str,
@@ -250,24 +251,14 @@ impl CrudEvents {
         ctx: &EventContext,
         data: D,
     ) -> Result<(Record, String), KafkaError> {
-        let ce_type = format!("{topic}.{event_type}");
-        let (envelope, event) = self.envelope(ce_type, event_type, ctx, data, key.clone());
-        Ok((
-            Record::json(topic, key, &event, &envelope)?,
-            envelope.event_id,
-        ))
-    }
-
-    /// The seed's envelope and the matching CloudEvents attributes.
-    fn envelope<D>(
-        &self,
-        ce_type: String,
-        event_type: &str,
-        ctx: &EventContext,
-        data: D,
-        subject: Option<String>,
-    ) -> (Envelope<D>, CloudEvent) {
-        let trace = ctx.trace.clone().unwrap_or_else(TraceContext::new_root);
+        let root;
+        let trace = match &ctx.trace {
+            Some(trace) => trace,
+            None => {
+                root = TraceContext::new_root();
+                &root
+            }
+        };
         let envelope = Envelope {
             event_id: uuid::Uuid::new_v4().to_string(),
             event_type: event_type.to_owned(),
@@ -280,20 +271,29 @@ impl CrudEvents {
             user_context: ctx.user_context.clone(),
             data,
         };
-        // Built field by field: `CloudEvent::new` would draw a UUID only to replace it.
-        let mut event = CloudEvent {
-            id: envelope.event_id.clone(),
-            source: self.source.clone(),
-            ty: ce_type,
-            time: envelope.timestamp,
-            subject,
-            datacontenttype: civitas_events::cloudevents::DEFAULT_CONTENT_TYPE.to_owned(),
-            extensions: Default::default(),
-        }
-        .with_traceparent(trace.to_header());
-        if let Some(correlation_id) = &ctx.correlation_id {
-            event = event.with_correlation_id(correlation_id.clone());
-        }
-        (envelope, event)
+        let ce_type = format!("{topic}.{event_type}");
+        let traceparent = trace.to_header();
+        let with_correlation;
+        let extensions: &[(&str, &str)] = match &ctx.correlation_id {
+            Some(correlation_id) => {
+                with_correlation = [
+                    (CORRELATION_ID_EXTENSION, correlation_id.as_str()),
+                    (TRACEPARENT_EXTENSION, traceparent.as_str()),
+                ];
+                &with_correlation
+            }
+            None => &[(TRACEPARENT_EXTENSION, traceparent.as_str())],
+        };
+        let attributes = Attributes::new(
+            &envelope.event_id,
+            &self.source,
+            &ce_type,
+            envelope.timestamp,
+        )
+        .with_subject(key.as_deref())
+        .with_extensions(extensions);
+        let mut record = Record::json(topic, None, &attributes, &envelope)?;
+        record.key = key;
+        Ok((record, envelope.event_id))
     }
 }

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use civitas_events::CloudEvent;
+use civitas_events::{Attributes, CloudEvent};
 use rdkafka::ClientContext;
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::Serialize;
 
@@ -40,33 +40,132 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// One record to publish. Headers are UTF-8 (DESIGN.md §4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The headers are kept as librdkafka's own list, built once: sending hands it over
+/// without another copy, and a record that comes back (queue full, delivery failed) keeps it.
+#[derive(Clone)]
 pub struct Record {
     pub topic: String,
     pub key: Option<String>,
-    pub headers: Vec<(String, String)>,
+    pub headers: OwnedHeaders,
     pub payload: Vec<u8>,
 }
 
+/// Room for the usual event's headers (CloudEvents attributes, two extensions, the W3C
+/// header) without growing the list.
+const HEADER_CAPACITY: usize = 12;
+
+/// Room for the usual event's JSON without growing the buffer.
+const PAYLOAD_CAPACITY: usize = 1024;
+
 impl Record {
+    /// A record with these headers, as given.
+    pub fn new<'h>(
+        topic: impl Into<String>,
+        key: Option<String>,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        payload: Vec<u8>,
+    ) -> Self {
+        let mut builder = HeaderBuilder::default();
+        for (name, value) in headers {
+            builder.put(name, value);
+        }
+        Self {
+            topic: topic.into(),
+            key,
+            headers: builder.finish(),
+            payload,
+        }
+    }
+
     /// A JSON record whose CloudEvents attributes travel as headers (binary content mode).
     pub fn json<T: Serialize>(
         topic: impl Into<String>,
         key: Option<String>,
-        event: &CloudEvent,
+        attributes: &Attributes<'_>,
         value: &T,
     ) -> Result<Self, KafkaError> {
         let topic = topic.into();
-        let payload = serde_json::to_vec(value).map_err(|source| KafkaError::Serialize {
+        let mut payload = Vec::with_capacity(PAYLOAD_CAPACITY);
+        serde_json::to_writer(&mut payload, value).map_err(|source| KafkaError::Serialize {
             topic: topic.clone(),
             source,
         })?;
+        let mut builder = HeaderBuilder::default();
+        attributes.write_headers(|name, value| builder.put(name, value));
         Ok(Self {
             topic,
             key,
-            headers: event.to_headers(),
+            headers: builder.finish(),
             payload,
         })
+    }
+
+    /// The value of the first header called `name`, if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| std::str::from_utf8(h.value.unwrap_or_default()).ok())
+    }
+
+    /// The headers as UTF-8 pairs, in order (a value that is not UTF-8 is read lossily).
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|h| {
+                (
+                    h.key.to_owned(),
+                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("key", &self.key)
+            .field("headers", &self.header_pairs())
+            .field("payload", &String::from_utf8_lossy(&self.payload))
+            .finish()
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.topic == other.topic
+            && self.key == other.key
+            && self.payload == other.payload
+            && self.header_pairs() == other.header_pairs()
+    }
+}
+
+impl Eq for Record {}
+
+/// Fills an [`OwnedHeaders`], whose `insert` takes and gives back the list.
+struct HeaderBuilder(Option<OwnedHeaders>);
+
+impl Default for HeaderBuilder {
+    fn default() -> Self {
+        Self(Some(OwnedHeaders::new_with_capacity(HEADER_CAPACITY)))
+    }
+}
+
+impl HeaderBuilder {
+    fn put(&mut self, name: &str, value: &str) {
+        self.0 = self.0.take().map(|headers| {
+            headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            })
+        });
+    }
+
+    fn finish(self) -> OwnedHeaders {
+        self.0.unwrap_or_default()
     }
 }
 
@@ -157,7 +256,7 @@ impl ProducerContext for DeliveryTracker {
                     key: message
                         .key()
                         .map(|k| String::from_utf8_lossy(k).into_owned()),
-                    headers: crate::reader::headers_of(message),
+                    headers: message.headers().map(|h| h.detach()).unwrap_or_default(),
                     payload: message.payload().unwrap_or_default().to_vec(),
                 };
                 self.retry.push(record, &self.counters, err);
@@ -228,7 +327,7 @@ impl Publisher {
         event: &CloudEvent,
         value: &T,
     ) -> Result<(), KafkaError> {
-        self.send(Record::json(topic, key, event, value)?);
+        self.send(Record::json(topic, key, &event.attributes(), value)?);
         Ok(())
     }
 
@@ -280,42 +379,61 @@ impl std::fmt::Debug for Inner {
 impl Inner {
     /// Sends, or keeps the record in the retry queue when librdkafka refuses it.
     fn enqueue(&self, record: Record) {
-        if let Err(err) = self.try_enqueue(&record) {
+        if let Err(refused) = self.try_enqueue(record) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            self.retry.push(record, &self.counters, &err);
+            self.retry
+                .push(refused.record, &self.counters, &refused.error);
         }
     }
 
-    fn try_enqueue(&self, record: &Record) -> Result<(), rdkafka::error::KafkaError> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (key, value) in &record.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            });
-        }
-        let mut base = BaseRecord::to(&record.topic)
-            .payload(&record.payload)
-            .headers(headers);
-        if let Some(key) = &record.key {
+    /// Hands the record to librdkafka; when it refuses, the record comes back whole.
+    fn try_enqueue(&self, record: Record) -> Result<(), Box<Refused>> {
+        let Record {
+            topic,
+            key,
+            headers,
+            payload,
+        } = record;
+        let mut base = BaseRecord::to(&topic).payload(&payload).headers(headers);
+        if let Some(key) = &key {
             base = base.key(key);
         }
-        self.producer.send(base).map_err(|(err, _)| err)
+        match self.producer.send(base) {
+            Ok(()) => Ok(()),
+            Err((error, back)) => {
+                let headers = back.headers.unwrap_or_default();
+                Err(Box::new(Refused {
+                    error,
+                    record: Record {
+                        topic,
+                        key,
+                        headers,
+                        payload,
+                    },
+                }))
+            }
+        }
     }
 
     /// Re-sends what the retry queue holds; stops at the first record librdkafka refuses.
     fn drain_retry_queue(&self) {
         let mut pending = self.retry.take_all();
         while let Some(record) = pending.pop_front() {
-            if self.try_enqueue(&record).is_err() {
+            if let Err(refused) = self.try_enqueue(record) {
                 // Still refused (queue full): keep the order and try again later.
-                pending.push_front(record);
+                pending.push_front(refused.record);
                 self.retry.put_back_front(pending);
                 return;
             }
             self.counters.retried.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// A record librdkafka would not take, and why.
+struct Refused {
+    error: rdkafka::error::KafkaError,
+    record: Record,
 }
 
 fn spawn_retry_loop(inner: Weak<Inner>) {

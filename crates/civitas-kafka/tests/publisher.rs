@@ -165,7 +165,7 @@ async fn every_record_of_a_burst_arrives_after_the_broker_was_down_for_seconds()
         let record = Record::json(
             &topic,
             Some(format!("k{}", i % 7)),
-            &event,
+            &event.attributes(),
             &json!({"n": i}),
         )
         .unwrap();
@@ -206,7 +206,7 @@ async fn records_refused_by_a_full_queue_are_kept_and_delivered_later() {
     let publisher = Publisher::connect(&settings).unwrap();
     let event = civitas_events::CloudEvent::new("/civitas/test", "test.tiny");
     for i in 0..500 {
-        publisher.send(Record::json(&topic, None, &event, &json!({"n": i})).unwrap());
+        publisher.send(Record::json(&topic, None, &event.attributes(), &json!({"n": i})).unwrap());
     }
     assert!(
         publisher.stats().retry_queue > 0,

@@ -13,7 +13,8 @@ async fn publish_numbered(publisher: &Publisher, topic: &str, count: usize, fail
             CloudEvent::new("/civitas/test", "test").with_correlation_id(format!("c{}", i / 10));
         let value = json!({"n": i, "data": {"success": i % fail_every != 0}});
         // Keys spread records over all partitions; 1 ms apart so timestamps order them.
-        publisher.send(Record::json(topic, Some(format!("k{i}")), &event, &value).unwrap());
+        publisher
+            .send(Record::json(topic, Some(format!("k{i}")), &event.attributes(), &value).unwrap());
         if i % 50 == 0 || i + 20 >= count {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -133,7 +133,12 @@ impl Envelope {
         if let Some(traceparent) = &self.traceparent {
             event = event.with_traceparent(traceparent.clone());
         }
-        Ok(Record::json(topic, self.subject.clone(), &event, value)?)
+        Ok(Record::json(
+            topic,
+            self.subject.clone(),
+            &event.attributes(),
+            value,
+        )?)
     }
 }
 

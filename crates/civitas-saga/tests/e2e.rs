@@ -356,12 +356,12 @@ async fn a_saga_resumes_after_a_restart_with_the_same_store_and_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_command_goes_to_the_dead_letter_topic_once() {
     let harness = Harness::start(config(Duration::from_secs(30)), &Component::ALL).await;
-    harness.requester.send(Record {
-        topic: harness.config.topics.frost_project_create.clone(),
-        key: Some("ds-6".into()),
-        headers: vec![],
-        payload: b"{\"this\": \"is not a command\"}".to_vec(),
-    });
+    harness.requester.send(Record::new(
+        harness.config.topics.frost_project_create.clone(),
+        Some("ds-6".into()),
+        [],
+        b"{\"this\": \"is not a command\"}".to_vec(),
+    ));
     let letters = harness
         .read(
             &harness.config.topics.frost_deadletter,

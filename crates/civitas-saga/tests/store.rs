@@ -266,13 +266,7 @@ async fn the_orchestrator_persists_before_dispatching_and_resumes_after_a_crash(
         ["core.civitas.frost.project.create"]
     );
     assert_eq!(dispatched[0].key.as_deref(), Some(dataset.as_str()));
-    let header = |name: &str| {
-        dispatched[0]
-            .headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |name: &str| dispatched[0].header(name).map(str::to_owned);
     assert_eq!(
         header("ce_id").as_deref(),
         Some(format!("{}:frost-project:create", saga.saga_id).as_str())

@@ -171,7 +171,8 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
         system: request.system,
         object_type: request.object_type,
         object_id,
-        params: app.masker.masked(&Value::Object(request.params)),
+        // Masked by the publisher, before the producer sees it (with the result).
+        params: Value::Object(request.params),
         success: result.is_some(),
         result,
         error,

@@ -5,7 +5,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use civitas_crud::bench::{LoadOptions, LoadResult, execute_bench};
+
+use super::shared::parse_pair;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,6 +27,10 @@ pub struct Args {
     /// The sides take turns this many times; their turns are added up.
     #[arg(long, default_value_t = 10)]
     pub rounds: u32,
+    /// A raw librdkafka option for the publishing side's producer, KEY=VALUE (repeatable),
+    /// e.g. linger.ms=20, to see what a producer setting costs.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -47,7 +54,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         options.rounds
     );
-    let report = execute_bench(&options).await?;
+    let client_options = args
+        .kafka_options
+        .iter()
+        .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !client_options.is_empty() {
+        let shown: Vec<String> = client_options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("producer options: {}", shown.join(", "));
+    }
+    let report = execute_bench(&options, &client_options).await?;
     println!(
         "{:<24} {:>10} {:>10} {:>9} {:>9} {:>8} {:>14}",
         "side", "req/s", "requests", "p50 ms", "p99 ms", "errors", "CPU us/request"

@@ -16,18 +16,12 @@ impl Events {
         matches!(self, Events::Publishing(_))
     }
 
-    /// Publishes one `crud.operations` event; its `event_id`, or `None` when disabled or
-    /// when it could not be serialized (logged).
+    /// Publishes one `crud.operations` event (built off the request's thread); its
+    /// `event_id`, or `None` when disabled.
     pub fn operation(&self, kind: &str, ctx: &EventContext, data: OperationData) -> Option<String> {
-        let Events::Publishing(events) = self else {
-            return None;
-        };
-        match events.operation(kind, ctx, data) {
-            Ok(id) => Some(id),
-            Err(error) => {
-                tracing::error!(%error, correlation_id = ctx.correlation_id.as_deref(), "could not publish an operation event");
-                None
-            }
+        match self {
+            Events::Publishing(events) => Some(events.operation(kind, ctx, data)),
+            Events::Disabled => None,
         }
     }
 

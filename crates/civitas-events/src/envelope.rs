@@ -14,6 +14,8 @@ use serde_json::Value;
 pub struct Envelope<D> {
     pub event_id: String,
     pub event_type: String,
+    #[serde(with = "crate::time::micros")]
+    #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,
     pub correlation_id: Option<String>,
     pub service: String,
@@ -51,6 +53,8 @@ pub struct OperationData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub success: bool,
+    #[serde(with = "crate::time::micros")]
+    #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -91,6 +95,8 @@ pub struct WorkflowData {
     #[serde(default)]
     pub metadata: Value,
     pub started_by: Option<String>,
+    #[serde(with = "crate::time::micros")]
+    #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -103,6 +109,8 @@ pub struct SecretData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub cached: bool,
+    #[serde(with = "crate::time::micros")]
+    #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -114,5 +122,7 @@ pub struct MetricsData {
     /// Length of the window the figures cover, in seconds.
     pub interval_seconds: u64,
     pub metrics: std::collections::BTreeMap<String, f64>,
+    #[serde(with = "crate::time::micros")]
+    #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,
 }

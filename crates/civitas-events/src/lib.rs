@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod error;
 pub mod mask;
 pub mod saga;
+pub mod time;
 pub mod trace;
 
 pub use cloudevents::{Attributes, CloudEvent};

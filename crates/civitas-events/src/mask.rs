@@ -17,6 +17,7 @@
 //! );
 //! ```
 
+use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
 /// The value that replaces every masked field.
@@ -56,6 +57,10 @@ pub const DEFAULT_EXEMPT_KEYS: &[&str] = &["credential_id"];
 pub struct Masker {
     /// Normalised, non-empty, without duplicates.
     patterns: Vec<String>,
+    /// All patterns in one automaton: a key is scanned once, not once per pattern. `None`
+    /// when there are no patterns or the automaton could not be built (then each pattern
+    /// is searched in turn).
+    matcher: Option<AhoCorasick>,
     /// Normalised keys that are never masked.
     exempt: Vec<String>,
 }
@@ -66,8 +71,15 @@ impl Masker {
     /// Patterns are normalised like keys; a pattern that normalises to nothing (e.g. `"_"`)
     /// is dropped, since it would mask every key.
     pub fn new<I: IntoIterator<Item = impl AsRef<str>>>(patterns: I) -> Self {
+        let patterns = normalise_all(patterns);
+        let matcher = if patterns.is_empty() {
+            None
+        } else {
+            AhoCorasick::new(&patterns).ok()
+        };
         Self {
-            patterns: normalise_all(patterns),
+            patterns,
+            matcher,
             exempt: Vec::new(),
         }
     }
@@ -104,29 +116,38 @@ impl Masker {
                 }
             }
             let key = &buf[..len];
-            return !self.exempt.iter().any(|e| e.as_bytes() == key)
-                && self.patterns.iter().any(|p| contains(key, p.as_bytes()));
+            return !self.exempt.iter().any(|e| e.as_bytes() == key) && self.matches(key);
         }
         let key = normalise(key);
-        !self.exempt.contains(&key) && self.patterns.iter().any(|p| key.contains(p.as_str()))
+        !self.exempt.contains(&key) && self.matches(key.as_bytes())
+    }
+
+    /// Whether a normalised key contains one of the patterns.
+    fn matches(&self, key: &[u8]) -> bool {
+        match &self.matcher {
+            Some(matcher) => matcher.is_match(key),
+            None => self.patterns.iter().any(|p| contains(key, p.as_bytes())),
+        }
     }
 
     /// Replaces, at any depth, the value of every sensitive key with [`MASK`].
     pub fn mask_in_place(&self, value: &mut Value) {
         // An explicit stack rather than recursion: a value built in code has no depth limit.
-        let mut pending = vec![value];
-        while let Some(value) = pending.pop() {
+        // Only objects and arrays go on it, so a flat object allocates nothing.
+        let mut pending: Vec<&mut Value> = Vec::new();
+        let mut next = Some(value);
+        while let Some(value) = next.take().or_else(|| pending.pop()) {
             match value {
                 Value::Object(map) => {
                     for (key, child) in map.iter_mut() {
                         if self.is_sensitive(key) {
                             *child = Value::String(MASK.to_owned());
-                        } else {
+                        } else if is_container(child) {
                             pending.push(child);
                         }
                     }
                 }
-                Value::Array(items) => pending.extend(items.iter_mut()),
+                Value::Array(items) => pending.extend(items.iter_mut().filter(|v| is_container(v))),
                 Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
             }
         }
@@ -163,12 +184,16 @@ impl Default for Masker {
     }
 }
 
-/// Lowercase, without `_`, `-`, `.` and whitespace.
+fn is_container(value: &Value) -> bool {
+    matches!(value, Value::Object(_) | Value::Array(_))
+}
+
 /// Whether `needle` occurs in `haystack` (both short: keys and patterns).
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Lowercase, without `_`, `-`, `.` and whitespace.
 fn normalise(text: &str) -> String {
     text.chars()
         .filter(|c| !matches!(c, '_' | '-' | '.') && !c.is_whitespace())
@@ -191,6 +216,19 @@ fn normalise_all<I: IntoIterator<Item = impl AsRef<str>>>(texts: I) -> Vec<Strin
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        #[test]
+        fn the_automaton_judges_keys_as_a_search_for_each_pattern_would(
+            key in "[A-Za-z_. -]{0,12}(pass|PASS|Pass|tok|token|secret|api|key|Straße|ä)?[A-Za-z_.-]{0,8}",
+        ) {
+            let m = Masker::default();
+            let normalised = normalise(&key);
+            let expected = !m.exempt.contains(&normalised)
+                && m.patterns.iter().any(|p| normalised.contains(p.as_str()));
+            proptest::prop_assert_eq!(m.is_sensitive(&key), expected);
+        }
+    }
 
     #[test]
     fn long_and_non_ascii_keys_are_judged_like_short_ascii_ones() {

@@ -66,12 +66,12 @@ fn to_json(value: &impl serde::Serialize) -> Value {
 }
 
 /// The seed's "Example event (failure on `crud.operations`)", with concrete values where the
-/// seed writes `...`.
+/// seed writes `...` (timestamps as civitas writes them: six fractional digits).
 fn seed_failure_example() -> Value {
     json!({
         "event_id": "0d9f4c3e-2b1a-4f6e-9d8c-7b6a5f4e3d2c",
         "event_type": "update",
-        "timestamp": "2026-11-22T12:00:00.250Z",
+        "timestamp": "2026-11-22T12:00:00.250000Z",
         "correlation_id": "b1e5c2d4-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
         "service": "crud-service",
         "trace_id": "0af7651916cd43dd8448eb211c80319c",
@@ -89,7 +89,7 @@ fn seed_failure_example() -> Value {
             "params": {"Password": "****MASKED****", "Email": "john@example.com"},
             "error": "Validation failed: missing field 'LastName'",
             "success": false,
-            "timestamp": "2026-11-22T12:00:00.249Z"
+            "timestamp": "2026-11-22T12:00:00.249000Z"
         }
     })
 }
@@ -100,7 +100,7 @@ fn the_seed_failure_example_reads_into_an_operation_envelope_and_writes_back_unc
     let envelope: Envelope<OperationData> = serde_json::from_value(example.clone()).unwrap();
 
     assert_eq!(envelope.event_type, "update");
-    assert_eq!(envelope.timestamp, at("2026-11-22T12:00:00.250Z"));
+    assert_eq!(envelope.timestamp, at("2026-11-22T12:00:00.250000Z"));
     assert_eq!(
         envelope.user_context.as_ref().unwrap().subject.as_deref(),
         Some("auth:account:5f2e8a10")
@@ -137,7 +137,7 @@ fn an_operation_failure_has_an_error_and_no_result() {
         result: None,
         error: Some("Validation failed: missing field 'LastName'".to_owned()),
         success: false,
-        timestamp: at("2026-11-22T12:00:00.1Z"),
+        timestamp: at("2026-11-22T12:00:00.100000Z"),
     };
     let written = to_json(&envelope("update", data));
     assert_eq!(
@@ -152,7 +152,7 @@ fn an_operation_failure_has_an_error_and_no_result() {
                 "params": {"Password": "****MASKED****", "Email": "john@example.com"},
                 "error": "Validation failed: missing field 'LastName'",
                 "success": false,
-                "timestamp": "2026-11-22T12:00:00.100Z"
+                "timestamp": "2026-11-22T12:00:00.100000Z"
             })
         )
     );
@@ -185,7 +185,7 @@ fn an_operation_success_has_a_result_and_no_error() {
                 "params": {"Email": "jane@example.com", "LastName": "Doe", "Password": "****MASKED****"},
                 "result": {"id": "E123457", "status": "active"},
                 "success": true,
-                "timestamp": "2026-11-22T12:00:00Z"
+                "timestamp": "2026-11-22T12:00:00.000000Z"
             })
         )
     );
@@ -315,7 +315,7 @@ fn a_failed_workflow_has_its_step_and_error() {
                 "error": "step create_account failed",
                 "metadata": {"requested_by": "hr-portal", "api_token": "****MASKED****"},
                 "started_by": "arn:civitas:user/hr-portal",
-                "timestamp": "2026-11-22T12:00:05Z"
+                "timestamp": "2026-11-22T12:00:05.000000Z"
             })
         )
     );
@@ -340,7 +340,7 @@ fn a_started_workflow_has_no_step_or_error_keys() {
             "status": "STARTED",
             "metadata": {},
             "started_by": null,
-            "timestamp": "2026-11-22T12:00:00Z"
+            "timestamp": "2026-11-22T12:00:00.000000Z"
         })
     );
     let read: Envelope<WorkflowData> = serde_json::from_value(written).unwrap();
@@ -368,7 +368,7 @@ fn a_secret_error_names_the_credential_but_no_secret_value() {
                 "success": false,
                 "error": "Vault strategy not found",
                 "cached": false,
-                "timestamp": "2026-11-22T12:00:00Z"
+                "timestamp": "2026-11-22T12:00:00.000000Z"
             })
         )
     );
@@ -393,7 +393,7 @@ fn a_secret_cache_hit_has_no_error_key() {
             "credential_id": "entraid_contractors/client_secret",
             "success": true,
             "cached": true,
-            "timestamp": "2026-11-22T12:00:00Z"
+            "timestamp": "2026-11-22T12:00:00.000000Z"
         })
     );
 }
@@ -423,7 +423,7 @@ fn a_metrics_snapshot_lists_its_figures_by_name() {
                 "scope": "execute",
                 "interval_seconds": 60,
                 "metrics": {"latency_p99_ms": 12.5, "requests_failed": 3.0, "requests_total": 120.0},
-                "timestamp": "2026-11-22T12:01:00Z"
+                "timestamp": "2026-11-22T12:01:00.000000Z"
             })
         )
     );

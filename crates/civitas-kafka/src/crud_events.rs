@@ -12,6 +12,8 @@
 //! PII"): params, results, validation inputs and workflow metadata pass through the
 //! [`Masker`] whatever the caller did, so a caller cannot forget it.
 
+use std::sync::Arc;
+
 use chrono::{SubsecRound, Utc};
 use civitas_events::cloudevents::{CORRELATION_ID_EXTENSION, TRACEPARENT_EXTENSION};
 use civitas_events::{
@@ -81,9 +83,19 @@ impl EventContext {
 }
 
 /// Publishes the CRUD service's events through the shared [`Publisher`].
+///
+/// Operation events, one per request, are built on the publisher's builder thread
+/// ([`Publisher::send_later`]): the request only hands over its parts. The rarer kinds are
+/// built on the caller's thread.
 #[derive(Debug, Clone)]
 pub struct CrudEvents {
     publisher: Publisher,
+    shape: Arc<Shape>,
+}
+
+/// What every event of the service shares, and how an event becomes a record.
+#[derive(Debug)]
+struct Shape {
     topics: CrudTopics,
     service: String,
     source: String,
@@ -95,16 +107,18 @@ impl CrudEvents {
     pub fn new(publisher: Publisher, prefix: &str, service: &str, masker: Masker) -> Self {
         Self {
             publisher,
-            topics: CrudTopics::new(prefix),
-            service: service.to_owned(),
-            source: format!("/civitas/{service}"),
-            masker,
+            shape: Arc::new(Shape {
+                topics: CrudTopics::new(prefix),
+                service: service.to_owned(),
+                source: format!("/civitas/{service}"),
+                masker,
+            }),
         }
     }
 
     /// The topic names in use.
     pub fn topics(&self) -> &CrudTopics {
-        &self.topics
+        &self.shape.topics
     }
 
     /// The underlying publisher.
@@ -112,16 +126,15 @@ impl CrudEvents {
         &self.publisher
     }
 
-    /// One `crud.operations` event; returns its `event_id`.
-    pub fn operation(
-        &self,
-        event_type: &str,
-        ctx: &EventContext,
-        data: OperationData,
-    ) -> Result<String, KafkaError> {
-        let (record, event_id) = self.operation_record(event_type, ctx, data)?;
-        self.publisher.send(record);
-        Ok(event_id)
+    /// One `crud.operations` event, built within about a millisecond on the publisher's
+    /// builder thread; returns its `event_id`.
+    pub fn operation(&self, event_type: &str, ctx: &EventContext, data: OperationData) -> String {
+        let event_id = new_event_id();
+        let shape = self.shape.clone();
+        let (id, event_type, ctx) = (event_id.clone(), event_type.to_owned(), ctx.clone());
+        self.publisher
+            .send_later(move || shape.operation_record(id, &event_type, &ctx, data));
+        event_id
     }
 
     /// The record [`operation`](Self::operation) would send, and its `event_id`.
@@ -129,17 +142,13 @@ impl CrudEvents {
         &self,
         event_type: &str,
         ctx: &EventContext,
-        mut data: OperationData,
+        data: OperationData,
     ) -> Result<(Record, String), KafkaError> {
-        self.masker.mask_in_place(&mut data.params);
-        if let Some(result) = data.result.as_mut() {
-            self.masker.mask_in_place(result);
-        }
-        let key = match &data.object_id {
-            Some(id) => format!("{}/{}/{}", data.system, data.object_type, id),
-            None => format!("{}/{}", data.system, data.object_type),
-        };
-        self.record(&self.topics.operations, event_type, Some(key), ctx, data)
+        let event_id = new_event_id();
+        let record = self
+            .shape
+            .operation_record(event_id.clone(), event_type, ctx, data)?;
+        Ok((record, event_id))
     }
 
     /// One `validation_error` event on `crud.errors`; returns its `event_id`.
@@ -149,9 +158,9 @@ impl CrudEvents {
         mut data: ValidationErrorData,
     ) -> Result<String, KafkaError> {
         for detail in &mut data.errors {
-            self.masker.mask_in_place(&mut detail.input);
+            self.shape.masker.mask_in_place(&mut detail.input);
         }
-        let topic = &self.topics.errors;
+        let topic = &self.shape.topics.errors;
         let key = ctx.correlation_id.clone();
         self.emit(topic, "validation_error", key, ctx, data)
     }
@@ -163,8 +172,8 @@ impl CrudEvents {
         ctx: &EventContext,
         mut data: WorkflowData,
     ) -> Result<String, KafkaError> {
-        self.masker.mask_in_place(&mut data.metadata);
-        let topic = &self.topics.workflows;
+        self.shape.masker.mask_in_place(&mut data.metadata);
+        let topic = &self.shape.topics.workflows;
         let key = ctx.correlation_id.clone();
         self.emit(topic, event_type, key, ctx, data)
     }
@@ -178,10 +187,19 @@ impl CrudEvents {
         data: SecretData,
     ) -> Result<String, KafkaError> {
         // Both copies share the event id and the CloudEvents type of the functional topic.
+        let event_id = new_event_id();
         let key = Some(data.credential_id.clone());
-        let (record, event_id) = self.record(&self.topics.secrets, event_type, key, ctx, data)?;
+        let topics = &self.shape.topics;
+        let record = self.shape.record(
+            event_id.clone(),
+            &topics.secrets,
+            event_type,
+            key,
+            ctx,
+            data,
+        )?;
         let audit = Record {
-            topic: self.topics.secrets_audit.clone(),
+            topic: topics.secrets_audit.clone(),
             ..record.clone()
         };
         self.publisher.send(record);
@@ -200,9 +218,9 @@ impl CrudEvents {
         ctx: &EventContext,
         mut payload: serde_json::Value,
     ) -> Result<String, KafkaError> {
-        self.masker.strip_in_place(&mut payload);
+        self.shape.masker.strip_in_place(&mut payload);
         let trace = ctx.trace.clone().unwrap_or_else(TraceContext::new_root);
-        let mut event = CloudEvent::new(self.source.clone(), topic)
+        let mut event = CloudEvent::new(self.shape.source.clone(), topic)
             .with_time(Utc::now().trunc_subsecs(6))
             .with_traceparent(trace.to_header());
         if let Some(id) = entity_id {
@@ -223,7 +241,7 @@ impl CrudEvents {
 
     /// One `crud.metrics` snapshot; returns its `event_id`.
     pub fn metrics(&self, ctx: &EventContext, data: MetricsData) -> Result<String, KafkaError> {
-        let topic = &self.topics.metrics;
+        let topic = &self.shape.topics.metrics;
         let key = Some(data.scope.clone());
         self.emit(topic, "metrics_snapshot", key, ctx, data)
     }
@@ -236,21 +254,66 @@ impl CrudEvents {
         ctx: &EventContext,
         data: D,
     ) -> Result<String, KafkaError> {
-        let (record, event_id) = self.record(topic, event_type, key, ctx, data)?;
+        let event_id = new_event_id();
+        let record = self
+            .shape
+            .record(event_id.clone(), topic, event_type, key, ctx, data)?;
         self.publisher.send(record);
         Ok(event_id)
+    }
+}
+
+fn new_event_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Shape {
+    /// An operation event's record: params and result masked, keyed by the object.
+    fn operation_record(
+        &self,
+        event_id: String,
+        event_type: &str,
+        ctx: &EventContext,
+        mut data: OperationData,
+    ) -> Result<Record, KafkaError> {
+        self.masker.mask_in_place(&mut data.params);
+        if let Some(result) = data.result.as_mut() {
+            self.masker.mask_in_place(result);
+        }
+        let mut key = String::with_capacity(
+            data.system.len()
+                + data.object_type.len()
+                + 2
+                + data.object_id.as_ref().map_or(0, String::len),
+        );
+        key.push_str(&data.system);
+        key.push('/');
+        key.push_str(&data.object_type);
+        if let Some(id) = &data.object_id {
+            key.push('/');
+            key.push_str(id);
+        }
+        self.record(
+            event_id,
+            &self.topics.operations,
+            event_type,
+            Some(key),
+            ctx,
+            data,
+        )
     }
 
     /// The record of one enveloped event: the seed's envelope as the value, the matching
     /// CloudEvents attributes as headers (written straight from the envelope's parts).
     fn record<D: Serialize>(
         &self,
+        event_id: String,
         topic: &str,
         event_type: &str,
         key: Option<String>,
         ctx: &EventContext,
         data: D,
-    ) -> Result<(Record, String), KafkaError> {
+    ) -> Result<Record, KafkaError> {
         let root;
         let trace = match &ctx.trace {
             Some(trace) => trace,
@@ -260,7 +323,7 @@ impl CrudEvents {
             }
         };
         let envelope = Envelope {
-            event_id: uuid::Uuid::new_v4().to_string(),
+            event_id,
             event_type: event_type.to_owned(),
             // Microseconds, as `ce_time` carries them, so both say the same instant.
             timestamp: Utc::now().trunc_subsecs(6),
@@ -271,7 +334,10 @@ impl CrudEvents {
             user_context: ctx.user_context.clone(),
             data,
         };
-        let ce_type = format!("{topic}.{event_type}");
+        let mut ce_type = String::with_capacity(topic.len() + 1 + event_type.len());
+        ce_type.push_str(topic);
+        ce_type.push('.');
+        ce_type.push_str(event_type);
         let traceparent = trace.to_header();
         let with_correlation;
         let extensions: &[(&str, &str)] = match &ctx.correlation_id {
@@ -294,6 +360,6 @@ impl CrudEvents {
         .with_extensions(extensions);
         let mut record = Record::json(topic, None, &attributes, &envelope)?;
         record.key = key;
-        Ok((record, envelope.event_id))
+        Ok(record)
     }
 }

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod broker;
 pub mod consumer;
 pub mod crud_events;
+mod deferred;
 pub mod error;
 pub mod publisher;
 pub mod reader;

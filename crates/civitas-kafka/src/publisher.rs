@@ -1,7 +1,9 @@
 //! The one shared producer of a process.
 //!
 //! `send` never blocks the caller: the record goes to librdkafka's queue and its delivery is
-//! tracked by a callback. A record librdkafka cannot take (queue full) or cannot deliver
+//! tracked by a callback. `send_later` does not even build the record on the caller's
+//! thread: it queues a closure that the publisher's builder thread runs in batches (why:
+//! `deferred.rs`), in the order the calls were made. A record librdkafka cannot take (queue full) or cannot deliver
 //! (after its own retries, `message.timeout.ms`) lands in a bounded in-memory retry queue that
 //! a background thread drains; nothing is dropped silently — if even that queue overflows the
 //! record is counted in `dropped` and logged at ERROR, because an operator must act.
@@ -17,6 +19,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::Serialize;
 
+use crate::deferred::{self, DeferredQueue};
 use crate::error::KafkaError;
 use crate::settings::KafkaSettings;
 
@@ -186,6 +189,8 @@ pub struct PublisherStats {
     pub retry_queue: u64,
     /// Records in librdkafka's queue or on the wire now.
     pub in_flight: u64,
+    /// Records queued by `send_later` and not yet built.
+    pub deferred: u64,
 }
 
 #[derive(Debug, Default)]
@@ -269,6 +274,13 @@ struct Inner {
     producer: ThreadedProducer<DeliveryTracker>,
     counters: Arc<Counters>,
     retry: Arc<RetryQueue>,
+    deferred: Arc<DeferredQueue>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.deferred.close();
+    }
 }
 
 /// The process's producer. Cheap to clone; every clone shares one librdkafka producer.
@@ -304,12 +316,15 @@ impl Publisher {
                 bootstrap: settings.bootstrap_servers.clone(),
                 source: source.into(),
             })?;
+        let deferred = Arc::new(DeferredQueue::new(deferred::CAPACITY));
         let inner = Arc::new(Inner {
             producer,
             counters,
             retry,
+            deferred: deferred.clone(),
         });
         spawn_retry_loop(Arc::downgrade(&inner));
+        spawn_builder(deferred, Arc::downgrade(&inner));
         Ok(Self { inner })
     }
 
@@ -317,6 +332,20 @@ impl Publisher {
     pub fn send(&self, record: Record) {
         self.inner.counters.sent.fetch_add(1, Ordering::Relaxed);
         self.inner.enqueue(record);
+    }
+
+    /// Sends the record `build` makes, built on the publisher's builder thread within about
+    /// a millisecond, in the order of the calls (records given to [`send`](Self::send)
+    /// meanwhile may overtake it). When the builder is more than 100 000 records behind,
+    /// the caller builds the record itself: later, never lost. A record `build` fails to
+    /// make is logged at ERROR and counted in `dropped`.
+    pub fn send_later<F>(&self, build: F)
+    where
+        F: FnOnce() -> Result<Record, KafkaError> + Send + 'static,
+    {
+        if let Err(build) = self.inner.deferred.push(Box::new(build)) {
+            self.inner.send_built(build());
+        }
     }
 
     /// Serializes `value` as JSON and sends it with `event`'s CloudEvents headers.
@@ -331,9 +360,14 @@ impl Publisher {
         Ok(())
     }
 
-    /// Waits until every record (including the retry queue) is delivered, or `timeout`.
+    /// Waits until every record (including those still to be built and the retry queue) is
+    /// delivered, or `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         let deadline = Instant::now() + timeout;
+        let unbuilt = self.inner.deferred.wait_idle(deadline);
+        if unbuilt > 0 {
+            return Err(KafkaError::FlushTimeout { pending: unbuilt });
+        }
         loop {
             self.inner.drain_retry_queue();
             let left = deadline.saturating_duration_since(Instant::now());
@@ -363,6 +397,7 @@ impl Publisher {
             dropped: c.dropped.load(Ordering::Relaxed),
             retry_queue: self.inner.retry.len() as u64,
             in_flight: self.inner.producer.in_flight_count().max(0) as u64,
+            deferred: self.inner.deferred.len() as u64,
         }
     }
 }
@@ -377,6 +412,20 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Inner {
+    /// Sends what a deferred build made, or counts and logs why there is nothing to send.
+    fn send_built(&self, built: Result<Record, KafkaError>) {
+        match built {
+            Ok(record) => {
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                self.enqueue(record);
+            }
+            Err(error) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "an event could not be built and is lost");
+            }
+        }
+    }
+
     /// Sends, or keeps the record in the retry queue when librdkafka refuses it.
     fn enqueue(&self, record: Record) {
         if let Err(refused) = self.try_enqueue(record) {
@@ -434,6 +483,27 @@ impl Inner {
 struct Refused {
     error: rdkafka::error::KafkaError,
     record: Record,
+}
+
+/// The builder thread: runs the closures queued by `send_later`, a batch at a time.
+fn spawn_builder(queue: Arc<DeferredQueue>, inner: Weak<Inner>) {
+    let closer = queue.clone();
+    let spawned = std::thread::Builder::new()
+        .name("civitas-build".into())
+        .spawn(move || {
+            while let Some(batch) = queue.next_batch(deferred::LINGER) {
+                let Some(inner) = inner.upgrade() else { return };
+                for build in batch {
+                    inner.send_built(build());
+                }
+                queue.batch_done();
+            }
+        });
+    if let Err(err) = spawned {
+        // A closed queue refuses every job, so callers build their records themselves.
+        closer.close();
+        tracing::error!(%err, "could not start the builder thread; records are built by their callers");
+    }
 }
 
 fn spawn_retry_loop(inner: Weak<Inner>) {

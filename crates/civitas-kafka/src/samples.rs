@@ -37,15 +37,15 @@ pub fn emit(events: &CrudEvents, count: usize) -> Result<Vec<String>, KafkaError
         match (n % 3, i % GROUP) {
             (0, 0) => workflow(events, &ctx, "STARTED", None)?,
             (0, 1) => secret(events, &ctx, true, false)?,
-            (0, 2) => events.operation("create", &ctx, operation("create", &user, true))?,
+            (0, 2) => events.operation("create", &ctx, operation("create", &user, true)),
             (0, _) => workflow(events, &ctx, "COMPLETED", None)?,
-            (1, 0) => events.operation("update", &ctx, operation("update", &user, false))?,
+            (1, 0) => events.operation("update", &ctx, operation("update", &user, false)),
             (1, 1) => events.validation_error(&ctx, validation_error())?,
             (1, 2) => secret(events, &ctx, false, true)?,
             (1, _) => workflow(events, &ctx, "FAILED", Some("step create_account failed"))?,
-            (_, 0) => events.operation("read", &ctx, operation("read", &user, true))?,
-            (_, 1) => events.operation("list", &ctx, operation("list", &user, true))?,
-            (_, 2) => events.operation("delete", &ctx, operation("delete", &user, false))?,
+            (_, 0) => events.operation("read", &ctx, operation("read", &user, true)),
+            (_, 1) => events.operation("list", &ctx, operation("list", &user, true)),
+            (_, 2) => events.operation("delete", &ctx, operation("delete", &user, false)),
             (_, _) => events.metrics(&ctx, metrics(i))?,
         };
     }

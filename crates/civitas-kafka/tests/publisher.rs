@@ -44,7 +44,7 @@ async fn an_operation_event_arrives_with_envelope_key_headers_and_masked_params(
     broker.create_topic(&topic, 3).unwrap();
 
     let ctx = EventContext::correlated("b1e-42");
-    let event_id = events.operation("update", &ctx, failed_update()).unwrap();
+    let event_id = events.operation("update", &ctx, failed_update());
     publisher.flush(WAIT).unwrap();
 
     let records = tokio::task::spawn_blocking(move || {

@@ -101,6 +101,7 @@ impl Metrics {
                 }
                 metrics::gauge!("civitas_publisher_retry_queue").set(stats.retry_queue as f64);
                 metrics::gauge!("civitas_publisher_in_flight").set(stats.in_flight as f64);
+                metrics::gauge!("civitas_publisher_deferred").set(stats.deferred as f64);
             });
         }
         self.handle.render()

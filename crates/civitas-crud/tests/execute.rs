@@ -467,3 +467,38 @@ async fn the_whole_user_lifecycle_leaves_one_event_per_request() {
         assert!(!all.contains(secret), "{secret} leaked into an event");
     }
 }
+
+#[tokio::test]
+async fn after_a_flush_every_event_is_built_and_the_metrics_say_so() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.execute(create_max()).await.status, 200);
+    for _ in 0..3 {
+        let read = json!({"system": "local", "object_type": "user", "action": "read", "params": {}, "object_id": "max"});
+        assert_eq!(app.execute(read).await.status, 200);
+    }
+    let publisher = app.publisher.clone();
+    tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .expect("everything delivered");
+    let stats = app.publisher.stats();
+    assert_eq!((stats.deferred, stats.in_flight), (0, 0));
+    // The create also announced its configuration event.
+    assert_eq!((stats.sent, stats.delivered), (5, 5));
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.running.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "civitas_publisher_sent_total 5",
+        "civitas_publisher_delivered_total 5",
+        "civitas_publisher_deferred 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+}

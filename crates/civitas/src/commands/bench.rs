@@ -99,10 +99,7 @@ async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     for (name, took) in [
         ("bare rdkafka FutureProducer, same bytes (baseline)", bare),
         ("civitas Publisher::send, same bytes", ours),
-        (
-            "civitas CrudEvents::operation (queued, built, sent)",
-            full,
-        ),
+        ("civitas CrudEvents::operation (queued, built, sent)", full),
         ("  of which building the record (operation_record)", build),
     ] {
         println!(

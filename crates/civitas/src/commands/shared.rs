@@ -1,9 +1,10 @@
 //! Arguments and helpers several subcommands share.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use anyhow::{Context, bail};
+use civitas_events::Masker;
 use civitas_kafka::{ConsumedRecord, KafkaSettings};
 use serde_json::Value;
 
@@ -98,11 +99,18 @@ pub async fn shutdown_signal() {
 }
 
 /// Prints a record: one JSON object a line with `--json`, else one readable line.
+///
+/// The value is masked first with the default patterns, whoever produced it: a sink masks
+/// too (seed 000, "Masking and PII"), so a secret a foreign producer let through is not
+/// printed to a terminal or a log.
 pub fn print_record(record: &ConsumedRecord, json: bool) {
+    static MASKER: LazyLock<Masker> = LazyLock::new(Masker::default);
+    let mut record = record.clone();
+    MASKER.mask_in_place(&mut record.value);
     if json {
         println!("{}", record.to_json());
     } else {
-        println!("{}", human_line(record));
+        println!("{}", human_line(&record));
     }
 }
 

@@ -104,13 +104,18 @@ pub async fn shutdown_signal() {
 /// too (seed 000, "Masking and PII"), so a secret a foreign producer let through is not
 /// printed to a terminal or a log.
 pub fn print_record(record: &ConsumedRecord, json: bool) {
+    println!("{}", render_record(record, json));
+}
+
+/// What [`print_record`] prints.
+fn render_record(record: &ConsumedRecord, json: bool) -> String {
     static MASKER: LazyLock<Masker> = LazyLock::new(Masker::default);
     let mut record = record.clone();
     MASKER.mask_in_place(&mut record.value);
     if json {
-        println!("{}", record.to_json());
+        record.to_json().to_string()
     } else {
-        println!("{}", human_line(&record));
+        human_line(&record)
     }
 }
 
@@ -214,5 +219,33 @@ fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_printed_record_is_masked_whoever_produced_it() {
+        let record = ConsumedRecord {
+            topic: "crud.operations".to_owned(),
+            partition: 0,
+            offset: 7,
+            timestamp: None,
+            key: None,
+            headers: Vec::new(),
+            value: json!({"event_type": "update", "data": {"operation": "update",
+                "params": {"Password": "hunter2", "nested": [{"api_token": "t0k3n"}]}}}),
+        };
+        for json in [true, false] {
+            let printed = render_record(&record, json);
+            assert!(
+                !printed.contains("hunter2") && !printed.contains("t0k3n"),
+                "{printed}"
+            );
+        }
+        assert!(render_record(&record, true).contains("****MASKED****"));
     }
 }

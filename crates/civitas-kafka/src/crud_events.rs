@@ -23,7 +23,8 @@ use civitas_events::{
 use serde::Serialize;
 
 use crate::error::KafkaError;
-use crate::publisher::{Publisher, Record};
+use crate::publisher::Publisher;
+use crate::record::Record;
 
 /// The six topic names of the CRUD service for one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::KafkaError;
-use crate::publisher::Record;
+use crate::record::Record;
 
 /// How long the builder waits after the first record of a batch arrives, so that more
 /// arrive with it. Small beside librdkafka's own `linger.ms` (5 ms).

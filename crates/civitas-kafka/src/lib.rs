@@ -1,7 +1,9 @@
 //! Kafka I/O for civitas: everything that talks to a broker.
 //!
 //! - [`settings`]: client settings (bootstrap servers, topic prefix, raw librdkafka options).
-//! - [`publisher`]: the one shared producer of a process, with delivery tracking and a retry queue.
+//! - [`publisher`]: the one shared producer of a process, with delivery tracking, a retry
+//!   queue, and a builder thread for records built off the caller's thread (`send_later`).
+//! - [`Record`]: one record to publish, its headers kept as librdkafka's own list.
 //! - [`crud_events`]: the CRUD service's event producer (seed 000): envelope, key, headers, topics.
 //! - [`admin`]: reading a real cluster's topics and applying a provisioning plan.
 //! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port).
@@ -16,12 +18,14 @@ mod deferred;
 pub mod error;
 pub mod publisher;
 pub mod reader;
+mod record;
 pub mod samples;
 pub mod settings;
 
 pub use broker::EmbeddedBroker;
 pub use crud_events::{CrudEvents, CrudTopics, EventContext};
 pub use error::KafkaError;
-pub use publisher::{Publisher, PublisherStats, Record};
+pub use publisher::{Publisher, PublisherStats};
 pub use reader::{ConsumedRecord, Filter, Reader, headers_of};
+pub use record::Record;
 pub use settings::KafkaSettings;

@@ -2,25 +2,28 @@
 //!
 //! `send` never blocks the caller: the record goes to librdkafka's queue and its delivery is
 //! tracked by a callback. `send_later` does not even build the record on the caller's
-//! thread: it queues a closure that the publisher's builder thread runs in batches (why:
-//! `deferred.rs`), in the order the calls were made. A record librdkafka cannot take (queue full) or cannot deliver
-//! (after its own retries, `message.timeout.ms`) lands in a bounded in-memory retry queue that
-//! a background thread drains; nothing is dropped silently — if even that queue overflows the
-//! record is counted in `dropped` and logged at ERROR, because an operator must act.
+//! thread: it queues a closure that the publisher's builder thread runs in batches, in the
+//! order the calls were made (why: `deferred.rs`).
+//!
+//! A record librdkafka cannot take (queue full) or cannot deliver (after its own retries,
+//! `message.timeout.ms`) lands in a bounded in-memory retry queue that a background thread
+//! drains; nothing is dropped silently — if even that queue overflows the record is counted
+//! in `dropped` and logged at ERROR, because an operator must act.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use civitas_events::{Attributes, CloudEvent};
+use civitas_events::CloudEvent;
 use rdkafka::ClientContext;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::Serialize;
 
 use crate::deferred::{self, DeferredQueue};
 use crate::error::KafkaError;
+use crate::record::Record;
 use crate::settings::KafkaSettings;
 
 /// How many undeliverable records the retry queue holds before it starts dropping (and
@@ -41,136 +44,6 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("queue.buffering.max.kbytes", "1048576"),
     ("message.timeout.ms", "60000"),
 ];
-
-/// One record to publish. Headers are UTF-8 (DESIGN.md §4).
-///
-/// The headers are kept as librdkafka's own list, built once: sending hands it over
-/// without another copy, and a record that comes back (queue full, delivery failed) keeps it.
-#[derive(Clone)]
-pub struct Record {
-    pub topic: String,
-    pub key: Option<String>,
-    pub headers: OwnedHeaders,
-    pub payload: Vec<u8>,
-}
-
-/// Room for the usual event's headers (CloudEvents attributes, two extensions, the W3C
-/// header) without growing the list.
-const HEADER_CAPACITY: usize = 12;
-
-/// Room for the usual event's JSON without growing the buffer.
-const PAYLOAD_CAPACITY: usize = 1024;
-
-impl Record {
-    /// A record with these headers, as given.
-    pub fn new<'h>(
-        topic: impl Into<String>,
-        key: Option<String>,
-        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
-        payload: Vec<u8>,
-    ) -> Self {
-        let mut builder = HeaderBuilder::default();
-        for (name, value) in headers {
-            builder.put(name, value);
-        }
-        Self {
-            topic: topic.into(),
-            key,
-            headers: builder.finish(),
-            payload,
-        }
-    }
-
-    /// A JSON record whose CloudEvents attributes travel as headers (binary content mode).
-    pub fn json<T: Serialize>(
-        topic: impl Into<String>,
-        key: Option<String>,
-        attributes: &Attributes<'_>,
-        value: &T,
-    ) -> Result<Self, KafkaError> {
-        let topic = topic.into();
-        let mut payload = Vec::with_capacity(PAYLOAD_CAPACITY);
-        serde_json::to_writer(&mut payload, value).map_err(|source| KafkaError::Serialize {
-            topic: topic.clone(),
-            source,
-        })?;
-        let mut builder = HeaderBuilder::default();
-        attributes.write_headers(|name, value| builder.put(name, value));
-        Ok(Self {
-            topic,
-            key,
-            headers: builder.finish(),
-            payload,
-        })
-    }
-
-    /// The value of the first header called `name`, if it is UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.key == name)
-            .and_then(|h| std::str::from_utf8(h.value.unwrap_or_default()).ok())
-    }
-
-    /// The headers as UTF-8 pairs, in order (a value that is not UTF-8 is read lossily).
-    pub fn header_pairs(&self) -> Vec<(String, String)> {
-        self.headers
-            .iter()
-            .map(|h| {
-                (
-                    h.key.to_owned(),
-                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                )
-            })
-            .collect()
-    }
-}
-
-impl std::fmt::Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record")
-            .field("topic", &self.topic)
-            .field("key", &self.key)
-            .field("headers", &self.header_pairs())
-            .field("payload", &String::from_utf8_lossy(&self.payload))
-            .finish()
-    }
-}
-
-impl PartialEq for Record {
-    fn eq(&self, other: &Self) -> bool {
-        self.topic == other.topic
-            && self.key == other.key
-            && self.payload == other.payload
-            && self.header_pairs() == other.header_pairs()
-    }
-}
-
-impl Eq for Record {}
-
-/// Fills an [`OwnedHeaders`], whose `insert` takes and gives back the list.
-struct HeaderBuilder(Option<OwnedHeaders>);
-
-impl Default for HeaderBuilder {
-    fn default() -> Self {
-        Self(Some(OwnedHeaders::new_with_capacity(HEADER_CAPACITY)))
-    }
-}
-
-impl HeaderBuilder {
-    fn put(&mut self, name: &str, value: &str) {
-        self.0 = self.0.take().map(|headers| {
-            headers.insert(Header {
-                key: name,
-                value: Some(value.as_bytes()),
-            })
-        });
-    }
-
-    fn finish(self) -> OwnedHeaders {
-        self.0.unwrap_or_default()
-    }
-}
 
 /// Counters of the publisher, for `/metrics` and `crud.metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -279,6 +152,13 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        let unbuilt = self.deferred.len();
+        if unbuilt > 0 {
+            tracing::warn!(
+                unbuilt,
+                "publisher dropped without a flush: records queued for building are lost"
+            );
+        }
         self.deferred.close();
     }
 }
@@ -336,9 +216,9 @@ impl Publisher {
 
     /// Sends the record `build` makes, built on the publisher's builder thread within about
     /// a millisecond, in the order of the calls (records given to [`send`](Self::send)
-    /// meanwhile may overtake it). When the builder is more than 100 000 records behind,
-    /// the caller builds the record itself: later, never lost. A record `build` fails to
-    /// make is logged at ERROR and counted in `dropped`.
+    /// meanwhile may overtake it). When the builder is 100 000 records behind, the caller
+    /// builds its record on the spot instead (ahead of the queued ones; nothing is lost). A
+    /// record `build` fails to make is logged at ERROR and counted in `dropped`.
     pub fn send_later<F>(&self, build: F)
     where
         F: FnOnce() -> Result<Record, KafkaError> + Send + 'static,
@@ -494,7 +374,14 @@ fn spawn_builder(queue: Arc<DeferredQueue>, inner: Weak<Inner>) {
             while let Some(batch) = queue.next_batch(deferred::LINGER) {
                 let Some(inner) = inner.upgrade() else { return };
                 for build in batch {
-                    inner.send_built(build());
+                    // A build that panics loses its record, not the thread (and every later one).
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
+                        Ok(built) => inner.send_built(built),
+                        Err(_) => {
+                            inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!("building an event panicked; the event is lost");
+                        }
+                    }
                 }
                 queue.batch_done();
             }

@@ -222,3 +222,48 @@ async fn records_refused_by_a_full_queue_are_kept_and_delivered_later() {
     assert_eq!(stats.retry_queue, 0);
     assert!(stats.retried > 0);
 }
+
+#[tokio::test]
+async fn deferred_records_arrive_in_call_order_and_a_failed_build_is_counted_not_fatal() {
+    let broker = start_broker(1).await;
+    let settings = settings(&broker);
+    let topic = unique_name("deferred");
+    broker.create_topic(&topic, 1).unwrap();
+    let publisher = Publisher::connect(&settings).unwrap();
+    let event = civitas_events::CloudEvent::new("/civitas/test", "test.deferred");
+    for i in 0..200u64 {
+        let (topic, event) = (topic.clone(), event.clone());
+        publisher.send_later(move || {
+            if i == 50 {
+                panic!("a build that panics");
+            }
+            Record::json(
+                &topic,
+                Some("k".into()),
+                &event.attributes(),
+                &json!({"n": i}),
+            )
+        });
+    }
+    let flusher = publisher.clone();
+    tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+    let stats = publisher.stats();
+    assert_eq!(
+        (stats.sent, stats.delivered, stats.dropped, stats.deferred),
+        (199, 199, 1, 0)
+    );
+
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let records = tokio::task::spawn_blocking(move || read_topic(&bootstrap, &topic, 1, 199, WAIT))
+        .await
+        .unwrap();
+    let order: Vec<u64> = records
+        .iter()
+        .map(|r| r.value["n"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (0..200).filter(|n| *n != 50).collect();
+    assert_eq!(order, expected);
+}

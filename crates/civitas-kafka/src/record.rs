@@ -1,0 +1,137 @@
+//! One record to publish, with its headers kept as librdkafka's own list.
+
+use civitas_events::Attributes;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use serde::Serialize;
+
+use crate::error::KafkaError;
+
+/// One record to publish. Headers are UTF-8 (DESIGN.md §4).
+///
+/// The headers are kept as librdkafka's own list, built once: sending hands it over
+/// without another copy, and a record that comes back (queue full, delivery failed) keeps it.
+#[derive(Clone)]
+pub struct Record {
+    pub topic: String,
+    pub key: Option<String>,
+    pub headers: OwnedHeaders,
+    pub payload: Vec<u8>,
+}
+
+/// Room for the usual event's headers (CloudEvents attributes, two extensions, the W3C
+/// header) without growing the list.
+const HEADER_CAPACITY: usize = 12;
+
+/// Room for the usual event's JSON without growing the buffer.
+const PAYLOAD_CAPACITY: usize = 1024;
+
+impl Record {
+    /// A record with these headers, as given.
+    pub fn new<'h>(
+        topic: impl Into<String>,
+        key: Option<String>,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        payload: Vec<u8>,
+    ) -> Self {
+        let mut builder = HeaderBuilder::default();
+        for (name, value) in headers {
+            builder.put(name, value);
+        }
+        Self {
+            topic: topic.into(),
+            key,
+            headers: builder.finish(),
+            payload,
+        }
+    }
+
+    /// A JSON record whose CloudEvents attributes travel as headers (binary content mode).
+    pub fn json<T: Serialize>(
+        topic: impl Into<String>,
+        key: Option<String>,
+        attributes: &Attributes<'_>,
+        value: &T,
+    ) -> Result<Self, KafkaError> {
+        let topic = topic.into();
+        let mut payload = Vec::with_capacity(PAYLOAD_CAPACITY);
+        serde_json::to_writer(&mut payload, value).map_err(|source| KafkaError::Serialize {
+            topic: topic.clone(),
+            source,
+        })?;
+        let mut builder = HeaderBuilder::default();
+        attributes.write_headers(|name, value| builder.put(name, value));
+        Ok(Self {
+            topic,
+            key,
+            headers: builder.finish(),
+            payload,
+        })
+    }
+
+    /// The value of the first header called `name`, if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| std::str::from_utf8(h.value.unwrap_or_default()).ok())
+    }
+
+    /// The headers as UTF-8 pairs, in order (a value that is not UTF-8 is read lossily).
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|h| {
+                (
+                    h.key.to_owned(),
+                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("key", &self.key)
+            .field("headers", &self.header_pairs())
+            .field("payload", &String::from_utf8_lossy(&self.payload))
+            .finish()
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.topic == other.topic
+            && self.key == other.key
+            && self.payload == other.payload
+            && self.header_pairs() == other.header_pairs()
+    }
+}
+
+impl Eq for Record {}
+
+/// Fills an [`OwnedHeaders`], whose `insert` takes and gives back the list.
+struct HeaderBuilder(Option<OwnedHeaders>);
+
+impl Default for HeaderBuilder {
+    fn default() -> Self {
+        Self(Some(OwnedHeaders::new_with_capacity(HEADER_CAPACITY)))
+    }
+}
+
+impl HeaderBuilder {
+    fn put(&mut self, name: &str, value: &str) {
+        self.0 = self.0.take().map(|headers| {
+            headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            })
+        });
+    }
+
+    fn finish(self) -> OwnedHeaders {
+        self.0.unwrap_or_default()
+    }
+}

@@ -37,20 +37,21 @@ pub struct ConsumedRecord {
 
 /// A message's headers as UTF-8 pairs (lossy: DESIGN.md §4 says header values are UTF-8).
 pub fn headers_of<M: Message>(message: &M) -> Vec<(String, String)> {
-    message
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| {
-                    let value = h.value.unwrap_or_default();
-                    (
-                        h.key.to_owned(),
-                        String::from_utf8_lossy(value).into_owned(),
-                    )
-                })
-                .collect()
+    message.headers().map(utf8_pairs).unwrap_or_default()
+}
+
+/// Headers as UTF-8 pairs, in order (lossy).
+pub(crate) fn utf8_pairs<H: Headers>(headers: &H) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            let value = h.value.unwrap_or_default();
+            (
+                h.key.to_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 impl ConsumedRecord {

@@ -78,15 +78,7 @@ impl Record {
 
     /// The headers as UTF-8 pairs, in order (a value that is not UTF-8 is read lossily).
     pub fn header_pairs(&self) -> Vec<(String, String)> {
-        self.headers
-            .iter()
-            .map(|h| {
-                (
-                    h.key.to_owned(),
-                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                )
-            })
-            .collect()
+        crate::reader::utf8_pairs(&self.headers)
     }
 }
 

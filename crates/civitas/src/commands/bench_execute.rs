@@ -5,10 +5,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use civitas_crud::bench::{LoadOptions, LoadResult, execute_bench};
 
-use super::shared::parse_pair;
+use super::shared::parse_kafka_options;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,11 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         options.rounds
     );
-    let client_options = args
-        .kafka_options
-        .iter()
-        .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client_options = parse_kafka_options(&args.kafka_options)?;
     if !client_options.is_empty() {
         let shown: Vec<String> = client_options
             .iter()

@@ -18,7 +18,7 @@ use civitas_saga::service::{self, Component, Running, SagaConfig};
 use civitas_saga::store::redact_url;
 use civitas_saga::{SagaStatus, SagaStore, SagaTopics};
 
-use super::shared::{KafkaArgs, parse_pair, shutdown_signal};
+use super::shared::{KafkaArgs, parse_kafka_options, parse_pair, shutdown_signal};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://.civitas/civitas.db";
 
@@ -308,11 +308,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         latency_count: args.latency_count,
         partitions: args.partitions,
         database_url: args.database_url.clone(),
-        client_options: args
-            .kafka_options
-            .iter()
-            .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
-            .collect::<anyhow::Result<_>>()?,
+        client_options: parse_kafka_options(&args.kafka_options)?
+            .into_iter()
+            .collect(),
     };
     println!(
         "bench saga: dataset sagas end to end (request → FROST → APISIX → completed; 5 Kafka hops) through an \

@@ -46,15 +46,19 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub fn settings(&self, bootstrap: &str) -> anyhow::Result<KafkaSettings> {
-        let options = self
-            .options
-            .iter()
-            .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let options = parse_kafka_options(&self.options)?;
         Ok(KafkaSettings::new(bootstrap)
             .with_topic_prefix(self.topic_prefix.clone())
             .with_client_options(options))
     }
+}
+
+/// The values of `--kafka-option` flags as `(key, value)` pairs; an error names the flag.
+pub fn parse_kafka_options(options: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    options
+        .iter()
+        .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
+        .collect()
 }
 
 /// Splits `key=value`.

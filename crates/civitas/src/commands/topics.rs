@@ -15,7 +15,7 @@ use civitas_topics::{
     render_strimzi_topics,
 };
 
-use super::shared::parse_pair;
+use super::shared::parse_kafka_options;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -352,11 +352,7 @@ pub struct ClusterArgs {
 
 impl ClusterArgs {
     fn settings(&self) -> anyhow::Result<KafkaSettings> {
-        let options = self
-            .options
-            .iter()
-            .map(|o| parse_pair(o).with_context(|| format!("--kafka-option {o:?}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let options = parse_kafka_options(&self.options)?;
         Ok(KafkaSettings::new(&self.bootstrap).with_client_options(options))
     }
 }

@@ -127,7 +127,7 @@ impl CrudEvents {
         &self.publisher
     }
 
-    /// One `crud.operations` event, built within about a millisecond on the publisher's
+    /// One `crud.operations` event, built within about 10 ms on the publisher's
     /// builder thread; returns its `event_id`.
     pub fn operation(&self, event_type: &str, ctx: &EventContext, data: OperationData) -> String {
         let event_id = new_event_id();

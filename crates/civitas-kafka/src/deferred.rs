@@ -6,7 +6,10 @@
 //! `civitas bench execute`). So a request only queues the parts of its event: one thread
 //! wakes at most every [`LINGER`], builds everything queued, in order, and hands the records
 //! to librdkafka. Waking once per batch matters as much as the batch itself: on these
-//! machines a thread woken per event costs more than building the event.
+//! machines a thread woken per event costs more than building the event, and the longer the
+//! batch, the less each event costs (measured with `civitas bench execute` on 2 cores, extra
+//! CPU per request with events: 1 ms batches 8.5 µs, 4 ms 6.0 µs, 10 ms 5.1 µs, 20 ms 5.1 µs).
+//! A flush or a shutdown does not wait for the linger to end.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -16,8 +19,9 @@ use crate::error::KafkaError;
 use crate::record::Record;
 
 /// How long the builder waits after the first record of a batch arrives, so that more
-/// arrive with it. Small beside librdkafka's own `linger.ms` (5 ms).
-pub(crate) const LINGER: Duration = Duration::from_millis(1);
+/// arrive with it. Beyond 10 ms the cost per event no longer falls (see above); an event
+/// reaches librdkafka at most this late, and its broker at most `linger.ms` (5 ms) later.
+pub(crate) const LINGER: Duration = Duration::from_millis(10);
 
 /// How many records may wait to be built; beyond that the caller builds its own.
 pub(crate) const CAPACITY: usize = 100_000;
@@ -41,6 +45,8 @@ struct State {
     /// Jobs taken by the builder and not yet handed over.
     building: usize,
     builder_waiting: bool,
+    /// A flush is waiting: the builder ends its linger at once.
+    hurry: bool,
     closed: bool,
 }
 
@@ -83,6 +89,10 @@ impl DeferredQueue {
     pub(crate) fn wait_idle(&self, deadline: Instant) -> usize {
         let mut state = self.lock();
         loop {
+            if !state.jobs.is_empty() && !state.hurry {
+                state.hurry = true;
+                self.work.notify_all();
+            }
             let pending = state.jobs.len() + state.building;
             let left = deadline.saturating_duration_since(Instant::now());
             if pending == 0 || left.is_zero() || state.closed {
@@ -104,8 +114,8 @@ impl DeferredQueue {
         self.idle.notify_all();
     }
 
-    /// The builder's next batch, after waiting for the first job and then [`LINGER`];
-    /// `None` once closed and empty.
+    /// The builder's next batch, after waiting for the first job and then `linger` (cut
+    /// short by a flush or by closing); `None` once closed and empty.
     pub(crate) fn next_batch(&self, linger: Duration) -> Option<VecDeque<Build>> {
         let mut state = self.lock();
         while state.jobs.is_empty() {
@@ -116,11 +126,19 @@ impl DeferredQueue {
             state = self.work.wait(state).unwrap_or_else(|p| p.into_inner());
             state.builder_waiting = false;
         }
-        if !state.closed {
-            drop(state);
-            std::thread::sleep(linger);
-            state = self.lock();
+        let deadline = Instant::now() + linger;
+        while !state.closed && !state.hurry {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .work
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
+        state.hurry = false;
         let batch = std::mem::take(&mut state.jobs);
         state.building = batch.len();
         Some(batch)
@@ -171,10 +189,27 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_does_not_wait_for_the_linger() {
+        let queue = std::sync::Arc::new(DeferredQueue::new(10));
+        assert!(queue.push(job(1)).is_ok());
+        let builder = queue.clone();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let batch = builder.next_batch(Duration::from_secs(600)).unwrap();
+            builder.batch_done();
+            batch.len()
+        });
+        let left = queue.wait_idle(Instant::now() + Duration::from_secs(300));
+        assert_eq!(left, 0);
+        assert_eq!(thread.join().unwrap(), 1);
+        assert!(started.elapsed() < Duration::from_secs(300));
+    }
+
+    #[test]
     fn waiting_for_idle_gives_up_at_the_deadline() {
         let queue = DeferredQueue::new(10);
         assert!(queue.push(job(1)).is_ok());
-        let deadline = Instant::now() + Duration::from_millis(20);
+        let deadline = Instant::now() + Duration::from_millis(10);
         assert_eq!(queue.wait_idle(deadline), 1);
     }
 

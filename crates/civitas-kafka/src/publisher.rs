@@ -215,7 +215,7 @@ impl Publisher {
     }
 
     /// Sends the record `build` makes, built on the publisher's builder thread within about
-    /// a millisecond, in the order of the calls (records given to [`send`](Self::send)
+    /// 10 ms (at once when a flush is waiting), in the order of the calls (records given to [`send`](Self::send)
     /// meanwhile may overtake it). When the builder is 100 000 records behind, the caller
     /// builds its record on the spot instead (ahead of the queued ones; nothing is lost). A
     /// record `build` fails to make is logged at ERROR and counted in `dropped`.

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use civitas_events::cloudevents::{CORRELATION_ID_EXTENSION, TRACEPARENT_EXTENSION};
 use civitas_events::{
     Attributes, CloudEvent, Envelope, Masker, MetricsData, OperationData, SecretData, TraceContext,
@@ -129,12 +129,14 @@ impl CrudEvents {
 
     /// One `crud.operations` event, built within about 10 ms on the publisher's
     /// builder thread; returns its `event_id`.
+    /// The event's id and timestamp are taken now, not when it is built.
     pub fn operation(&self, event_type: &str, ctx: &EventContext, data: OperationData) -> String {
-        let event_id = new_event_id();
+        let stamp = Stamp::now();
+        let event_id = stamp.event_id.clone();
         let shape = self.shape.clone();
-        let (id, event_type, ctx) = (event_id.clone(), event_type.to_owned(), ctx.clone());
+        let (event_type, ctx) = (event_type.to_owned(), ctx.clone());
         self.publisher
-            .send_later(move || shape.operation_record(id, &event_type, &ctx, data));
+            .send_later(move || shape.operation_record(stamp, &event_type, &ctx, data));
         event_id
     }
 
@@ -145,10 +147,9 @@ impl CrudEvents {
         ctx: &EventContext,
         data: OperationData,
     ) -> Result<(Record, String), KafkaError> {
-        let event_id = new_event_id();
-        let record = self
-            .shape
-            .operation_record(event_id.clone(), event_type, ctx, data)?;
+        let stamp = Stamp::now();
+        let event_id = stamp.event_id.clone();
+        let record = self.shape.operation_record(stamp, event_type, ctx, data)?;
         Ok((record, event_id))
     }
 
@@ -188,17 +189,13 @@ impl CrudEvents {
         data: SecretData,
     ) -> Result<String, KafkaError> {
         // Both copies share the event id and the CloudEvents type of the functional topic.
-        let event_id = new_event_id();
+        let stamp = Stamp::now();
+        let event_id = stamp.event_id.clone();
         let key = Some(data.credential_id.clone());
         let topics = &self.shape.topics;
-        let record = self.shape.record(
-            event_id.clone(),
-            &topics.secrets,
-            event_type,
-            key,
-            ctx,
-            data,
-        )?;
+        let record = self
+            .shape
+            .record(stamp, &topics.secrets, event_type, key, ctx, data)?;
         let audit = Record {
             topic: topics.secrets_audit.clone(),
             ..record.clone()
@@ -255,24 +252,38 @@ impl CrudEvents {
         ctx: &EventContext,
         data: D,
     ) -> Result<String, KafkaError> {
-        let event_id = new_event_id();
+        let stamp = Stamp::now();
+        let event_id = stamp.event_id.clone();
         let record = self
             .shape
-            .record(event_id.clone(), topic, event_type, key, ctx, data)?;
+            .record(stamp, topic, event_type, key, ctx, data)?;
         self.publisher.send(record);
         Ok(event_id)
     }
 }
 
-fn new_event_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// An event's id and the instant it happened, taken together when the event is made (an
+/// operation event is built up to 10 ms later, on the builder thread).
+struct Stamp {
+    event_id: String,
+    /// Microseconds, as `ce_time` carries them, so both say the same instant.
+    at: DateTime<Utc>,
+}
+
+impl Stamp {
+    fn now() -> Self {
+        Self {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            at: Utc::now().trunc_subsecs(6),
+        }
+    }
 }
 
 impl Shape {
     /// An operation event's record: params and result masked, keyed by the object.
     fn operation_record(
         &self,
-        event_id: String,
+        stamp: Stamp,
         event_type: &str,
         ctx: &EventContext,
         mut data: OperationData,
@@ -295,7 +306,7 @@ impl Shape {
             key.push_str(id);
         }
         self.record(
-            event_id,
+            stamp,
             &self.topics.operations,
             event_type,
             Some(key),
@@ -308,7 +319,7 @@ impl Shape {
     /// CloudEvents attributes as headers (written straight from the envelope's parts).
     fn record<D: Serialize>(
         &self,
-        event_id: String,
+        stamp: Stamp,
         topic: &str,
         event_type: &str,
         key: Option<String>,
@@ -324,10 +335,9 @@ impl Shape {
             }
         };
         let envelope = Envelope {
-            event_id,
+            event_id: stamp.event_id,
             event_type: event_type.to_owned(),
-            // Microseconds, as `ce_time` carries them, so both say the same instant.
-            timestamp: Utc::now().trunc_subsecs(6),
+            timestamp: stamp.at,
             correlation_id: ctx.correlation_id.clone(),
             service: self.service.clone(),
             trace_id: Some(trace.trace_id.clone()),

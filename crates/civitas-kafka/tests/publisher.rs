@@ -44,7 +44,9 @@ async fn an_operation_event_arrives_with_envelope_key_headers_and_masked_params(
     broker.create_topic(&topic, 3).unwrap();
 
     let ctx = EventContext::correlated("b1e-42");
+    let before = Utc::now();
     let event_id = events.operation("update", &ctx, failed_update());
+    let after = Utc::now();
     publisher.flush(WAIT).unwrap();
 
     let records = tokio::task::spawn_blocking(move || {
@@ -93,6 +95,12 @@ async fn an_operation_event_arrives_with_envelope_key_headers_and_masked_params(
         .expect("a W3C traceparent header");
     assert!(traceparent.contains(v["trace_id"].as_str().unwrap()));
     assert!(record.header("ce_time").unwrap().ends_with('Z'));
+    // The event happened when the request made it, not when the builder thread built it.
+    let timestamp: chrono::DateTime<Utc> = v["timestamp"].as_str().unwrap().parse().unwrap();
+    assert!(
+        before - chrono::Duration::microseconds(1) <= timestamp && timestamp <= after,
+        "{before} <= {timestamp} <= {after}"
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ use civitas_events::{
     Attributes, CloudEvent, Envelope, Masker, MetricsData, OperationData, SecretData, TraceContext,
     UserContext, ValidationErrorData, WorkflowData,
 };
+use civitas_topics::CrudKind;
 use serde::Serialize;
 
 use crate::error::KafkaError;
@@ -38,15 +39,17 @@ pub struct CrudTopics {
 }
 
 impl CrudTopics {
-    /// The names under `prefix` (`crud` by default: `crud.operations`, …).
+    /// The names under `prefix` (`crud` by default: `crud.operations`, …), with the
+    /// suffixes of the topic catalog's [`CrudKind`].
     pub fn new(prefix: &str) -> Self {
+        let name = |kind: CrudKind| format!("{prefix}.{}", kind.suffix());
         Self {
-            operations: format!("{prefix}.operations"),
-            errors: format!("{prefix}.errors"),
-            workflows: format!("{prefix}.workflows"),
-            secrets: format!("{prefix}.secrets"),
-            secrets_audit: format!("{prefix}.secrets.audit"),
-            metrics: format!("{prefix}.metrics"),
+            operations: name(CrudKind::Operations),
+            errors: name(CrudKind::Errors),
+            workflows: name(CrudKind::Workflows),
+            secrets: name(CrudKind::Secrets),
+            secrets_audit: name(CrudKind::SecretsAudit),
+            metrics: name(CrudKind::Metrics),
         }
     }
 

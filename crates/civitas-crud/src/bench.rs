@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use civitas_kafka::{CrudTopics, EmbeddedBroker, KafkaSettings, Publisher};
+use civitas_kafka::{CrudTopics, EmbeddedBroker, Publisher};
 
 use crate::startup::{App, CrudSettings, Running};
 
@@ -270,7 +270,8 @@ pub async fn execute_bench(
     for topic in CrudTopics::new(&prefix).all() {
         broker.create_topic(topic, 3).map_err(BenchError::Broker)?;
     }
-    let kafka = KafkaSettings::new(broker.bootstrap_servers())
+    let kafka = broker
+        .settings()
         .with_topic_prefix(&prefix)
         .with_client_options(client_options.iter().cloned());
     let publisher = Publisher::connect(&kafka).map_err(BenchError::Broker)?;

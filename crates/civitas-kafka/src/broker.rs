@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::error::KafkaError;
+use crate::settings::{EMBEDDED_FETCH_WAIT_MS, KafkaSettings};
 
 /// A running in-process broker. Dropping it stops the broker and its forwarders.
 pub struct EmbeddedBroker {
@@ -93,6 +94,12 @@ impl EmbeddedBroker {
     /// The `bootstrap.servers` string clients should use.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// Client settings for this broker: its address and its short fetch wait (it answers a
+    /// fetch only when the wait is over, [`EMBEDDED_FETCH_WAIT_MS`]).
+    pub fn settings(&self) -> KafkaSettings {
+        KafkaSettings::new(&self.bootstrap).with_fetch_wait_ms(EMBEDDED_FETCH_WAIT_MS)
     }
 
     /// Creates a topic (replication factor 1: the mock's brokers share one memory). An

@@ -82,7 +82,8 @@ pub async fn run(options: &BenchOptions) -> Result<Vec<PhaseReport>, SagaError> 
     for topic in config.topics.all() {
         broker.create_topic(topic, options.partitions)?;
     }
-    let settings = KafkaSettings::new(broker.bootstrap_servers())
+    let settings = broker
+        .settings()
         .with_client_options(options.client_options.clone());
     let (url, temp_dir) = match &options.database_url {
         Some(url) => (url.clone(), None),

@@ -86,11 +86,12 @@ impl std::fmt::Debug for OutcomeWatcher {
 impl OutcomeWatcher {
     /// Blocking: reads metadata and watermarks.
     pub fn start(settings: &KafkaSettings, topics: &SagaTopics) -> Result<Self, SagaError> {
+        let fetch_wait = settings.fetch_wait_ms.to_string();
         let consumer: BaseConsumer = settings
             .client_config_with(&[
                 ("group.id", "civitas-saga-watch"),
                 ("enable.auto.commit", "false"),
-                ("fetch.wait.max.ms", "10"),
+                ("fetch.wait.max.ms", &fetch_wait),
                 ("log_level", "3"),
             ])
             .create()

@@ -55,7 +55,7 @@ impl Harness {
         for topic in config.topics.all() {
             broker.create_topic(topic, PARTITIONS).unwrap();
         }
-        let settings = KafkaSettings::new(broker.bootstrap_servers());
+        let settings = broker.settings();
         let dir = tempfile::tempdir().unwrap();
         let store = SagaStore::connect(&format!("sqlite://{}/saga.db", dir.path().display()))
             .await

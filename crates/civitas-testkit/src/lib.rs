@@ -18,7 +18,7 @@ pub async fn start_broker(brokers: i32) -> EmbeddedBroker {
 
 /// Client settings for `broker` with a unique CRUD topic prefix, so tests never share topics.
 pub fn settings(broker: &EmbeddedBroker) -> KafkaSettings {
-    KafkaSettings::new(broker.bootstrap_servers()).with_topic_prefix(unique_name("crud"))
+    broker.settings().with_topic_prefix(unique_name("crud"))
 }
 
 /// `prefix-<random>`: unique topic, group and prefix names per test.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use civitas_kafka::settings::EMBEDDED_FETCH_WAIT_MS;
 use civitas_kafka::{CrudTopics, EmbeddedBroker, Publisher};
 
 use super::shared::{ClientArgs, shutdown_signal};
@@ -74,7 +75,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     println!("civitas: crud topics: {}", crud_topics.all().join(", "));
 
-    let settings = args.client.settings(&bootstrap)?;
+    let mut settings = args.client.settings(&bootstrap)?;
+    if broker.is_some() {
+        // The embedded broker answers a fetch only when its wait is over.
+        settings.fetch_wait_ms = EMBEDDED_FETCH_WAIT_MS;
+    }
     let publisher = Publisher::connect(&settings)?;
     let crud =
         super::serve::start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;

@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod crud_events;
 mod deferred;
 pub mod error;
+pub mod outbox;
 pub mod publisher;
 pub mod reader;
 mod record;

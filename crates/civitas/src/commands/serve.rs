@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use civitas_crud::{App, CrudSettings, Running};
-use civitas_kafka::Publisher;
+use civitas_kafka::{KafkaSettings, Publisher, outbox};
+use sqlx::AnyPool;
 
 use super::shared::{KafkaArgs, shutdown_signal};
 
@@ -110,6 +111,70 @@ pub async fn start_crud(
     Ok(running)
 }
 
+/// Connects the CRUD service's publisher and hands it, before anything else, the events the
+/// outbox (in the service's database) kept at the last shutdown.
+pub async fn crud_publisher(
+    settings: &KafkaSettings,
+    database_url: &str,
+) -> anyhow::Result<(Publisher, AnyPool)> {
+    let publisher = Publisher::connect(settings)?;
+    let outbox = civitas_store::connect(database_url)
+        .await
+        .context("opening the database of the event outbox")?;
+    let resent = outbox::resend(&outbox, &publisher)
+        .await
+        .context("re-sending the events of the outbox")?;
+    if resent > 0 {
+        println!(
+            "civitas: {resent} event(s) kept in the outbox at the last shutdown handed to the broker again"
+        );
+    }
+    Ok((publisher, outbox))
+}
+
+/// Flushes the publisher at shutdown. What the broker has not taken within `timeout` is kept
+/// in the outbox for the next start: exit code 0 then, since nothing is lost; 1 when even
+/// that fails.
+pub async fn flush_or_keep(
+    publisher: Publisher,
+    outbox: &AnyPool,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let (flushed, undelivered) =
+        tokio::task::spawn_blocking(move || match publisher.flush(timeout) {
+            Ok(()) => (Ok(()), Vec::new()),
+            Err(err) => (Err(err), publisher.take_undelivered(TAKE_BACK_TIMEOUT)),
+        })
+        .await?;
+    let Err(err) = flushed else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!("civitas: {err}");
+    if undelivered.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    match outbox::keep(outbox, &undelivered).await {
+        Ok(()) => {
+            eprintln!(
+                "civitas: {} undelivered event(s) kept in the outbox; the next start sends them",
+                undelivered.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!(
+                "civitas: {} undelivered event(s) are lost: {:#}",
+                undelivered.len(),
+                anyhow::Error::from(err)
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// How long shutdown waits for librdkafka to give back the records it still holds.
+const TAKE_BACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.component {
         Component::Crud(args) => crud(args).await,
@@ -127,7 +192,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.kafka.settings()?;
-    let publisher = Publisher::connect(&settings)?;
+    let (publisher, outbox) = crud_publisher(&settings, &args.crud.database_url).await?;
     println!(
         "civitas: CRUD service publishing to {}",
         settings.bootstrap_servers
@@ -138,10 +203,5 @@ async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     running.stop().await.context("stopping the CRUD service")?;
     println!("civitas: flushing events");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);
-    let flushed = tokio::task::spawn_blocking(move || publisher.flush(timeout)).await?;
-    if let Err(err) = flushed {
-        eprintln!("civitas: {err}");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    flush_or_keep(publisher, &outbox, timeout).await
 }

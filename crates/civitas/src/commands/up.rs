@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use civitas_kafka::settings::EMBEDDED_FETCH_WAIT_MS;
-use civitas_kafka::{CrudTopics, EmbeddedBroker, Publisher};
+use civitas_kafka::{CrudTopics, EmbeddedBroker};
 
 use super::shared::{ClientArgs, shutdown_signal};
 
@@ -80,7 +80,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         // The embedded broker answers a fetch only when its wait is over.
         settings.fetch_wait_ms = EMBEDDED_FETCH_WAIT_MS;
     }
-    let publisher = Publisher::connect(&settings)?;
+    let (publisher, outbox) =
+        super::serve::crud_publisher(&settings, &args.crud.database_url).await?;
     let crud =
         super::serve::start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
     let saga = super::saga::start_in_up(
@@ -101,10 +102,5 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("stopping the saga")?;
     println!("civitas: shutting down, flushing events");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);
-    let flushed = tokio::task::spawn_blocking(move || publisher.flush(timeout)).await?;
-    if let Err(err) = flushed {
-        eprintln!("civitas: {err}");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    super::serve::flush_or_keep(publisher, &outbox, timeout).await
 }

@@ -130,9 +130,9 @@ impl CrudEvents {
         &self.publisher
     }
 
-    /// One `crud.operations` event, built within about 10 ms on the publisher's
-    /// builder thread; returns its `event_id`.
-    /// The event's id and timestamp are taken now, not when it is built.
+    /// One `crud.operations` event, built within about 10 ms on the publisher's builder
+    /// thread; returns its `event_id`. The id and the timestamp are taken now, when the
+    /// request makes the event, not when it is built.
     pub fn operation(&self, event_type: &str, ctx: &EventContext, data: OperationData) -> String {
         let stamp = Stamp::now();
         let event_id = stamp.event_id.clone();

@@ -8,7 +8,8 @@
 //! A record librdkafka cannot take (queue full) or cannot deliver (after its own retries,
 //! `message.timeout.ms`) lands in a bounded in-memory retry queue that a background thread
 //! drains; nothing is dropped silently — if even that queue overflows the record is counted
-//! in `dropped` and logged at ERROR, because an operator must act.
+//! in `dropped` and logged at ERROR, because an operator must act. At shutdown, what is still
+//! undelivered can be taken back (`take_undelivered`) and kept in the [outbox](crate::outbox).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -220,8 +221,8 @@ impl Publisher {
     }
 
     /// Sends the record `build` makes, built on the publisher's builder thread within about
-    /// 10 ms (at once when a flush is waiting), in the order of the calls (records given to [`send`](Self::send)
-    /// meanwhile may overtake it). When the builder is 100 000 records behind, the caller
+    /// 10 ms (at once when a flush is waiting), in the order of the calls (records given to
+    /// [`send`](Self::send) meanwhile may overtake it). When the builder is 100 000 records behind, the caller
     /// builds its record on the spot instead (ahead of the queued ones; nothing is lost). A
     /// record `build` fails to make is logged at ERROR and counted in `dropped`.
     pub fn send_later<F>(&self, build: F)

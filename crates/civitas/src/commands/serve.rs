@@ -133,43 +133,52 @@ pub async fn crud_publisher(
 }
 
 /// Flushes the publisher at shutdown. What the broker has not taken within `timeout` is kept
-/// in the outbox for the next start: exit code 0 then, since nothing is lost; 1 when even
-/// that fails.
+/// in the outbox for the next start: exit code 0 then, since nothing is lost; 1 when an
+/// event could not be kept.
 pub async fn flush_or_keep(
     publisher: Publisher,
     outbox: &AnyPool,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let (flushed, undelivered) =
+    let (flushed, undelivered, unreturned) =
         tokio::task::spawn_blocking(move || match publisher.flush(timeout) {
-            Ok(()) => (Ok(()), Vec::new()),
-            Err(err) => (Err(err), publisher.take_undelivered(TAKE_BACK_TIMEOUT)),
+            Ok(()) => (Ok(()), Vec::new(), 0),
+            Err(err) => {
+                let undelivered = publisher.take_undelivered(TAKE_BACK_TIMEOUT);
+                let left = publisher.stats();
+                (Err(err), undelivered, left.in_flight + left.deferred)
+            }
         })
         .await?;
     let Err(err) = flushed else {
         return Ok(ExitCode::SUCCESS);
     };
     eprintln!("civitas: {err}");
+    let mut code = ExitCode::SUCCESS;
+    if unreturned > 0 {
+        eprintln!(
+            "civitas: {unreturned} event(s) could not be taken back from the producer and are lost"
+        );
+        code = ExitCode::FAILURE;
+    }
     if undelivered.is_empty() {
-        return Ok(ExitCode::FAILURE);
+        return Ok(code);
     }
     match outbox::keep(outbox, &undelivered).await {
-        Ok(()) => {
-            eprintln!(
-                "civitas: {} undelivered event(s) kept in the outbox; the next start sends them",
-                undelivered.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(()) => eprintln!(
+            "civitas: {} undelivered event(s) kept in the outbox; the next start sends them",
+            undelivered.len()
+        ),
         Err(err) => {
             eprintln!(
                 "civitas: {} undelivered event(s) are lost: {:#}",
                 undelivered.len(),
                 anyhow::Error::from(err)
             );
-            Ok(ExitCode::FAILURE)
+            code = ExitCode::FAILURE;
         }
     }
+    Ok(code)
 }
 
 /// How long shutdown waits for librdkafka to give back the records it still holds.

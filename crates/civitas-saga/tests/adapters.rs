@@ -9,7 +9,7 @@ use civitas_events::saga::{
 };
 use civitas_saga::SagaTopics;
 use civitas_saga::adapter::apisix::{ApisixAdapter, ApisixConfig};
-use civitas_saga::adapter::frost::{FrostAdapter, FrostConfig};
+use civitas_saga::adapter::frost::{FrostAdapter, FrostAuth, FrostConfig};
 use civitas_saga::adapter::{Handler, RetryPolicy};
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
@@ -29,6 +29,20 @@ fn frost(server: &MockServer) -> FrostAdapter {
     FrostAdapter::new(
         FrostConfig {
             base_url: Some(server.uri()),
+            retry: fast_retries(),
+            request_timeout: Duration::from_millis(300),
+            ..FrostConfig::default()
+        },
+        SagaTopics::default(),
+    )
+    .unwrap()
+}
+
+fn frost_with(server: &MockServer, auth: FrostAuth) -> FrostAdapter {
+    FrostAdapter::new(
+        FrostConfig {
+            base_url: Some(server.uri()),
+            auth,
             retry: fast_retries(),
             request_timeout: Duration::from_millis(300),
             ..FrostConfig::default()
@@ -247,6 +261,72 @@ async fn frost_deletes_its_own_project_and_counts_404_on_delete_as_success() {
     let result = frost(&server).delete(&delete()).await;
     assert_eq!(result.status, ResultStatus::Success, "{result:?}");
     assert_eq!(result.operation, StepOperation::Delete);
+}
+
+#[tokio::test]
+async fn frost_sends_basic_credentials_with_every_request() {
+    let server = MockServer::start().await;
+    // "frost-admin:s3cret" in Base64.
+    let basic = "Basic ZnJvc3QtYWRtaW46czNjcmV0";
+    Mock::given(method("GET"))
+        .and(path("/v1.1/Projects"))
+        .and(header("authorization", basic))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.1/Projects"))
+        .and(header("authorization", basic))
+        .respond_with(ResponseTemplate::new(201).set_body_json(project("saga-1")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let auth = FrostAuth::Basic {
+        username: "frost-admin".into(),
+        password: "s3cret".to_owned().into(),
+    };
+    let result = frost_with(&server, auth).create(&create()).await;
+    assert_eq!(result.status, ResultStatus::Success, "{result:?}");
+    assert_eq!(result.resource_id.as_deref(), Some("42"));
+}
+
+#[tokio::test]
+async fn frost_sends_a_bearer_token_and_a_401_fails_at_once_as_unauthorized() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.1/Projects(42)"))
+        .and(header("authorization", "Bearer t0ken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(project("saga-1")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1.1/Projects(42)"))
+        .and(header("authorization", "Bearer t0ken"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let token = FrostAuth::Bearer("t0ken".to_owned().into());
+    let result = frost_with(&server, token).delete(&delete()).await;
+    assert_eq!(result.status, ResultStatus::Success, "{result:?}");
+
+    let refusing = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("token expired"))
+        .expect(1)
+        .mount(&refusing)
+        .await;
+    let token = FrostAuth::Bearer("stale".to_owned().into());
+    let result = frost_with(&refusing, token).delete(&delete()).await;
+    assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
+    assert_eq!(
+        result.error.as_ref().map(|e| e.code),
+        Some(codes::UNAUTHORIZED),
+        "{result:?}"
+    );
+    assert_eq!(result.attempts, 1, "a 401 is not retried");
 }
 
 #[tokio::test]

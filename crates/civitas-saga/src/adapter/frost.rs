@@ -14,6 +14,9 @@
 //! - delete: `GET <projects>(<id>)` (404 → already gone: success); a project whose
 //!   `civitasSagaId` is not this saga's is refused (3003) and left alone; else
 //!   `DELETE <projects>(<id>)`, where 404 also counts as success.
+//!
+//! Every request carries the configured credentials ([`FrostAuth`]): HTTP Basic, as
+//! FROST's `BasicAuthProvider` checks them, or a bearer token, as its Keycloak provider does.
 
 use std::time::Duration;
 
@@ -21,6 +24,7 @@ use civitas_events::saga::{
     FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult, codes,
 };
 use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::{
@@ -38,6 +42,8 @@ pub struct FrostConfig {
     pub base_url: Option<String>,
     /// Path of the Projects collection under the base URL.
     pub projects_path: String,
+    /// Credentials sent with every request.
+    pub auth: FrostAuth,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
@@ -48,10 +54,26 @@ impl Default for FrostConfig {
         Self {
             base_url: None,
             projects_path: "/v1.1/Projects".to_owned(),
+            auth: FrostAuth::None,
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
         }
     }
+}
+
+/// How the adapter authenticates to FROST.
+#[derive(Debug, Clone, Default)]
+pub enum FrostAuth {
+    /// No credentials (FROST without an auth provider).
+    #[default]
+    None,
+    /// `Authorization: Basic …` (FROST's `BasicAuthProvider`).
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+    /// `Authorization: Bearer …` (FROST behind Keycloak).
+    Bearer(SecretString),
 }
 
 /// The FROST adapter's handler.
@@ -127,6 +149,18 @@ impl FrostAdapter {
         join_url(base, &self.config.projects_path)
     }
 
+    /// A request with the configured credentials.
+    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.config.auth {
+            FrostAuth::None => request,
+            FrostAuth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose_secret()))
+            }
+            FrostAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
+        }
+    }
+
     fn resource(&self, project: &Project, base: &str, created: bool) -> Resource {
         Resource {
             kind: KIND_FROST_PROJECT.to_owned(),
@@ -141,8 +175,7 @@ impl FrostAdapter {
     async fn find(&self, base: &str, name: &str) -> Result<Option<Project>, CallError> {
         let what = "find the FROST project";
         let response = self
-            .http
-            .get(self.collection_url(base))
+            .request(reqwest::Method::GET, self.collection_url(base))
             .query(&[("$filter", format!("name eq {}", odata_string(name)))])
             .send()
             .await
@@ -183,8 +216,7 @@ impl FrostAdapter {
     async fn post(&self, base: &str, body: &Value) -> Result<Option<Project>, CallError> {
         let what = "create the FROST project";
         let response = self
-            .http
-            .post(self.collection_url(base))
+            .request(reqwest::Method::POST, self.collection_url(base))
             .json(body)
             .send()
             .await
@@ -233,8 +265,7 @@ impl FrostAdapter {
         let what = "read the FROST project";
         let url = format!("{}{}", self.collection_url(base), entity_key(id));
         let response = self
-            .http
-            .get(url)
+            .request(reqwest::Method::GET, url)
             .send()
             .await
             .map_err(|e| classify_transport(&e, what))?;
@@ -266,8 +297,7 @@ impl FrostAdapter {
         let what = "delete the FROST project";
         let url = format!("{}{}", self.collection_url(base), entity_key(id));
         let response = self
-            .http
-            .delete(url)
+            .request(reqwest::Method::DELETE, url)
             .send()
             .await
             .map_err(|e| classify_transport(&e, what))?;

@@ -10,7 +10,7 @@ use civitas_events::saga::{DatasetApi, DatasetCreateRequested};
 use civitas_kafka::{EmbeddedBroker, KafkaSettings, Publisher};
 use civitas_saga::adapter::RetryPolicy;
 use civitas_saga::adapter::apisix::ApisixConfig;
-use civitas_saga::adapter::frost::FrostConfig;
+use civitas_saga::adapter::frost::{FrostAuth, FrostConfig};
 use civitas_saga::bench::BenchOptions;
 use civitas_saga::machine::Saga;
 use civitas_saga::request::{OutcomeWatcher, SagaOutcome, request_record};
@@ -111,6 +111,25 @@ pub struct ServiceArgs {
         default_value = "/v1.1/Projects"
     )]
     pub frost_projects_path: String,
+    /// User for HTTP Basic authentication to FROST (its BasicAuthProvider).
+    #[arg(long, env = "CIVITAS_FROST_USERNAME", requires = "frost_password")]
+    pub frost_username: Option<String>,
+    /// Password for HTTP Basic authentication to FROST.
+    #[arg(
+        long,
+        env = "CIVITAS_FROST_PASSWORD",
+        hide_env_values = true,
+        requires = "frost_username"
+    )]
+    pub frost_password: Option<String>,
+    /// Bearer token for FROST behind Keycloak (instead of a user and password).
+    #[arg(
+        long,
+        env = "CIVITAS_FROST_BEARER_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "frost_username"
+    )]
+    pub frost_bearer_token: Option<String>,
     /// APISIX Admin API base URL, e.g. http://apisix:9180. Without it the APISIX adapter runs dry.
     #[arg(long, env = "CIVITAS_APISIX_URL")]
     pub apisix_url: Option<String>,
@@ -153,6 +172,7 @@ impl ServiceArgs {
             frost: FrostConfig {
                 base_url: self.frost_url.clone(),
                 projects_path: self.frost_projects_path.clone(),
+                auth: self.frost_auth(),
                 request_timeout,
                 retry,
             },
@@ -164,6 +184,21 @@ impl ServiceArgs {
                 retry,
             },
             ..SagaConfig::default()
+        }
+    }
+
+    fn frost_auth(&self) -> FrostAuth {
+        match (
+            &self.frost_username,
+            &self.frost_password,
+            &self.frost_bearer_token,
+        ) {
+            (Some(username), Some(password), _) => FrostAuth::Basic {
+                username: username.clone(),
+                password: password.clone().into(),
+            },
+            (_, _, Some(token)) => FrostAuth::Bearer(token.clone().into()),
+            _ => FrostAuth::None,
         }
     }
 
@@ -183,7 +218,14 @@ impl ServiceArgs {
                     "civitas: FROST adapter: {}{}",
                     mode(&self.frost_url),
                     if self.frost_url.is_some() {
-                        format!(" (projects at {})", self.frost_projects_path)
+                        let auth = match &config.frost.auth {
+                            FrostAuth::None => "no authentication".to_owned(),
+                            FrostAuth::Basic { username, .. } => {
+                                format!("basic auth as {username}")
+                            }
+                            FrostAuth::Bearer(_) => "bearer token".to_owned(),
+                        };
+                        format!(" (projects at {}, {auth})", self.frost_projects_path)
                     } else {
                         String::new()
                     }

@@ -42,14 +42,23 @@ pub struct ClientArgs {
         value_delimiter = ','
     )]
     pub options: Vec<String>,
+    /// How long the saga's consumers let the broker hold an empty fetch (fetch.wait.max.ms).
+    /// Default 500 on a cluster, which answers as soon as data arrives; 1 on the embedded
+    /// broker, which answers only when the wait is over (so does tansu).
+    #[arg(long, env = "CIVITAS_FETCH_WAIT_MS", value_parser = clap::value_parser!(u32).range(0..=300_000))]
+    pub fetch_wait_ms: Option<u32>,
 }
 
 impl ClientArgs {
     pub fn settings(&self, bootstrap: &str) -> anyhow::Result<KafkaSettings> {
         let options = parse_kafka_options(&self.options)?;
-        Ok(KafkaSettings::new(bootstrap)
+        let mut settings = KafkaSettings::new(bootstrap)
             .with_topic_prefix(self.topic_prefix.clone())
-            .with_client_options(options))
+            .with_client_options(options);
+        if let Some(ms) = self.fetch_wait_ms {
+            settings.fetch_wait_ms = ms;
+        }
+        Ok(settings)
     }
 }
 

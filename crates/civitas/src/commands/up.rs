@@ -76,7 +76,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("civitas: crud topics: {}", crud_topics.all().join(", "));
 
     let mut settings = args.client.settings(&bootstrap)?;
-    if broker.is_some() {
+    if broker.is_some() && args.client.fetch_wait_ms.is_none() {
         // The embedded broker answers a fetch only when its wait is over.
         settings.fetch_wait_ms = EMBEDDED_FETCH_WAIT_MS;
     }

@@ -26,16 +26,7 @@ fn fast_retries() -> RetryPolicy {
 }
 
 fn frost(server: &MockServer) -> FrostAdapter {
-    FrostAdapter::new(
-        FrostConfig {
-            base_url: Some(server.uri()),
-            retry: fast_retries(),
-            request_timeout: Duration::from_millis(300),
-            ..FrostConfig::default()
-        },
-        SagaTopics::default(),
-    )
-    .unwrap()
+    frost_with(server, FrostAuth::None)
 }
 
 fn frost_with(server: &MockServer, auth: FrostAuth) -> FrostAdapter {

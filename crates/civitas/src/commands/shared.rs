@@ -56,7 +56,7 @@ impl ClientArgs {
             .with_topic_prefix(self.topic_prefix.clone())
             .with_client_options(options);
         if let Some(ms) = self.fetch_wait_ms {
-            settings.fetch_wait_ms = ms;
+            settings = settings.with_fetch_wait_ms(ms);
         }
         Ok(settings)
     }

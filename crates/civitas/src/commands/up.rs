@@ -78,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = args.client.settings(&bootstrap)?;
     if broker.is_some() && args.client.fetch_wait_ms.is_none() {
         // The embedded broker answers a fetch only when its wait is over.
-        settings.fetch_wait_ms = EMBEDDED_FETCH_WAIT_MS;
+        settings = settings.with_fetch_wait_ms(EMBEDDED_FETCH_WAIT_MS);
     }
     let (publisher, outbox) =
         super::serve::crud_publisher(&settings, &args.crud.database_url).await?;

@@ -5,6 +5,7 @@
 //! | 422 | the body does not fit the schema | `{"detail": [{type, loc, msg, input}…]}` |
 //! | 404 | unknown system / object type / action, or object not found | `{"detail": "…"}` |
 //! | 400 | missing or unusable params | `{"detail": "…"}` |
+//! | 401 | caller authentication is on and the bearer token is missing or invalid | `{"detail": "…"}` |
 //! | 409 | the object conflicts with an existing one | `{"detail": "…"}` |
 //! | 413 | the body is too large | `{"detail": "…"}` |
 //! | 502 | the system answered with an error, or could not be reached | `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}` |
@@ -13,11 +14,13 @@
 //!
 //! `/execute` adds `correlation_id` to each body.
 
-use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
+use crate::caller_auth::Refused;
 use crate::connectors::ConnectorError;
 use crate::request::ValidationIssue;
 
@@ -29,6 +32,8 @@ pub enum ApiError {
     Validation(Vec<ValidationIssue>),
     NotFound(String),
     BadRequest(String),
+    /// The caller's bearer token is missing or invalid.
+    Unauthorized(Refused),
     Conflict(String),
     PayloadTooLarge(String),
     /// An outside system failed. `error` is `HTTP Error <code>` or `Upstream unreachable`.
@@ -48,6 +53,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -62,6 +68,7 @@ impl ApiError {
             ApiError::Validation(_) => "invalid",
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too_large",
             ApiError::Upstream { .. } => "upstream_error",
@@ -96,6 +103,7 @@ impl ApiError {
                     format!("{error} from {url}: {detail}")
                 }
             }
+            ApiError::Unauthorized(refused) => refused.to_string(),
             ApiError::Internal(_) => "Internal Server Error".to_owned(),
         }
     }
@@ -122,7 +130,13 @@ impl ApiError {
         if let (Some(id), Value::Object(fields)) = (correlation_id, &mut body) {
             fields.insert("correlation_id".into(), Value::String(id.to_owned()));
         }
-        (self.status(), axum::Json(body)).into_response()
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let ApiError::Unauthorized(refused) = &self {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, www_authenticate(refused));
+        }
+        response
     }
 }
 
@@ -171,6 +185,24 @@ impl From<ConnectorError> for ApiError {
                 "the params do not fit the command's templates: {e}"
             )),
             ConnectorError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// The RFC 6750 challenge: no error code when no token was sent, else `invalid_token`.
+fn www_authenticate(refused: &Refused) -> HeaderValue {
+    match refused {
+        Refused::Missing { .. } => HeaderValue::from_static(r#"Bearer realm="civitas""#),
+        other => {
+            let description: String = other
+                .to_string()
+                .chars()
+                .filter(|c| *c == ' ' || (c.is_ascii_graphic() && *c != '"' && *c != '\\'))
+                .collect();
+            HeaderValue::from_str(&format!(
+                r#"Bearer realm="civitas", error="invalid_token", error_description="{description}""#
+            ))
+            .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="civitas", error="invalid_token""#))
         }
     }
 }

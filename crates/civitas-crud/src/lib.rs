@@ -8,6 +8,8 @@
 //!   `directory` (built-in users and groups).
 //! - [`directory`]: the directory's storage in the civitas database (SQLite / PostgreSQL).
 //! - [`auth`], [`credentials`], [`retry`]: how the http connector talks to a system.
+//! - [`caller_auth`]: who calls the API (OpenID Connect bearer tokens), the events'
+//!   `user_context`.
 //! - [`request`]: the `/execute` body and its FastAPI-style validation.
 //! - [`systems`]: the configured systems and the lookup of a request's command.
 //! - [`events`], [`metrics`]: what each request leaves behind.
@@ -16,6 +18,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod caller_auth;
 pub mod config;
 pub mod config_events;
 pub mod connectors;

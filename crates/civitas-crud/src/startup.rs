@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
 use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
 use crate::config_events::ConfigTopics;
 use crate::credentials::{CredentialResolver, LocalResolver};
@@ -56,6 +57,8 @@ pub struct CrudSettings {
     pub publish_events: bool,
     /// Largest `/execute` body accepted.
     pub body_limit_bytes: usize,
+    /// Authenticate callers with bearer tokens of this issuer; `None`: anyone may call.
+    pub caller_auth: Option<CallerAuthSettings>,
 }
 
 impl Default for CrudSettings {
@@ -68,6 +71,7 @@ impl Default for CrudSettings {
             topic_prefix: "crud".to_owned(),
             publish_events: true,
             body_limit_bytes: 1024 * 1024,
+            caller_auth: None,
         }
     }
 }
@@ -81,6 +85,8 @@ pub enum StartupError {
     Database(#[from] civitas_store::StoreError),
     #[error(transparent)]
     Systems(#[from] SystemsError),
+    #[error("caller authentication is configured but unusable")]
+    CallerAuth(#[from] KeysError),
 }
 
 /// The shared state of the app.
@@ -95,6 +101,8 @@ pub struct AppInner {
     pub metrics: Metrics,
     pub pool: Option<AnyPool>,
     pub body_limit_bytes: usize,
+    /// `None`: callers are not authenticated.
+    pub caller_auth: Option<CallerAuth>,
 }
 
 /// The app: cheap to clone, one per service instance.
@@ -146,7 +154,11 @@ impl App {
             }
             _ => Events::Disabled,
         };
-        Self::from_parts(settings, &catalog, pool, events, Arc::new(LocalResolver))
+        let mut inner = Self::inner(settings, &catalog, pool, events, Arc::new(LocalResolver))?;
+        if let Some(caller_auth) = &settings.caller_auth {
+            inner.caller_auth = Some(CallerAuth::connect(caller_auth.clone()).await?);
+        }
+        Ok(Self(Arc::new(inner)))
     }
 
     /// An app from an already loaded catalog and an open pool (tests, embedding).
@@ -157,6 +169,19 @@ impl App {
         events: Events,
         resolver: Arc<dyn CredentialResolver>,
     ) -> Result<Self, StartupError> {
+        Ok(Self(Arc::new(Self::inner(
+            settings, catalog, pool, events, resolver,
+        )?)))
+    }
+
+    /// The state, without caller authentication (which needs I/O).
+    fn inner(
+        settings: &CrudSettings,
+        catalog: &Catalog,
+        pool: Option<AnyPool>,
+        events: Events,
+        resolver: Arc<dyn CredentialResolver>,
+    ) -> Result<AppInner, StartupError> {
         let store = pool.clone().map(DirectoryStore::new);
         let systems = Systems::build(
             catalog,
@@ -168,7 +193,7 @@ impl App {
         for pair in config_topics.missing(catalog) {
             tracing::warn!(%pair, "configuration event not in the topic catalog; it will not be published");
         }
-        Ok(Self(Arc::new(AppInner {
+        Ok(AppInner {
             service_name: settings.service_name.clone(),
             systems,
             events,
@@ -177,14 +202,22 @@ impl App {
             metrics: Metrics::new(),
             pool,
             body_limit_bytes: settings.body_limit_bytes,
-        })))
+            caller_auth: None,
+        })
     }
 
     /// The HTTP routes.
     pub fn router(&self) -> Router {
-        Router::new()
+        let mut callers = Router::new()
             .route("/execute", post(routes::execute::execute))
-            .route("/systems", get(routes::systems::systems))
+            .route("/systems", get(routes::systems::systems));
+        if self.caller_auth.is_some() {
+            callers = callers.route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                routes::caller::authenticate,
+            ));
+        }
+        callers
             .route("/health", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::openapi))
@@ -208,12 +241,15 @@ where
 }
 
 fn spawn_upkeep(app: &App) -> JoinHandle<()> {
-    let metrics = app.metrics.clone();
+    let app = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
-            metrics.upkeep();
+            app.metrics.upkeep();
+            if let Some(caller_auth) = &app.caller_auth {
+                caller_auth.refresh_if_stale().await;
+            }
         }
     })
 }

@@ -26,6 +26,7 @@ use crate::config::Kind;
 use crate::connectors::Command;
 use crate::error::ApiError;
 use crate::request::{self, ExecuteRequest, Invalid, ValidationIssue};
+use crate::routes::caller::Caller;
 use crate::startup::App;
 
 /// The request and response header that carries the correlation id.
@@ -54,6 +55,7 @@ pub struct ExecuteResponse {
     responses(
         (status = 200, description = "The command succeeded", body = ExecuteResponse),
         (status = 400, description = "Missing or unusable params", body = crate::routes::openapi::DetailBody),
+        (status = 401, description = "Caller authentication is on and the bearer token is missing or invalid", body = crate::routes::openapi::DetailBody),
         (status = 404, description = "Unknown system, object type or action, or object not found", body = crate::routes::openapi::DetailBody),
         (status = 409, description = "Conflict with an existing object", body = crate::routes::openapi::DetailBody),
         (status = 413, description = "Body too large", body = crate::routes::openapi::DetailBody),
@@ -76,7 +78,10 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
     let ctx = EventContext {
         correlation_id: Some(correlation_id.clone()),
         trace: Some(trace),
-        user_context: None,
+        user_context: parts
+            .extensions
+            .get::<Caller>()
+            .map(|caller| caller.0.clone()),
     };
 
     let bytes = match axum::body::to_bytes(body, app.body_limit_bytes).await {
@@ -338,14 +343,18 @@ fn finish(
     response
 }
 
-/// The caller's `X-Correlation-ID` when usable (1 to 128 visible ASCII characters), else
-/// a new UUID.
+/// The caller's `X-Correlation-ID` when usable, else a new UUID.
 fn correlation_id(headers: &HeaderMap) -> String {
+    callers_correlation_id(headers)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The caller's `X-Correlation-ID` when usable: 1 to 128 visible ASCII characters.
+pub(crate) fn callers_correlation_id(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(&CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

@@ -27,7 +27,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run everything in one process: broker (embedded unless --kafka), topics, services.
-    Up(up::Args),
+    // Boxed: by far the largest variant (every service's settings).
+    Up(Box<up::Args>),
     /// Run one component on its own against an existing Kafka cluster (e.g. `serve crud`).
     Serve(serve::Args),
     /// Publish sample events on every crud topic (for trying the tools).
@@ -56,7 +57,7 @@ impl Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Up(args) => up::run(args).await,
+        Command::Up(args) => up::run(*args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Emit(args) => emit::run(args).await,
         Command::Tail(args) => tail::run(args).await,

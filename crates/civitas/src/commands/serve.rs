@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use civitas_crud::caller_auth::CallerAuthSettings;
 use civitas_crud::{App, CrudSettings, Running};
 use civitas_kafka::{KafkaSettings, Publisher, outbox};
 use sqlx::AnyPool;
@@ -67,6 +68,48 @@ pub struct CrudArgs {
     /// Publish no events. For benchmarks and diagnosis only: the events are the audit trail.
     #[arg(long, env = "CIVITAS_NO_EVENTS")]
     pub no_events: bool,
+    #[command(flatten)]
+    pub caller_auth: CallerAuthArgs,
+}
+
+/// Caller authentication: OpenID Connect bearer tokens on /execute and /systems.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CallerAuthArgs {
+    /// Require bearer tokens issued by this OpenID Connect issuer (its `iss`, e.g.
+    /// https://keycloak.example.org/realms/civitas); the keys are read through its discovery
+    /// document. Without it anyone who reaches the port may call the API.
+    #[arg(long, env = "CIVITAS_AUTH_ISSUER", value_name = "URL")]
+    pub auth_issuer: Option<String>,
+    /// Also require this audience in the tokens' `aud`.
+    #[arg(long, env = "CIVITAS_AUTH_AUDIENCE", requires = "auth_issuer")]
+    pub auth_audience: Option<String>,
+    /// Read the issuer's keys here instead of through discovery.
+    #[arg(
+        long,
+        env = "CIVITAS_AUTH_JWKS_URL",
+        value_name = "URL",
+        requires = "auth_issuer"
+    )]
+    pub auth_jwks_url: Option<String>,
+    /// The token claim that becomes the events' `user_context.subject` (falls back to `sub`).
+    #[arg(
+        long,
+        env = "CIVITAS_AUTH_SUBJECT_CLAIM",
+        default_value = civitas_crud::caller_auth::DEFAULT_SUBJECT_CLAIM
+    )]
+    pub auth_subject_claim: String,
+}
+
+impl CallerAuthArgs {
+    pub fn settings(&self) -> Option<CallerAuthSettings> {
+        let issuer = self.auth_issuer.clone()?;
+        Some(CallerAuthSettings {
+            issuer,
+            audience: self.auth_audience.clone(),
+            jwks_url: self.auth_jwks_url.clone(),
+            subject_claim: self.auth_subject_claim.clone(),
+        })
+    }
 }
 
 impl CrudArgs {
@@ -77,6 +120,7 @@ impl CrudArgs {
             systems_dir: self.systems.clone(),
             topic_prefix: topic_prefix.to_owned(),
             publish_events: !self.no_events,
+            caller_auth: self.caller_auth.settings(),
             ..CrudSettings::default()
         }
     }
@@ -105,6 +149,16 @@ pub async fn start_crud(
         systems.join(", "),
         civitas_crud::redact_database_url(&args.database_url)
     );
+    match &running.app.caller_auth {
+        Some(auth) => println!(
+            "         callers: bearer tokens of {} (keys: {})",
+            auth.settings().issuer,
+            auth.jwks_url()
+        ),
+        None => println!(
+            "         callers: not authenticated (--auth-issuer); events carry no user_context"
+        ),
+    }
     if args.no_events {
         println!("WARNING: event publishing is off (--no-events): no audit events are written.");
     }

@@ -1,0 +1,312 @@
+//! Caller authentication: bearer tokens of an OpenID Connect issuer (a wiremock server
+//! publishing discovery and JWKS), checked on /execute and /systems, and the caller's
+//! identity in the events' `user_context`.
+
+mod common;
+
+use std::time::Duration;
+
+use civitas_crud::caller_auth::CallerAuthSettings;
+use civitas_crud::{App, CrudSettings};
+use common::TestApp;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &[u8] = include_bytes!("fixtures/caller-token-key.pem");
+const OTHER_KEY: &[u8] = include_bytes!("fixtures/other-token-key.pem");
+const REALM: &str = "/realms/civitas";
+const JWKS: &str = "/realms/civitas/protocol/openid-connect/certs";
+
+/// An issuer: discovery plus a JWKS with `kids` (all of them [`KEY`]'s public half).
+struct Issuer {
+    server: MockServer,
+}
+
+impl Issuer {
+    async fn start(kids: &[&str]) -> Self {
+        let issuer = Self {
+            server: MockServer::start().await,
+        };
+        issuer.publish(kids).await;
+        issuer
+    }
+
+    /// From now on: discovery, and a JWKS with `kids` (plus an encryption key, as Keycloak
+    /// publishes).
+    async fn publish(&self, kids: &[&str]) {
+        let mut keys: Vec<Value> = kids
+            .iter()
+            .map(|kid| {
+                let mut jwk = Jwk::from_encoding_key(&encoding_key(KEY), Algorithm::RS256)
+                    .expect("the public half of the test key");
+                jwk.common.key_id = Some((*kid).to_owned());
+                serde_json::to_value(jwk).unwrap()
+            })
+            .collect();
+        keys.push(
+            json!({"kid": "enc", "kty": "RSA", "alg": "RSA-OAEP", "use": "enc",
+            "n": "sXch", "e": "AQAB"}),
+        );
+        self.server.reset().await;
+        Mock::given(method("GET"))
+            .and(path(format!("{REALM}/.well-known/openid-configuration")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "issuer": self.url(),
+                "jwks_uri": format!("{}{JWKS}", self.server.uri()),
+            })))
+            .mount(&self.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(JWKS))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": keys})))
+            .mount(&self.server)
+            .await;
+    }
+
+    fn url(&self) -> String {
+        format!("{}{REALM}", self.server.uri())
+    }
+
+    fn settings(&self) -> CallerAuthSettings {
+        CallerAuthSettings::new(self.url())
+    }
+
+    /// Claims of a valid token of this issuer, for the user `alice`.
+    fn claims(&self) -> Value {
+        json!({
+            "iss": self.url(),
+            "sub": "f3b1c0de-0000-4000-8000-00000000a11c",
+            "preferred_username": "alice",
+            "aud": "civitas-crud",
+            "exp": now() + 300,
+            "iat": now(),
+        })
+    }
+}
+
+fn encoding_key(pem: &[u8]) -> EncodingKey {
+    EncodingKey::from_rsa_pem(pem).expect("a PEM test key")
+}
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+fn token(kid: &str, claims: &Value) -> String {
+    sign(kid, claims, KEY)
+}
+
+fn sign(kid: &str, claims: &Value, pem: &[u8]) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &encoding_key(pem)).expect("signed")
+}
+
+fn create(username: &str) -> Value {
+    json!({"system": "local", "object_type": "user", "action": "create",
+           "params": {"username": username, "password": "s3cret"}})
+}
+
+async fn spawn(settings: CallerAuthSettings) -> TestApp {
+    TestApp::spawn_with(|s| s.caller_auth = Some(settings)).await
+}
+
+async fn execute_as(app: &TestApp, token: &str, body: &Value) -> common::TestResponse {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let bearer = format!("Bearer {token}");
+    app.post(
+        &bytes,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_valid_token_runs_the_command_and_names_the_caller_in_the_event() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let app = spawn(issuer.settings()).await;
+    let response = execute_as(&app, &token("k1", &issuer.claims()), &create("max")).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+
+    let events = app.operations(1).await;
+    assert_eq!(
+        events[0].value["user_context"],
+        json!({"unique_id": "f3b1c0de-0000-4000-8000-00000000a11c", "subject": "alice",
+               "issuer": issuer.url()})
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_401_with_a_challenge_and_no_event() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let app = spawn(issuer.settings()).await;
+    let response = app
+        .post(
+            &serde_json::to_vec(&create("max")).unwrap(),
+            &[
+                ("content-type", "application/json"),
+                ("x-correlation-id", "c-401"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(r#"Bearer realm="civitas""#)
+    );
+    let detail = response.body["detail"].as_str().unwrap();
+    assert!(detail.contains("Authorization: Bearer"), "{detail}");
+    assert!(detail.contains(&issuer.url()), "{detail}");
+    assert_eq!(response.body["correlation_id"], "c-401");
+    assert_eq!(response.header("x-correlation-id"), Some("c-401"));
+
+    // /systems is the caller's too; the probes and the scraper are not.
+    let base = app.running.url();
+    let systems = app
+        .client
+        .get(format!("{base}/systems"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(systems.status().as_u16(), 401);
+    for open in ["/health", "/metrics", "/openapi.json"] {
+        let response = app
+            .client
+            .get(format!("{base}{open}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{open}");
+    }
+    let metrics = app
+        .client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"outcome="unauthorized""#), "{metrics}");
+    assert_eq!(
+        app.count(&app.topics.operations, 0, Duration::from_secs(2))
+            .await,
+        0,
+        "a refused caller leaves no operation event"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_each_with_its_reason() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let mut settings = issuer.settings();
+    settings.audience = Some("civitas-crud".to_owned());
+    let app = spawn(settings).await;
+    let claims = issuer.claims();
+    let with = |change: Value| {
+        let mut claims = claims.clone();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        claims
+    };
+    let hs256 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(b"public"),
+    )
+    .unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "expired",
+            token("k1", &with(json!({"exp": now() - 600}))),
+            "expired",
+        ),
+        (
+            "another issuer",
+            token("k1", &with(json!({"iss": "https://elsewhere/realms/x"}))),
+            "not issued by",
+        ),
+        (
+            "another audience",
+            token("k1", &with(json!({"aud": "someone-else"}))),
+            "audience civitas-crud",
+        ),
+        (
+            "forged",
+            sign("k1", &claims, OTHER_KEY),
+            "signature does not verify",
+        ),
+        ("unknown key", token("k9", &claims), "key k9 is not among"),
+        ("symmetric", hs256, "HS256"),
+        ("not a JWT", "abc.def".to_owned(), "not a JWT"),
+        (
+            "encryption key",
+            token("enc", &claims),
+            "not a RS256 signing key",
+        ),
+    ];
+    for (case, token, reason) in cases {
+        let response = execute_as(&app, &token, &create("max")).await;
+        assert_eq!(response.status, 401, "{case}: {:?}", response.body);
+        let detail = response.body["detail"].as_str().unwrap();
+        assert!(detail.contains(reason), "{case}: {detail}");
+        let challenge = response.header("www-authenticate").unwrap();
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{case}: {challenge}"
+        );
+    }
+    let basic = app
+        .post(b"{}", &[("authorization", "Basic YWxpY2U6cHc=")])
+        .await;
+    assert_eq!(basic.status, 401);
+    assert_eq!(
+        basic.body["detail"],
+        "the Authorization header is not `Bearer <token>`"
+    );
+}
+
+#[tokio::test]
+async fn a_validation_error_event_names_the_caller_too() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let app = spawn(issuer.settings()).await;
+    let response = execute_as(&app, &token("k1", &issuer.claims()), &json!({"action": 3})).await;
+    assert_eq!(response.status, 422);
+    let errors = app.errors(1).await;
+    assert_eq!(errors[0].value["user_context"]["subject"], "alice");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_when_a_token_names_it() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let app = spawn(issuer.settings()).await;
+    issuer.publish(&["k2"]).await;
+    // Unknown ids fetch the keys again at most every 10 s after the last fetch.
+    tokio::time::sleep(civitas_crud::caller_auth::REFETCH_PAUSE + Duration::from_millis(200)).await;
+    let response = execute_as(&app, &token("k2", &issuer.claims()), &create("max")).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_refuses_the_start_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = CrudSettings {
+        database_url: format!("sqlite://{}/crud.db", dir.path().display()),
+        caller_auth: Some(CallerAuthSettings::new("http://127.0.0.1:9/realms/x")),
+        ..CrudSettings::default()
+    };
+    let error = App::build(&settings, None).await.unwrap_err();
+    let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(
+        text.contains("http://127.0.0.1:9/realms/x/.well-known/openid-configuration"),
+        "{text}"
+    );
+}

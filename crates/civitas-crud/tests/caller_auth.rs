@@ -296,6 +296,45 @@ async fn a_rotated_key_is_fetched_when_a_token_names_it() {
 }
 
 #[tokio::test]
+async fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let app = spawn(issuer.settings()).await;
+    let old = token("k1", &issuer.claims());
+    let first = execute_as(&app, &old, &create("max")).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    issuer.publish(&["k2"]).await;
+    tokio::time::sleep(civitas_crud::caller_auth::REFETCH_PAUSE + Duration::from_millis(200))
+        .await;
+    // A token of the new key makes the service fetch the keys again …
+    let new = execute_as(&app, &token("k2", &issuer.claims()), &create("moritz")).await;
+    assert_eq!(new.status, 200, "{:?}", new.body);
+    // … after which the old key's token, verified before, is no longer taken on trust.
+    let again = execute_as(&app, &old, &create("erika")).await;
+    assert_eq!(again.status, 401, "{:?}", again.body);
+    assert!(
+        again.body["detail"].as_str().unwrap().contains("key k1"),
+        "{:?}",
+        again.body
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let app = spawn(issuer.settings()).await;
+    let mut claims = issuer.claims();
+    // Valid for two more seconds, counting the 60 s leeway.
+    claims["exp"] = json!(now() - 58);
+    let token = token("k1", &claims);
+    let first = execute_as(&app, &token, &create("max")).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let again = execute_as(&app, &token, &create("moritz")).await;
+    assert_eq!(again.status, 401, "{:?}", again.body);
+    assert_eq!(again.body["detail"], "the token has expired");
+}
+
+#[tokio::test]
 async fn an_unreachable_issuer_refuses_the_start_naming_the_address() {
     let dir = tempfile::tempdir().unwrap();
     let settings = CrudSettings {

@@ -7,7 +7,8 @@
 //! - [`connectors`]: the [`Connector`](connectors::Connector) trait; `http` (declarative) and
 //!   `directory` (built-in users and groups).
 //! - [`directory`]: the directory's storage in the civitas database (SQLite / PostgreSQL).
-//! - [`auth`], [`credentials`], [`retry`]: how the http connector talks to a system.
+//! - [`auth`], [`credentials`] (from `civitas-credentials`), [`retry`]: how the http connector
+//!   talks to a system.
 //! - [`caller_auth`]: who calls the API (OpenID Connect bearer tokens), the events'
 //!   `user_context`.
 //! - [`request`]: the `/execute` body and its FastAPI-style validation.
@@ -16,13 +17,11 @@
 //! - [`routes`], [`error`], [`startup`]: the HTTP API, its errors, building and serving.
 //! - [`bench`](mod@bench): the load generator behind `civitas bench execute`.
 
-pub mod auth;
 pub mod bench;
 pub mod caller_auth;
 pub mod config;
 pub mod config_events;
 pub mod connectors;
-pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod events;
@@ -33,6 +32,10 @@ pub mod routes;
 pub mod startup;
 pub mod systems;
 pub mod template;
+
+/// Secret pointers and the auth of outgoing requests live in `civitas-credentials`, shared
+/// with the saga's adapters.
+pub use civitas_credentials::{auth, credentials};
 
 /// A database URL without its password, for messages.
 pub use civitas_store::redact as redact_database_url;

@@ -303,8 +303,7 @@ async fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn() {
     let first = execute_as(&app, &old, &create("max")).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     issuer.publish(&["k2"]).await;
-    tokio::time::sleep(civitas_crud::caller_auth::REFETCH_PAUSE + Duration::from_millis(200))
-        .await;
+    tokio::time::sleep(civitas_crud::caller_auth::REFETCH_PAUSE + Duration::from_millis(200)).await;
     // A token of the new key makes the service fetch the keys again …
     let new = execute_as(&app, &token("k2", &issuer.claims()), &create("moritz")).await;
     assert_eq!(new.status, 200, "{:?}", new.body);

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use civitas_credentials::{AuthConfig, CredentialRef};
 use civitas_events::saga::{
     ApisixRouteCreate, ApisixRouteDelete, DatasetApi, FrostProjectCreate, FrostProjectDelete,
     ResultStatus, StepOperation, codes,
 };
 use civitas_saga::SagaTopics;
 use civitas_saga::adapter::apisix::{ApisixAdapter, ApisixConfig};
-use civitas_saga::adapter::frost::{FrostAdapter, FrostAuth, FrostConfig};
+use civitas_saga::adapter::frost::{FrostAdapter, FrostConfig};
 use civitas_saga::adapter::{Handler, RetryPolicy};
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
@@ -26,10 +27,10 @@ fn fast_retries() -> RetryPolicy {
 }
 
 fn frost(server: &MockServer) -> FrostAdapter {
-    frost_with(server, FrostAuth::None)
+    frost_with(server, AuthConfig::None)
 }
 
-fn frost_with(server: &MockServer, auth: FrostAuth) -> FrostAdapter {
+fn frost_with(server: &MockServer, auth: AuthConfig) -> FrostAdapter {
     FrostAdapter::new(
         FrostConfig {
             base_url: Some(server.uri()),
@@ -41,6 +42,46 @@ fn frost_with(server: &MockServer, auth: FrostAuth) -> FrostAdapter {
         SagaTopics::default(),
     )
     .unwrap()
+}
+
+fn inline(secret: &str) -> CredentialRef {
+    CredentialRef::Inline(secret.to_owned().into())
+}
+
+/// OAuth2 client credentials against `/token` of `idp`.
+fn client_credentials(idp: &MockServer) -> AuthConfig {
+    AuthConfig::Oauth2ClientCredentials {
+        token_url: format!("{}/token", idp.uri()),
+        client_id: "civitas-frost".into(),
+        client_secret: inline("cl1ent-s3cret"),
+        scope: None,
+        audience: None,
+    }
+}
+
+/// A token endpoint that hands out `tokens` in turn, each valid for an hour.
+async fn token_endpoint(tokens: &[&str]) -> MockServer {
+    let idp = MockServer::start().await;
+    for (n, token) in tokens.iter().enumerate() {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(wiremock::matchers::body_string_contains(
+                "grant_type=client_credentials",
+            ))
+            .and(wiremock::matchers::body_string_contains(
+                "client_secret=cl1ent-s3cret",
+            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"access_token": token, "expires_in": 3600})),
+            )
+            .up_to_n_times(1)
+            .with_priority(n as u8 + 1)
+            .expect(1)
+            .mount(&idp)
+            .await;
+    }
+    idp
 }
 
 fn create() -> FrostProjectCreate {
@@ -273,9 +314,9 @@ async fn frost_sends_basic_credentials_with_every_request() {
         .expect(1)
         .mount(&server)
         .await;
-    let auth = FrostAuth::Basic {
+    let auth = AuthConfig::Basic {
         username: "frost-admin".into(),
-        password: "s3cret".to_owned().into(),
+        password: inline("s3cret"),
     };
     let result = frost_with(&server, auth).create(&create()).await;
     assert_eq!(result.status, ResultStatus::Success, "{result:?}");
@@ -299,7 +340,9 @@ async fn frost_sends_a_bearer_token_and_a_401_fails_at_once_as_unauthorized() {
         .expect(1)
         .mount(&server)
         .await;
-    let token = FrostAuth::Bearer("t0ken".to_owned().into());
+    let token = AuthConfig::Bearer {
+        token: inline("t0ken"),
+    };
     let result = frost_with(&server, token).delete(&delete()).await;
     assert_eq!(result.status, ResultStatus::Success, "{result:?}");
 
@@ -309,7 +352,9 @@ async fn frost_sends_a_bearer_token_and_a_401_fails_at_once_as_unauthorized() {
         .expect(1)
         .mount(&refusing)
         .await;
-    let token = FrostAuth::Bearer("stale".to_owned().into());
+    let token = AuthConfig::Bearer {
+        token: inline("stale"),
+    };
     let result = frost_with(&refusing, token).delete(&delete()).await;
     assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
     assert_eq!(
@@ -318,6 +363,107 @@ async fn frost_sends_a_bearer_token_and_a_401_fails_at_once_as_unauthorized() {
         "{result:?}"
     );
     assert_eq!(result.attempts, 1, "a 401 is not retried");
+}
+
+#[tokio::test]
+async fn frost_with_client_credentials_fetches_one_token_and_reuses_it() {
+    let idp = token_endpoint(&["t1"]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.1/Projects"))
+        .and(header("authorization", "Bearer t1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.1/Projects"))
+        .and(header("authorization", "Bearer t1"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(project("saga-1")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = frost_with(&server, client_credentials(&idp))
+        .create(&create())
+        .await;
+    assert_eq!(result.status, ResultStatus::Success, "{result:?}");
+    // `expect(1)` on the token endpoint: both FROST calls used the one token.
+}
+
+#[tokio::test]
+async fn frost_fetches_a_new_token_when_the_cached_one_is_refused() {
+    let idp = token_endpoint(&["revoked", "fresh"]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer revoked"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.1/Projects(42)"))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(project("saga-1")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = frost_with(&server, client_credentials(&idp))
+        .delete(&delete())
+        .await;
+    assert_eq!(result.status, ResultStatus::Success, "{result:?}");
+    assert_eq!(
+        result.attempts, 2,
+        "one try each for the read and the delete"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_client_fails_at_once_and_an_unreachable_token_endpoint_is_retried() {
+    let idp = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"error": "unauthorized_client"})),
+        )
+        .expect(1)
+        .mount(&idp)
+        .await;
+    let server = MockServer::start().await;
+    let result = frost_with(&server, client_credentials(&idp))
+        .delete(&delete())
+        .await;
+    assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
+    let error = result.error.as_ref().unwrap();
+    assert_eq!(error.code, codes::UNAUTHORIZED, "{result:?}");
+    assert!(error.message.contains("unauthorized_client"), "{error:?}");
+    assert!(!error.message.contains("cl1ent-s3cret"), "{error:?}");
+    assert_eq!(result.attempts, 1, "a refused client is not retried");
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    let gone = AuthConfig::Oauth2ClientCredentials {
+        token_url: "http://127.0.0.1:9/token".into(),
+        client_id: "civitas-frost".into(),
+        client_secret: inline("cl1ent-s3cret"),
+        scope: None,
+        audience: None,
+    };
+    let result = frost_with(&server, gone).delete(&delete()).await;
+    assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
+    assert_eq!(
+        result.error.as_ref().map(|e| e.code),
+        Some(codes::CONNECTION),
+        "{result:?}"
+    );
+    assert_eq!(
+        result.attempts, 3,
+        "an unreachable token endpoint is retried"
+    );
 }
 
 #[tokio::test]

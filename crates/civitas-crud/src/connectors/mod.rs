@@ -97,28 +97,4 @@ pub trait Connector: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Executed, ConnectorError>>;
 }
 
-/// A reqwest error in a few words, without the URL's query (which may carry data).
-pub fn describe_reqwest(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else if error.is_body() || error.is_decode() {
-        "could not read the response"
-    } else if error.is_request() {
-        "could not send the request"
-    } else {
-        "request failed"
-    };
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    if cause.is_empty() {
-        what.to_owned()
-    } else {
-        format!("{what}: {cause}")
-    }
-}
+pub use civitas_credentials::describe_reqwest;

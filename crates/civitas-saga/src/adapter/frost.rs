@@ -15,21 +15,25 @@
 //!   `civitasSagaId` is not this saga's is refused (3003) and left alone; else
 //!   `DELETE <projects>(<id>)`, where 404 also counts as success.
 //!
-//! Every request carries the configured credentials ([`FrostAuth`]): HTTP Basic, as
-//! FROST's `BasicAuthProvider` checks them, or a bearer token, as its Keycloak provider does.
+//! Every request carries the configured credentials ([`FrostConfig::auth`]): HTTP Basic, as
+//! FROST's `BasicAuthProvider` checks them, or a bearer token, as its Keycloak provider does —
+//! a fixed one, or one fetched with OAuth2 client credentials and fetched again before it
+//! expires (and once more when FROST answers 401 to it).
 
 use std::time::Duration;
 
 use civitas_events::saga::{
     FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult, codes,
 };
-use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+
+use civitas_credentials::{AuthConfig, Authenticator, LocalResolver};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::{
-    CallError, CommandRef, Handler, RetryPolicy, classify_status, classify_transport, join_url,
-    with_retries,
+    CallError, CommandRef, Handler, RetryPolicy, classify_auth, classify_status,
+    classify_transport, join_url, with_retries,
 };
 use crate::definition::KIND_FROST_PROJECT;
 use crate::error::SagaError;
@@ -42,8 +46,8 @@ pub struct FrostConfig {
     pub base_url: Option<String>,
     /// Path of the Projects collection under the base URL.
     pub projects_path: String,
-    /// Credentials sent with every request.
-    pub auth: FrostAuth,
+    /// Credentials sent with every request: none, basic, bearer or OAuth2 client credentials.
+    pub auth: AuthConfig,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
@@ -54,26 +58,11 @@ impl Default for FrostConfig {
         Self {
             base_url: None,
             projects_path: "/v1.1/Projects".to_owned(),
-            auth: FrostAuth::None,
+            auth: AuthConfig::None,
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
         }
     }
-}
-
-/// How the adapter authenticates to FROST.
-#[derive(Debug, Clone, Default)]
-pub enum FrostAuth {
-    /// No credentials (FROST without an auth provider).
-    #[default]
-    None,
-    /// `Authorization: Basic …` (FROST's `BasicAuthProvider`).
-    Basic {
-        username: String,
-        password: SecretString,
-    },
-    /// `Authorization: Bearer …` (FROST behind Keycloak).
-    Bearer(SecretString),
 }
 
 /// The FROST adapter's handler.
@@ -82,6 +71,7 @@ pub struct FrostAdapter {
     config: FrostConfig,
     topics: SagaTopics,
     http: reqwest::Client,
+    auth: Arc<Authenticator>,
 }
 
 /// A project as FROST returns it.
@@ -138,10 +128,16 @@ fn id_from_location(location: &str) -> Option<String> {
 impl FrostAdapter {
     pub fn new(config: FrostConfig, topics: SagaTopics) -> Result<Self, SagaError> {
         let http = super::http_client(config.request_timeout)?;
+        let auth = Arc::new(Authenticator::new(
+            config.auth.clone(),
+            Arc::new(LocalResolver),
+            http.clone(),
+        ));
         Ok(Self {
             config,
             topics,
             http,
+            auth,
         })
     }
 
@@ -149,16 +145,33 @@ impl FrostAdapter {
         join_url(base, &self.config.projects_path)
     }
 
-    /// A request with the configured credentials.
-    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, url);
-        match &self.config.auth {
-            FrostAuth::None => request,
-            FrostAuth::Basic { username, password } => {
-                request.basic_auth(username, Some(password.expose_secret()))
+    /// Sends `request` with the configured credentials. When FROST answers 401 to a cached
+    /// OAuth2 token (revoked, or the issuer's keys rotated), the token is fetched again and
+    /// the request sent once more.
+    async fn send(&self, request: RequestBuilder, what: &str) -> Result<Response, CallError> {
+        let again = self
+            .auth
+            .caches_tokens()
+            .then(|| request.try_clone())
+            .flatten();
+        let response = self.send_once(request, what).await?;
+        match again {
+            Some(again) if response.status() == StatusCode::UNAUTHORIZED => {
+                self.auth.invalidate().await;
+                self.send_once(again, what).await
             }
-            FrostAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
+            _ => Ok(response),
         }
+    }
+
+    async fn send_once(&self, request: RequestBuilder, what: &str) -> Result<Response, CallError> {
+        self.auth
+            .apply(request)
+            .await
+            .map_err(|e| classify_auth(&e, what))?
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e, what))
     }
 
     fn resource(&self, project: &Project, base: &str, created: bool) -> Resource {
@@ -174,12 +187,11 @@ impl FrostAdapter {
 
     async fn find(&self, base: &str, name: &str) -> Result<Option<Project>, CallError> {
         let what = "find the FROST project";
-        let response = self
-            .request(reqwest::Method::GET, self.collection_url(base))
-            .query(&[("$filter", format!("name eq {}", odata_string(name)))])
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
+        let request = self
+            .http
+            .get(self.collection_url(base))
+            .query(&[("$filter", format!("name eq {}", odata_string(name)))]);
+        let response = self.send(request, what).await?;
         let status = response.status();
         let body = response
             .text()
@@ -215,12 +227,8 @@ impl FrostAdapter {
     /// POSTs the project; `Ok(None)` on 409 (it exists: look it up).
     async fn post(&self, base: &str, body: &Value) -> Result<Option<Project>, CallError> {
         let what = "create the FROST project";
-        let response = self
-            .request(reqwest::Method::POST, self.collection_url(base))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
+        let request = self.http.post(self.collection_url(base)).json(body);
+        let response = self.send(request, what).await?;
         let status = response.status();
         let location = response
             .headers()
@@ -264,11 +272,7 @@ impl FrostAdapter {
     async fn get(&self, base: &str, id: &str) -> Result<Option<Project>, CallError> {
         let what = "read the FROST project";
         let url = format!("{}{}", self.collection_url(base), entity_key(id));
-        let response = self
-            .request(reqwest::Method::GET, url)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
+        let response = self.send(self.http.get(url), what).await?;
         let status = response.status();
         let text = response
             .text()
@@ -296,11 +300,7 @@ impl FrostAdapter {
     async fn delete_request(&self, base: &str, id: &str) -> Result<(), CallError> {
         let what = "delete the FROST project";
         let url = format!("{}{}", self.collection_url(base), entity_key(id));
-        let response = self
-            .request(reqwest::Method::DELETE, url)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
+        let response = self.send(self.http.delete(url), what).await?;
         let status = response.status();
         if status.is_success() || status == StatusCode::NOT_FOUND {
             return Ok(());

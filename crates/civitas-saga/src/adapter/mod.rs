@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use civitas_credentials::AuthError;
 use civitas_events::saga::{DeadLetter, ResultStatus, StepError, StepOperation, StepResult, codes};
 use civitas_kafka::KafkaSettings;
 use reqwest::StatusCode;
@@ -95,6 +96,33 @@ pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError 
         _ => codes::UNKNOWN,
     };
     CallError::new(code, message)
+}
+
+/// Classifies a failure to authenticate a request: a credential that cannot be resolved, or
+/// an OAuth2 token request that failed. Retryable when the token endpoint was unreachable,
+/// rate-limited or failing (5xx); not when it refused the client (4xx) or the secret is
+/// missing.
+pub fn classify_auth(err: &AuthError, what: &str) -> CallError {
+    let code = match err {
+        AuthError::Credential(_) => codes::UNAUTHORIZED,
+        AuthError::Token { status: None, .. } => codes::CONNECTION,
+        AuthError::Token {
+            status: Some(status),
+            ..
+        } => match status {
+            429 => codes::RATE_LIMITED,
+            500..=599 => codes::SERVER_ERROR,
+            _ => codes::UNAUTHORIZED,
+        },
+    };
+    let detail = match err {
+        AuthError::Token { detail, .. } if !detail.is_null() => {
+            let detail: String = detail.to_string().chars().take(300).collect();
+            format!(": {detail}")
+        }
+        _ => String::new(),
+    };
+    CallError::new(code, format!("{what}: {err}{detail}"))
 }
 
 /// Classifies a transport error (no HTTP answer).

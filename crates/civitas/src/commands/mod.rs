@@ -26,11 +26,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    // `up` and `serve` are boxed: they carry every service's settings, several times the
+    // size of the other commands.
     /// Run everything in one process: broker (embedded unless --kafka), topics, services.
-    // Boxed: by far the largest variant (every service's settings).
     Up(Box<up::Args>),
     /// Run one component on its own against an existing Kafka cluster (e.g. `serve crud`).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Publish sample events on every crud topic (for trying the tools).
     Emit(emit::Args),
     /// The last N records of a topic across all partitions, ordered by time.
@@ -58,7 +59,7 @@ impl Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => up::run(*args).await,
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Emit(args) => emit::run(args).await,
         Command::Tail(args) => tail::run(args).await,
         Command::Trace(args) => trace::run(args).await,

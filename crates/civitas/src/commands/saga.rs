@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
+use civitas_credentials::{AuthConfig, CredentialRef};
 use civitas_events::saga::{DatasetApi, DatasetCreateRequested};
 use civitas_kafka::{EmbeddedBroker, KafkaSettings, Publisher};
 use civitas_saga::adapter::RetryPolicy;
 use civitas_saga::adapter::apisix::ApisixConfig;
-use civitas_saga::adapter::frost::{FrostAuth, FrostConfig};
+use civitas_saga::adapter::frost::FrostConfig;
 use civitas_saga::bench::BenchOptions;
 use civitas_saga::machine::Saga;
 use civitas_saga::request::{OutcomeWatcher, SagaOutcome, request_record};
@@ -130,6 +131,31 @@ pub struct ServiceArgs {
         conflicts_with = "frost_username"
     )]
     pub frost_bearer_token: Option<String>,
+    /// OAuth2 token endpoint for FROST behind Keycloak, e.g.
+    /// `https://keycloak/realms/civitas/protocol/openid-connect/token`: the adapter fetches a
+    /// token with client credentials and fetches a new one before it expires.
+    #[arg(
+        long,
+        env = "CIVITAS_FROST_TOKEN_URL",
+        value_name = "URL",
+        requires_all = ["frost_client_id", "frost_client_secret"],
+        conflicts_with_all = ["frost_username", "frost_bearer_token"]
+    )]
+    pub frost_token_url: Option<String>,
+    /// OAuth2 client id (with --frost-token-url).
+    #[arg(long, env = "CIVITAS_FROST_CLIENT_ID", requires = "frost_token_url")]
+    pub frost_client_id: Option<String>,
+    /// OAuth2 client secret (with --frost-token-url).
+    #[arg(
+        long,
+        env = "CIVITAS_FROST_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "frost_token_url"
+    )]
+    pub frost_client_secret: Option<String>,
+    /// OAuth2 scope to ask for (with --frost-token-url).
+    #[arg(long, env = "CIVITAS_FROST_SCOPE", requires = "frost_token_url")]
+    pub frost_scope: Option<String>,
     /// APISIX Admin API base URL, e.g. http://apisix:9180. Without it the APISIX adapter runs dry.
     #[arg(long, env = "CIVITAS_APISIX_URL")]
     pub apisix_url: Option<String>,
@@ -187,18 +213,34 @@ impl ServiceArgs {
         }
     }
 
-    fn frost_auth(&self) -> FrostAuth {
+    fn frost_auth(&self) -> AuthConfig {
+        let secret = |value: &String| CredentialRef::Inline(value.clone().into());
+        if let (Some(token_url), Some(client_id), Some(client_secret)) = (
+            &self.frost_token_url,
+            &self.frost_client_id,
+            &self.frost_client_secret,
+        ) {
+            return AuthConfig::Oauth2ClientCredentials {
+                token_url: token_url.clone(),
+                client_id: client_id.clone(),
+                client_secret: secret(client_secret),
+                scope: self.frost_scope.clone(),
+                audience: None,
+            };
+        }
         match (
             &self.frost_username,
             &self.frost_password,
             &self.frost_bearer_token,
         ) {
-            (Some(username), Some(password), _) => FrostAuth::Basic {
+            (Some(username), Some(password), _) => AuthConfig::Basic {
                 username: username.clone(),
-                password: password.clone().into(),
+                password: secret(password),
             },
-            (_, _, Some(token)) => FrostAuth::Bearer(token.clone().into()),
-            _ => FrostAuth::None,
+            (_, _, Some(token)) => AuthConfig::Bearer {
+                token: secret(token),
+            },
+            _ => AuthConfig::None,
         }
     }
 
@@ -219,11 +261,16 @@ impl ServiceArgs {
                     mode(&self.frost_url),
                     if self.frost_url.is_some() {
                         let auth = match &config.frost.auth {
-                            FrostAuth::None => "no authentication".to_owned(),
-                            FrostAuth::Basic { username, .. } => {
+                            AuthConfig::None => "no authentication".to_owned(),
+                            AuthConfig::Basic { username, .. } => {
                                 format!("basic auth as {username}")
                             }
-                            FrostAuth::Bearer(_) => "bearer token".to_owned(),
+                            AuthConfig::Oauth2ClientCredentials {
+                                token_url,
+                                client_id,
+                                ..
+                            } => format!("OAuth2 client {client_id} at {token_url}"),
+                            other => format!("{} auth", other.kind()),
                         };
                         format!(" (projects at {}, {auth})", self.frost_projects_path)
                     } else {

@@ -76,7 +76,7 @@ pub struct CrudArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CallerAuthArgs {
     /// Require bearer tokens issued by this OpenID Connect issuer (its `iss`, e.g.
-    /// https://keycloak.example.org/realms/civitas); the keys are read through its discovery
+    /// `https://keycloak.example.org/realms/civitas`); the keys are read through its discovery
     /// document. Without it anyone who reaches the port may call the API.
     #[arg(long, env = "CIVITAS_AUTH_ISSUER", value_name = "URL")]
     pub auth_issuer: Option<String>,

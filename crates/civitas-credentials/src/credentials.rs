@@ -8,17 +8,35 @@
 use std::fmt;
 
 use futures::future::BoxFuture;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where a secret is kept.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum CredentialRef {
     /// `env:NAME`.
     Env(String),
     /// `file:PATH`.
     File(String),
+    /// A secret handed over in code, e.g. from a command-line flag or its environment
+    /// variable. Never read from a file: [`CredentialRef::parse`] does not produce it.
+    Inline(SecretString),
 }
+
+impl PartialEq for CredentialRef {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CredentialRef::Env(a), CredentialRef::Env(b))
+            | (CredentialRef::File(a), CredentialRef::File(b)) => a == b,
+            (CredentialRef::Inline(a), CredentialRef::Inline(b)) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CredentialRef {}
 
 impl CredentialRef {
     /// Parses `env:NAME` or `file:PATH`. The error never repeats the text, which may be a
@@ -49,6 +67,7 @@ impl fmt::Display for CredentialRef {
         match self {
             CredentialRef::Env(name) => write!(f, "env:{name}"),
             CredentialRef::File(path) => write!(f, "file:{path}"),
+            CredentialRef::Inline(_) => f.write_str("(inline secret)"),
         }
     }
 }
@@ -122,6 +141,7 @@ impl CredentialResolver for LocalResolver {
                     }
                     text
                 }
+                CredentialRef::Inline(secret) => secret.expose_secret().to_owned(),
             };
             if value.is_empty() {
                 return Err(CredentialError::Empty {
@@ -135,8 +155,6 @@ impl CredentialResolver for LocalResolver {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
 
     #[test]
@@ -194,5 +212,16 @@ mod tests {
             format!("{:?}", CredentialRef::Env("X".into())),
             "CredentialRef(env:X)"
         );
+        let inline = CredentialRef::Inline(SecretString::from("hunter2"));
+        assert_eq!(format!("{inline:?}"), "CredentialRef((inline secret))");
+    }
+
+    #[tokio::test]
+    async fn an_inline_secret_resolves_to_itself_but_an_empty_one_is_refused() {
+        let inline = CredentialRef::Inline(SecretString::from("s3cret"));
+        let secret = LocalResolver.resolve(&inline).await.unwrap();
+        assert_eq!(secret.expose_secret(), "s3cret");
+        let empty = CredentialRef::Inline(SecretString::from(""));
+        assert!(LocalResolver.resolve(&empty).await.is_err());
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! - [`credentials`]: secret *pointers* (`env:NAME`, `file:PATH`) and the
 //!   [`CredentialResolver`] that turns them into secrets when they are used;
-//! - [`auth`]: the auth kinds ([`AuthConfig`]: none, bearer, basic, API key, OAuth2 client
-//!   credentials) and the [`Authenticator`] that applies one to requests, caching OAuth2
-//!   tokens until shortly before they expire.
+//! - [`auth_config`]: the auth kinds ([`AuthConfig`]: none, bearer, basic, API key, OAuth2
+//!   client credentials) as system files write them;
+//! - [`auth`]: the [`Authenticator`] that applies one to requests, caching OAuth2 tokens until
+//!   shortly before they expire.
 
 pub mod auth;
+pub mod auth_config;
 pub mod credentials;
 
 pub use auth::{AuthConfig, AuthError, Authenticator};

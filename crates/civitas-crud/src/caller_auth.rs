@@ -17,8 +17,8 @@
 //!
 //! Keys are fetched at start-up (a failure refuses the start, like a bad system file), again
 //! when a token names a key id the set does not have (at most every [`REFETCH_PAUSE`], so
-//! made-up ids cannot flood the issuer), and in the background every [`KEYS_MAX_AGE`] so a
-//! withdrawn key stops being accepted.
+//! made-up ids cannot flood the issuer, and once for many concurrent requests), and in the
+//! background every [`KEYS_MAX_AGE`] so a withdrawn key stops being accepted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// Shortest pause between two fetches of the keys caused by unknown key ids.
+/// Shortest pause between two fetches (or tries) of the keys caused by unknown key ids.
 pub const REFETCH_PAUSE: Duration = Duration::from_secs(10);
 /// Age after which the background upkeep fetches the keys again.
 pub const KEYS_MAX_AGE: Duration = Duration::from_secs(15 * 60);
@@ -123,21 +123,16 @@ pub enum Refused {
     Invalid(String),
 }
 
-#[derive(Debug)]
-struct Keys {
-    set: Arc<JwkSet>,
-    fetched_at: Instant,
-}
-
 /// Checks callers' tokens. One per app; cheap to share.
 #[derive(Debug)]
 pub struct CallerAuth {
     settings: CallerAuthSettings,
     jwks_url: String,
     client: reqwest::Client,
-    keys: RwLock<Keys>,
-    /// Held while fetching, so concurrent requests with a new kid cause one fetch.
-    fetching: Mutex<()>,
+    keys: RwLock<Arc<JwkSet>>,
+    /// When the keys were last fetched (or tried to be); held while fetching, so that
+    /// concurrent requests with a new kid cause one fetch.
+    last_fetch: Mutex<Instant>,
     /// Tokens already verified, with their caller and the last second they are valid in.
     /// A plain map: entries expire by the token's own `exp`, checked on every use, and the
     /// map is emptied when full or when the keys change.
@@ -163,11 +158,8 @@ impl CallerAuth {
             settings,
             jwks_url,
             client,
-            keys: RwLock::new(Keys {
-                set: Arc::new(set),
-                fetched_at: Instant::now(),
-            }),
-            fetching: Mutex::new(()),
+            keys: RwLock::new(Arc::new(set)),
+            last_fetch: Mutex::new(Instant::now()),
             verified: Default::default(),
         })
     }
@@ -227,40 +219,27 @@ impl CallerAuth {
         verified.insert(token.into(), (user.clone(), valid_until));
     }
 
-    /// Fetches the keys again when they are older than [`KEYS_MAX_AGE`]; keeps the old ones
-    /// (and logs) when the issuer cannot be reached.
+    /// Fetches the keys again when the last fetch is [`KEYS_MAX_AGE`] old; keeps the old
+    /// ones (and logs) when the issuer cannot be reached.
     pub async fn refresh_if_stale(&self) {
-        if self.keys_age() < KEYS_MAX_AGE {
-            return;
-        }
-        if let Err(error) = self.refetch().await {
+        if let Err(error) = self.fetch_unless_recent(KEYS_MAX_AGE).await {
             tracing::warn!(%error, "keeping the token issuer's previous keys");
         }
     }
 
-    fn keys_age(&self) -> Duration {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .fetched_at
-            .elapsed()
-    }
-
     fn current_keys(&self) -> Arc<JwkSet> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .set
-            .clone()
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn refetch(&self) -> Result<(), KeysError> {
-        let _fetching = self.fetching.lock().await;
+    /// Fetches the keys unless the last fetch (or try) is less than `pause` ago.
+    async fn fetch_unless_recent(&self, pause: Duration) -> Result<(), KeysError> {
+        let mut last_fetch = self.last_fetch.lock().await;
+        if last_fetch.elapsed() < pause {
+            return Ok(());
+        }
+        *last_fetch = Instant::now();
         let set = fetch_keys(&self.client, &self.jwks_url).await?;
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Keys {
-            set: Arc::new(set),
-            fetched_at: Instant::now(),
-        };
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         // A withdrawn key must not live on in tokens verified with it.
         self.verified
             .lock()
@@ -275,13 +254,11 @@ impl CallerAuth {
         if let Some(key) = pick(&self.current_keys(), kid, alg) {
             return key;
         }
-        if self.keys_age() >= REFETCH_PAUSE {
-            if let Err(error) = self.refetch().await {
-                tracing::warn!(%error, "could not fetch the token issuer's keys for an unknown key id");
-            }
-            if let Some(key) = pick(&self.current_keys(), kid, alg) {
-                return key;
-            }
+        if let Err(error) = self.fetch_unless_recent(REFETCH_PAUSE).await {
+            tracing::warn!(%error, "could not fetch the token issuer's keys for an unknown key id");
+        }
+        if let Some(key) = pick(&self.current_keys(), kid, alg) {
+            return key;
         }
         Err(Refused::UnknownKey {
             kid: kid.unwrap_or("(none)").to_owned(),

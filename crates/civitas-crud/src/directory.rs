@@ -155,7 +155,7 @@ impl DirectoryStore {
     // ---- users ----
 
     pub async fn create_user(&self, system: &str, user: NewUser) -> Result<User, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         if user_id(&mut tx, system, &user.username).await?.is_some() {
             return Err(DirectoryError::UserExists(user.username));
         }
@@ -230,7 +230,7 @@ impl DirectoryStore {
         username: &str,
         changes: UserChanges,
     ) -> Result<User, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         let id = user_id(&mut tx, system, username)
             .await?
             .ok_or_else(|| DirectoryError::UserNotFound(username.to_owned()))?;
@@ -299,7 +299,7 @@ impl DirectoryStore {
     /// Deletes the user and its memberships; returns the user as it was.
     pub async fn delete_user(&self, system: &str, username: &str) -> Result<User, DirectoryError> {
         let user = self.user(system, username).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         sqlx::query("DELETE FROM directory_members WHERE user_id = $1")
             .bind(&user.id)
             .execute(&mut *tx)
@@ -448,7 +448,7 @@ impl DirectoryStore {
         system: &str,
         group: NewGroup,
     ) -> Result<Group, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         if group_id(&mut tx, system, &group.name).await?.is_some() {
             return Err(DirectoryError::GroupExists(group.name));
         }
@@ -505,7 +505,7 @@ impl DirectoryStore {
         name: &str,
         changes: GroupChanges,
     ) -> Result<Group, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         let id = group_id(&mut tx, system, name)
             .await?
             .ok_or_else(|| DirectoryError::GroupNotFound(name.to_owned()))?;
@@ -545,7 +545,7 @@ impl DirectoryStore {
     /// Deletes the group (its users stay); returns the group as it was.
     pub async fn delete_group(&self, system: &str, name: &str) -> Result<Group, DirectoryError> {
         let group = self.group(system, name).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         sqlx::query("DELETE FROM directory_members WHERE group_id = $1")
             .bind(&group.id)
             .execute(&mut *tx)
@@ -633,7 +633,7 @@ impl DirectoryStore {
         group: &str,
         username: &str,
     ) -> Result<Group, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         let group_id = group_id(&mut tx, system, group)
             .await?
             .ok_or_else(|| DirectoryError::GroupNotFound(group.to_owned()))?;
@@ -660,7 +660,7 @@ impl DirectoryStore {
         group: &str,
         username: &str,
     ) -> Result<Group, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         let group_id = group_id(&mut tx, system, group)
             .await?
             .ok_or_else(|| DirectoryError::GroupNotFound(group.to_owned()))?;

@@ -184,6 +184,28 @@ async fn a_request_without_a_token_is_401_with_a_challenge_and_no_event() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 200, "{open}");
     }
+    let doc: Value = app
+        .client
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(
+        doc["paths"]["/execute"]["post"]["security"],
+        json!([{"bearer": []}])
+    );
+    assert_eq!(
+        doc["paths"]["/systems"]["get"]["security"],
+        json!([{"bearer": []}])
+    );
+    assert!(doc["paths"]["/health"]["get"].get("security").is_none());
     let metrics = app
         .client
         .get(format!("{base}/metrics"))
@@ -290,8 +312,7 @@ async fn a_rotated_key_is_fetched_once_when_tokens_name_it() {
     let app = spawn(issuer.settings()).await;
     issuer.publish(&["k2"]).await;
     // Unknown ids fetch the keys again at most every 10 s after the last fetch.
-    tokio::time::sleep(civitas_crud::caller_auth::REFETCH_PAUSE + Duration::from_millis(200))
-        .await;
+    tokio::time::sleep(civitas_crud::caller_auth::REFETCH_PAUSE + Duration::from_millis(200)).await;
     let token = token("k2", &issuer.claims());
     let requests = (0..8).map(|n| {
         let body = create(&format!("user{n}"));

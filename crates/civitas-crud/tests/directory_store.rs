@@ -84,6 +84,28 @@ async fn a_user_is_created_read_and_its_username_is_unique() {
 }
 
 #[tokio::test]
+async fn concurrent_writes_all_succeed_and_one_of_two_identical_creates_conflicts() {
+    on_each_backend(|store, system| async move {
+        // More writers than the pool has connections, each reading before it writes: on
+        // SQLite a deferred transaction failed here with "database is locked".
+        let creates = (0..32).map(|n| store.create_user(&system, user(&format!("u{n}"))));
+        for created in futures::future::join_all(creates).await {
+            created.expect("every concurrent create succeeds");
+        }
+        let twins = (0..2).map(|_| store.create_user(&system, user("twin")));
+        let outcomes = futures::future::join_all(twins).await;
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| matches!(o, Err(DirectoryError::UserExists(name)) if name == "twin")),
+            "{outcomes:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_same_username_may_exist_in_two_directory_systems() {
     on_each_backend(|store, system| async move {
         let other = format!("{system}-other");

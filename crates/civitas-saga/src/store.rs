@@ -146,9 +146,7 @@ impl SagaStore {
             Some(turn) => Some(turn.lock().await),
             None => None,
         };
-        let mut tx = self
-            .pool
-            .begin()
+        let mut tx = civitas_store::begin_write(&self.pool)
             .await
             .map_err(store_error("begin a transaction"))?;
         if let Some(message_id) = message_id {
@@ -197,9 +195,7 @@ impl SagaStore {
             Some(turn) => Some(turn.lock().await),
             None => None,
         };
-        let mut tx = self
-            .pool
-            .begin()
+        let mut tx = civitas_store::begin_write(&self.pool)
             .await
             .map_err(store_error("begin a transaction"))?;
         let now = writes

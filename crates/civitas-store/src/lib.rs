@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyPool, Transaction};
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,26 @@ pub async fn connect(url: &str) -> Result<AnyPool, StoreError> {
             source,
         })?;
     Ok(pool)
+}
+
+/// Begins a transaction that will write.
+///
+/// On SQLite this is `BEGIN IMMEDIATE`, which takes the write lock at once, waiting up to the
+/// busy timeout for it. A plain (deferred) transaction that reads before it writes fails with
+/// "database is locked" (`SQLITE_BUSY_SNAPSHOT`) when another connection committed in between,
+/// and the busy timeout does not help: concurrent creates got 500s. On PostgreSQL it is a plain
+/// `BEGIN`.
+pub async fn begin_write(pool: &AnyPool) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    if is_sqlite(pool) {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        pool.begin().await
+    }
+}
+
+/// Whether `pool` is a SQLite database.
+pub fn is_sqlite(pool: &AnyPool) -> bool {
+    pool.connect_options().database_url.scheme() == "sqlite"
 }
 
 /// Creates the SQLite file's directory and the file itself (sqlx would refuse a missing one).

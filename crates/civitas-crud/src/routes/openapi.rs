@@ -1,13 +1,16 @@
 //! `GET /openapi.json`: the OpenAPI 3 document, generated from the handlers and types.
 
 use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::request::{ExecuteRequest, ValidationIssue};
 use crate::routes::execute::ExecuteResponse;
 use crate::routes::health::{EventsHealth, Health};
 use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse};
+use crate::startup::App;
 
 /// `{"detail": "…", "correlation_id": "…"}`: 400, 404, 409, 413, 503, 500.
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,6 +85,37 @@ pub struct ApiDoc;
     tag = "operations",
     responses((status = 200, description = "This document", content_type = "application/json"))
 )]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi(State(app): State<App>) -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    if let Some(auth) = &app.caller_auth {
+        require_bearer(&mut doc, &auth.settings().issuer);
+    }
+    Json(doc)
 }
+
+/// With caller authentication on: a `bearer` (JWT) security scheme, required by the routes
+/// behind it, so that clients (and Swagger UI's "Authorize") know to send a token.
+fn require_bearer(doc: &mut utoipa::openapi::OpenApi, issuer: &str) {
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(format!("An access token issued by {issuer}")))
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+    let required = || Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    for path in PROTECTED {
+        if let Some(item) = doc.paths.paths.get_mut(*path) {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation.security = required();
+            }
+        }
+    }
+}
+
+/// The security scheme's name in the document.
+const BEARER: &str = "bearer";
+/// The routes that need a caller's token when authentication is on (those
+/// [`App::router`] puts behind the authentication layer).
+const PROTECTED: &[&str] = &["/execute", "/systems"];

@@ -271,6 +271,37 @@ async fn params_of_the_wrong_type_are_400_naming_the_param() {
 }
 
 #[tokio::test]
+async fn nul_characters_are_400_naming_the_param() {
+    // PostgreSQL's text columns cannot hold NUL: these were 500s there. One schema, one rule,
+    // so SQLite refuses them too.
+    let (app, _dir) = directory_app().await;
+    let cases = [
+        (
+            user_call(
+                "create",
+                None,
+                json!({"username": "nul", "email": "a\u{0}b"}),
+            ),
+            "param 'email' must be free of NUL characters",
+        ),
+        (
+            user_call("read", Some("a\u{0}b"), json!({})),
+            "object_id must be free of NUL characters",
+        ),
+        (
+            json!({"system": "local", "object_type": "group", "action": "create",
+                   "params": {"name": "g", "members": ["max\u{0}"]}}),
+            "param 'members' must be free of NUL characters",
+        ),
+    ];
+    for (call, detail) in cases {
+        let (status, body) = oneshot(&app, "POST", "/execute", Some(call)).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["detail"], detail);
+    }
+}
+
+#[tokio::test]
 async fn groups_are_managed_through_execute() {
     let (app, _dir) = directory_app().await;
     let group = |action: &str, object_id: Option<&str>, params: Value| {

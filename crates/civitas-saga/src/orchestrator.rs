@@ -29,6 +29,9 @@ pub const SOURCE: &str = "/civitas/saga-orchestrator";
 /// How many times a write that lost a race is recomputed before giving up.
 const MAX_CONFLICTS: usize = 20;
 
+/// How JSON writes a NUL character.
+const NUL_ESCAPE: &[u8] = b"\\u0000";
+
 /// Tuning of the driver.
 #[derive(Debug, Clone)]
 pub struct OrchestratorConfig {
@@ -286,6 +289,19 @@ impl Orchestrator {
     /// What a consumed record asks for: an input with its message id, a dead letter, or
     /// nothing (a topic this orchestrator does not read).
     fn decode(&self, record: &Received) -> Decoded {
+        // A NUL can only reach a JSON string escaped. PostgreSQL's text columns cannot hold
+        // it, so such a message would fail its transaction on every retry and stop the
+        // partition behind it.
+        if record
+            .payload
+            .windows(NUL_ESCAPE.len())
+            .any(|w| w.eq_ignore_ascii_case(NUL_ESCAPE))
+        {
+            return Decoded::DeadLetter(
+                "the message holds a NUL character (\\u0000), which the saga store cannot keep"
+                    .to_owned(),
+            );
+        }
         if record.topic == self.definition.request_topic {
             let request: DatasetCreateRequested = match serde_json::from_slice(&record.payload) {
                 Ok(request) => request,

@@ -53,6 +53,7 @@ on_both_backends!(
     the_timer_fails_a_step_whose_deadline_passed,
     a_redelivered_request_is_a_duplicate_and_a_second_request_starts_nothing,
     unreadable_and_invalid_requests_go_to_the_dead_letter_topic,
+    a_message_with_a_nul_character_is_dead_lettered_not_retried,
     a_batch_is_applied_in_one_go_and_a_redelivered_batch_changes_nothing,
     two_orchestrators_on_one_store_never_lose_a_result,
 );
@@ -429,6 +430,35 @@ async fn unreadable_and_invalid_requests_go_to_the_dead_letter_topic(store: Saga
     assert!(
         store
             .find_by_dataset("dataset-create", "ds-x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// PostgreSQL's text columns cannot hold NUL: such a message failed its transaction on every
+/// retry and held up the partition behind it.
+async fn a_message_with_a_nul_character_is_dead_lettered_not_retried(store: SagaStore) {
+    let clock = Clock::new();
+    let (orchestrator, sent) = orchestrator(&store, &clock);
+    let topic = "core.civitas.dataset.create.requested";
+    let mut request = request(&unique_name("ds"));
+    request.message_id = format!("{}\u{0}", request.message_id);
+    request.name = "Luft\u{0}qualitaet".to_owned();
+    orchestrator
+        .on_record(&record(topic, "k", serde_json::to_vec(&request).unwrap()))
+        .await
+        .expect("a dead letter, not a failure to retry");
+    let letters = sent.take();
+    assert_eq!(
+        topics_of(&letters),
+        ["core.civitas.dataset.create.deadletter"]
+    );
+    let letter: DeadLetter = serde_json::from_slice(&letters[0].payload).unwrap();
+    assert!(letter.reason.contains("NUL character"), "{}", letter.reason);
+    assert!(
+        store
+            .find_by_dataset("dataset-create", &request.dataset_id)
             .await
             .unwrap()
             .is_none()

@@ -69,6 +69,9 @@ impl DirectoryConnector {
         object_id: Option<&str>,
     ) -> Result<Executed, ConnectorError> {
         let p = Params(params);
+        if object_id.is_some_and(|id| id.contains('\0')) {
+            return Err(ConnectorError::BadParams(NUL_IN_OBJECT_ID.to_owned()));
+        }
         let id = || object_id.unwrap_or_default();
         let system = self.system.as_str();
         let store = &self.store;
@@ -298,6 +301,8 @@ async fn verify_password(password: &str, hash: String) -> Result<bool, Connector
     .map_err(|e| ConnectorError::Internal(format!("argon2 task failed: {e}")))
 }
 
+const NUL_IN_OBJECT_ID: &str = "object_id must be free of NUL characters";
+
 /// Typed access to params, with 400 messages that name the param.
 struct Params<'a>(&'a Map<String, Value>);
 
@@ -310,10 +315,19 @@ impl<'a> Params<'a> {
         ConnectorError::BadParams(format!("param '{name}' must be {what}"))
     }
 
+    /// `text` for a text column: PostgreSQL's cannot hold NUL characters (SQLite's could,
+    /// but one schema means one rule).
+    fn text(name: &str, text: &str) -> Result<(), ConnectorError> {
+        if text.contains('\0') {
+            return Err(Self::wrong(name, "free of NUL characters"));
+        }
+        Ok(())
+    }
+
     fn string(&self, name: &str) -> Result<Option<String>, ConnectorError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => Self::text(name, s).map(|()| Some(s.clone())),
             Some(_) => Err(Self::wrong(name, "a string")),
         }
     }
@@ -323,14 +337,14 @@ impl<'a> Params<'a> {
         match self.0.get(name) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+            Some(Value::String(s)) => Self::text(name, s).map(|()| Some(Some(s.clone()))),
             Some(_) => Err(Self::wrong(name, "a string or null")),
         }
     }
 
     fn required_string(&self, name: &str) -> Result<&'a str, ConnectorError> {
         match self.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s),
+            Some(Value::String(s)) if !s.is_empty() => Self::text(name, s).map(|()| s.as_str()),
             Some(Value::String(_)) => Err(Self::wrong(name, "a non-empty string")),
             Some(_) => Err(Self::wrong(name, "a string")),
             None => Err(ConnectorError::BadParams(format!(
@@ -373,12 +387,17 @@ impl<'a> Params<'a> {
     fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ConnectorError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .map(Some)
-                .ok_or_else(|| Self::wrong(name, "a list of strings")),
+            Some(Value::Array(items)) => {
+                let strings = items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Self::wrong(name, "a list of strings"))?;
+                for item in &strings {
+                    Self::text(name, item)?;
+                }
+                Ok(Some(strings))
+            }
             Some(_) => Err(Self::wrong(name, "a list of strings")),
         }
     }

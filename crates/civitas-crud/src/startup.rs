@@ -161,7 +161,9 @@ impl App {
         Ok(Self(Arc::new(inner)))
     }
 
-    /// An app from an already loaded catalog and an open pool (tests, embedding).
+    /// An app from an already loaded catalog and an open pool (tests, embedding). Callers
+    /// are not authenticated: `settings.caller_auth` needs the issuer's keys, which
+    /// [`App::build`] fetches.
     pub fn from_parts(
         settings: &CrudSettings,
         catalog: &Catalog,

@@ -20,14 +20,13 @@
 //! a fixed one, or one fetched with OAuth2 client credentials and fetched again before it
 //! expires (and once more when FROST answers 401 to it).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use civitas_credentials::{AuthConfig, Authenticator, LocalResolver};
 use civitas_events::saga::{
     FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult, codes,
 };
-use std::sync::Arc;
-
-use civitas_credentials::{AuthConfig, Authenticator, LocalResolver};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 

@@ -175,13 +175,14 @@ fn summary(record: &ConsumedRecord) -> String {
         "ok".to_owned()
     };
     if data.get("operation").is_some() {
-        return format!(
-            "{} {}/{}/{} {outcome}",
-            s("operation"),
-            s("system"),
-            s("object_type"),
-            s("object_id")
-        );
+        // `system/object_type/object_id`, like the record key; without an id (a create that
+        // failed before the system assigned one, a list) just `system/object_type`.
+        let mut path = format!("{}/{}", s("system"), s("object_type"));
+        if !s("object_id").is_empty() {
+            path.push('/');
+            path.push_str(s("object_id"));
+        }
+        return format!("{} {path} {outcome}", s("operation"));
     }
     if let Some(errors) = data.get("errors").and_then(Value::as_array) {
         let messages: Vec<String> = errors
@@ -260,5 +261,28 @@ mod tests {
             );
         }
         assert!(render_record(&record, true).contains("****MASKED****"));
+    }
+
+    #[test]
+    fn an_operation_without_an_object_id_prints_no_trailing_slash() {
+        let record = |object_id: Value| ConsumedRecord {
+            topic: "crud.operations".to_owned(),
+            partition: 0,
+            offset: 1,
+            timestamp: None,
+            key: None,
+            headers: Vec::new(),
+            value: json!({"event_type": "create", "data": {"operation": "create",
+                "system": "local", "object_type": "user", "object_id": object_id,
+                "success": false, "error": "user 'max' already exists"}}),
+        };
+        assert_eq!(
+            summary(&record(Value::Null)),
+            "create local/user FAILED user 'max' already exists"
+        );
+        assert_eq!(
+            summary(&record(json!("max"))),
+            "create local/user/max FAILED user 'max' already exists"
+        );
     }
 }

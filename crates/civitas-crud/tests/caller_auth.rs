@@ -127,6 +127,12 @@ async fn execute_as(app: &TestApp, token: &str, body: &Value) -> common::TestRes
     .await
 }
 
+/// `GET <path>` without a token.
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", app.running.url());
+    app.client.get(url).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_valid_token_runs_the_command_and_names_the_caller_in_the_event() {
     let issuer = Issuer::start(&["k1"]).await;
@@ -167,32 +173,12 @@ async fn a_request_without_a_token_is_401_with_a_challenge_and_no_event() {
     assert_eq!(response.header("x-correlation-id"), Some("c-401"));
 
     // /systems is the caller's too; the probes and the scraper are not.
-    let base = app.running.url();
-    let systems = app
-        .client
-        .get(format!("{base}/systems"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(systems.status().as_u16(), 401);
+    assert_eq!(get(&app, "/systems").await.status().as_u16(), 401);
     for open in ["/health", "/metrics", "/openapi.json"] {
-        let response = app
-            .client
-            .get(format!("{base}{open}"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&app, open).await;
         assert_eq!(response.status().as_u16(), 200, "{open}");
     }
-    let doc: Value = app
-        .client
-        .get(format!("{base}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get(&app, "/openapi.json").await.json().await.unwrap();
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -206,15 +192,7 @@ async fn a_request_without_a_token_is_401_with_a_challenge_and_no_event() {
         json!([{"bearer": []}])
     );
     assert!(doc["paths"]["/health"]["get"].get("security").is_none());
-    let metrics = app
-        .client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get(&app, "/metrics").await.text().await.unwrap();
     assert!(metrics.contains(r#"outcome="unauthorized""#), "{metrics}");
     assert_eq!(
         app.count(&app.topics.operations, 0, Duration::from_secs(2))

@@ -54,14 +54,14 @@ impl SagaStore {
         let pool = civitas_store::connect(url)
             .await
             .map_err(SagaError::OpenStore)?;
-        Ok(Self::from_pool(pool, url.starts_with("sqlite:")))
+        Ok(Self::from_pool(pool))
     }
 
-    /// A store on an already migrated pool; `sqlite` serializes this process's writes.
-    pub fn from_pool(pool: AnyPool, sqlite: bool) -> Self {
+    /// A store on an already migrated pool; on SQLite this process's writes take turns.
+    pub fn from_pool(pool: AnyPool) -> Self {
         Self {
+            write_turn: civitas_store::is_sqlite(&pool).then(|| Arc::new(Mutex::new(()))),
             pool,
-            write_turn: sqlite.then(|| Arc::new(Mutex::new(()))),
         }
     }
 

@@ -50,8 +50,12 @@ fn inline(secret: &str) -> CredentialRef {
 
 /// OAuth2 client credentials against `/token` of `idp`.
 fn client_credentials(idp: &MockServer) -> AuthConfig {
+    client_credentials_at(format!("{}/token", idp.uri()))
+}
+
+fn client_credentials_at(token_url: String) -> AuthConfig {
     AuthConfig::Oauth2ClientCredentials {
-        token_url: format!("{}/token", idp.uri()),
+        token_url,
         client_id: "civitas-frost".into(),
         client_secret: inline("cl1ent-s3cret"),
         scope: None,
@@ -446,13 +450,7 @@ async fn a_refused_client_fails_at_once_and_an_unreachable_token_endpoint_is_ret
     assert_eq!(result.attempts, 1, "a refused client is not retried");
     assert!(server.received_requests().await.unwrap().is_empty());
 
-    let gone = AuthConfig::Oauth2ClientCredentials {
-        token_url: "http://127.0.0.1:9/token".into(),
-        client_id: "civitas-frost".into(),
-        client_secret: inline("cl1ent-s3cret"),
-        scope: None,
-        audience: None,
-    };
+    let gone = client_credentials_at("http://127.0.0.1:9/token".into());
     let result = frost_with(&server, gone).delete(&delete()).await;
     assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
     assert_eq!(

@@ -17,6 +17,9 @@ use tokio::time::Instant;
 pub use crate::auth_config::AuthConfig;
 use crate::credentials::{CredentialError, CredentialResolver};
 
+/// Longest lifetime a token is cached for, whatever its `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// Lifetime assumed for a token whose response has no `expires_in`.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -141,7 +144,9 @@ impl Authenticator {
             .await
             .map_err(|e| token_error(None, Value::String(crate::describe_reqwest(&e))))?;
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = crate::read_body(response, crate::MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| token_error(Some(status.as_u16()), Value::String(e.to_string())))?;
         let json: Value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         if !status.is_success() {
@@ -160,7 +165,9 @@ impl Authenticator {
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
             .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            // A crafted `expires_in` (2^63 s) must not overflow the clock.
+            .min(MAX_TOKEN_LIFETIME);
         // Refresh a little early: a tenth of the lifetime, at most 30 s.
         let margin = (lifetime / 10).min(Duration::from_secs(30));
         let token = SecretString::from(access_token.to_owned());

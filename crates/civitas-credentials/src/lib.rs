@@ -6,14 +6,51 @@
 //! - [`auth_config`]: the auth kinds ([`AuthConfig`]: none, bearer, basic, API key, OAuth2
 //!   client credentials) as system files write them;
 //! - [`auth`]: the [`Authenticator`] that applies one to requests, caching OAuth2 tokens until
-//!   shortly before they expire.
+//!   shortly before they expire;
+//! - [`url_path`]: the check that keeps a value inside its URL path segment (no `..`).
 
 pub mod auth;
 pub mod auth_config;
 pub mod credentials;
+pub mod url_path;
 
 pub use auth::{AuthConfig, AuthError, Authenticator};
 pub use credentials::{CredentialError, CredentialRef, CredentialResolver, LocalResolver};
+
+/// Largest response body read from an outside system (an upstream answer, a token
+/// response): 16 MiB. A larger one is refused, not read into memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why a response body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadBodyError {
+    #[error("the answer is larger than {max} bytes")]
+    TooLarge { max: usize },
+    #[error("{}", describe_reqwest(.0))]
+    Read(#[from] reqwest::Error),
+}
+
+/// Reads a response body of at most `max` bytes, chunk by chunk: a body that announces or
+/// turns out to be larger is refused as soon as that is known.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, ReadBodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > max as u64)
+    {
+        return Err(ReadBodyError::TooLarge { max });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(ReadBodyError::TooLarge { max });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// A reqwest error in a few words — what failed (timed out, connection failed, …) and the
 /// innermost cause — without the URL and its query (which may carry data).

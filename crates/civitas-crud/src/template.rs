@@ -1,7 +1,9 @@
 //! The template engine of the http connector (minijinja).
 //!
 //! - Endpoints are string templates in which every printed value is percent-encoded, so an
-//!   `object_id` of `../admin` cannot leave its path segment (`| safe` opts out).
+//!   `object_id` of `a/b` cannot leave its path segment (`| safe` opts out). Values that a
+//!   URL parser would resolve as dot segments (`.`, `..`, `%2e%2e`, …) and empty values are
+//!   refused before rendering, whatever the filter ([`Templates::render_path`]).
 //! - Bodies, query values, headers and result mappings are values whose strings are
 //!   templates. A string that is exactly one `{{ expression }}` keeps the expression's type
 //!   (`enabled: "{{ params.enabled }}"` stays a boolean); in an object, a key whose lone
@@ -12,6 +14,10 @@
 //! Filters besides minijinja's built-ins: `odata_id` (FROST ids: `42` stays `42`, `a'b`
 //! becomes `'a''b'`) and `basename` (the last path segment).
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use civitas_credentials::url_path;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -31,6 +37,21 @@ pub struct TemplateError {
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// The variables of each endpoint template (a handful per system type).
+    path_variables: RwLock<HashMap<String, Arc<[String]>>>,
+}
+
+/// Why an endpoint could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderPathError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A value would leave its path segment (refused with 400, nothing is sent).
+    #[error("param `{name}` cannot go into the URL path: {reason}")]
+    Unsafe {
+        name: String,
+        reason: url_path::UnsafeSegment,
+    },
 }
 
 impl Default for Templates {
@@ -72,18 +93,71 @@ impl Templates {
                 .unwrap_or_default()
                 .to_owned()
         });
-        Self { env }
+        Self {
+            env,
+            path_variables: RwLock::default(),
+        }
     }
 
     /// Renders a URL path template; printed values are percent-encoded.
+    ///
+    /// Every variable the template refers to (`object_id`, `params.user_id`, …) must have a
+    /// value that can be a path segment ([`url_path::check_segment`]: not empty, not `.` or
+    /// `..` in any encoding), and the rendered path is checked once more, so no value can
+    /// move the request to another resource.
     pub fn render_path(
         &self,
         source: &str,
         ctx: &minijinja::Value,
-    ) -> Result<String, TemplateError> {
-        self.env
-            .render_named_str("endpoint.path", source, ctx)
-            .map_err(|e| error("endpoint", &e))
+    ) -> Result<String, RenderPathError> {
+        let template = self
+            .env
+            .template_from_named_str("endpoint.path", source)
+            .map_err(|e| error("endpoint", &e))?;
+        for variable in self.path_variables(source, &template).iter() {
+            let value = lookup(ctx, variable);
+            let text = if value.is_undefined() || value.is_none() {
+                String::new()
+            } else {
+                value.to_string()
+            };
+            url_path::check_segment(&text).map_err(|reason| RenderPathError::Unsafe {
+                name: variable
+                    .strip_prefix("params.")
+                    .unwrap_or(variable)
+                    .to_owned(),
+                reason,
+            })?;
+        }
+        let path = template.render(ctx).map_err(|e| error("endpoint", &e))?;
+        url_path::check_path(&path).map_err(|reason| RenderPathError::Unsafe {
+            name: "endpoint".to_owned(),
+            reason,
+        })?;
+        Ok(path)
+    }
+
+    /// The variables a path template refers to, sorted, parsed once per template.
+    fn path_variables(
+        &self,
+        source: &str,
+        template: &minijinja::Template<'_, '_>,
+    ) -> Arc<[String]> {
+        if let Some(known) = self
+            .path_variables
+            .read()
+            .ok()
+            .and_then(|m| m.get(source).cloned())
+        {
+            return known;
+        }
+        let mut variables: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+        variables.sort();
+        let variables: Arc<[String]> = variables.into();
+        if let Ok(mut known) = self.path_variables.write() {
+            known.insert(source.to_owned(), variables.clone());
+        }
+        variables
     }
 
     /// Renders a string template.
@@ -212,15 +286,14 @@ fn describe(err: &minijinja::Error) -> String {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    url_path::encode_segment(text)
+}
+
+/// The value of a dotted variable path (`params.user_id`); undefined when any part is missing.
+fn lookup(ctx: &minijinja::Value, path: &str) -> minijinja::Value {
+    path.split('.').fold(ctx.clone(), |value, part| {
+        value.get_attr(part).unwrap_or(minijinja::Value::UNDEFINED)
+    })
 }
 
 /// OData key syntax (FROST): integers as they are, anything else quoted with `'` doubled.
@@ -244,7 +317,7 @@ mod tests {
     fn ctx() -> minijinja::Value {
         context(&json!({
             "params": {"username": "max", "enabled": false, "n": 3, "attrs": {"a": [1, 2]}},
-            "object_id": "../admin users",
+            "object_id": "a/b admin users",
             "settings": {"realm": "city"}
         }))
     }
@@ -258,7 +331,36 @@ mod tests {
                 &ctx(),
             )
             .unwrap();
-        assert_eq!(path, "/admin/realms/city/users/..%2Fadmin%20users");
+        assert_eq!(path, "/admin/realms/city/users/a%2Fb%20admin%20users");
+    }
+
+    #[test]
+    fn a_dot_segment_or_empty_value_in_a_path_names_the_param() {
+        let t = Templates::new();
+        for (id, user) in [
+            ("..", "max"),
+            ("%2e%2E", "max"),
+            ("a/../..", "max"),
+            ("", "max"),
+            ("g", "."),
+        ] {
+            let c = context(&json!({"object_id": id, "params": {"user_id": user}}));
+            let err = t
+                .render_path("/users/{{ params.user_id }}/groups/{{ object_id }}", &c)
+                .unwrap_err();
+            let name = if user == "." { "user_id" } else { "object_id" };
+            assert!(
+                matches!(&err, RenderPathError::Unsafe { name: n, .. } if n == name),
+                "{id:?}: {err}"
+            );
+        }
+        let c = context(&json!({"object_id": ".."}));
+        assert!(
+            t.render_path("/Things({{ object_id | odata_id }})", &c)
+                .is_err()
+        );
+        let c = context(&json!({}));
+        assert!(t.render_path("/users/{{ object_id }}", &c).is_err());
     }
 
     #[test]

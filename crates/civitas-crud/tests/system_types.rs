@@ -738,9 +738,10 @@ async fn a_frost_string_id_is_quoted_and_a_keycloak_id_cannot_leave_its_segment(
     .await;
     assert_eq!(status, 200, "{body}");
 
+    // A slash stays inside its segment, encoded.
     let kc = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path("/admin/realms/city/users/..%2F..%2Fmaster"))
+        .and(path("/admin/realms/city/users/a%2Fb"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "User not found"})))
         .expect(1)
         .mount(&kc)
@@ -756,15 +757,87 @@ async fn a_frost_string_id_is_quoted_and_a_keycloak_id_cannot_leave_its_segment(
         &app,
         "POST",
         "/execute",
-        Some(json!({"system": "kc", "object_type": "user", "action": "read", "params": {}, "object_id": "../../master"})),
+        Some(json!({"system": "kc", "object_type": "user", "action": "read", "params": {}, "object_id": "a/b"})),
     )
     .await;
-    assert_eq!(status, 502);
-    assert_eq!(body["error"], "HTTP Error 404");
-    assert_eq!(
-        body["upstream"]["detail"],
-        json!({"error": "User not found"})
-    );
+    assert_eq!(status, 404, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.starts_with("HTTP Error 404 from "), "{detail}");
+    assert!(detail.contains("User not found"), "{detail}");
+}
+
+/// Values that a URL parser would resolve to another resource, and the empty value.
+const PATH_ATTACKS: [&str; 6] = ["..", ".", "%2e%2e", "%2E%2e", "a/../..", ""];
+
+#[tokio::test]
+async fn no_path_value_can_move_a_request_to_another_resource() {
+    let catalog = Catalog::builtin().unwrap();
+    let mut tried = 0;
+    for (system_type, cases) in [
+        ("keycloak", keycloak_cases()),
+        ("apisix", apisix_cases()),
+        ("frost", frost_cases()),
+        ("msgraph", msgraph_cases()),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .named(format!("any request to {system_type}"))
+            .mount(&server)
+            .await;
+        let (yaml, resolver, _) = system_for(system_type, &server.uri());
+        let app = http_app(&yaml, resolver);
+        for case in cases {
+            let spec = &catalog.types[case.system_type].objects[case.object].commands[case.action];
+            let endpoint = spec.endpoint.as_deref().unwrap_or_default();
+            // Every path variable of the endpoint that a caller controls.
+            let mut targets: Vec<Option<String>> = Vec::new();
+            if endpoint.contains("object_id") {
+                targets.push(None);
+            }
+            for name in case.params.as_object().unwrap().keys() {
+                if endpoint.contains(&format!("params.{name}")) {
+                    targets.push(Some(name.clone()));
+                }
+            }
+            for target in &targets {
+                for attack in PATH_ATTACKS {
+                    let mut request = json!({
+                        "system": system_name(case.system_type),
+                        "object_type": case.object,
+                        "action": case.action,
+                        "params": case.params,
+                        "object_id": case.object_id.unwrap_or("x1"),
+                    });
+                    let name = match target {
+                        None => {
+                            request["object_id"] = json!(attack);
+                            "object_id".to_owned()
+                        }
+                        Some(param) => {
+                            request["params"][param] = json!(attack);
+                            param.clone()
+                        }
+                    };
+                    let label = format!(
+                        "{} {}/{} {name}={attack:?}",
+                        case.system_type, case.object, case.action
+                    );
+                    let (status, body) = oneshot(&app, "POST", "/execute", Some(request)).await;
+                    assert_eq!(status, 400, "{label}: {body}");
+                    let detail = body["detail"].as_str().unwrap_or_default();
+                    assert!(
+                        detail.contains(&format!("`{name}`")) || detail.contains("required"),
+                        "{label}: {detail}"
+                    );
+                    tried += 1;
+                }
+            }
+        }
+        // Dropping the server checks that nothing was sent.
+    }
+    assert!(tried > 100, "only {tried} attacks tried");
 }
 
 #[tokio::test]

@@ -650,3 +650,63 @@ async fn apisix_retries_a_429_and_succeeds() {
     assert_eq!(result.status, ResultStatus::Success);
     assert_eq!(result.attempts, 3);
 }
+
+/// Ids a command could carry to move a request to another resource.
+const PATH_ATTACKS: [&str; 5] = ["..", ".", "%2e%2e", "a/../..", ""];
+
+/// A server that fails the test (when dropped) if any request reaches it.
+async fn untouchable() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .named("any request")
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn apisix_ids_that_would_change_the_path_go_to_the_dead_letter_topic_unsent() {
+    let server = untouchable().await;
+    let adapter = apisix(&server);
+    let topics = SagaTopics::default();
+    for attack in PATH_ATTACKS {
+        for (routes, upstreams) in [(vec![attack], vec!["ok"]), (vec!["ok"], vec![attack])] {
+            let command = json!({
+                "messageId": "m", "sagaId": "s", "stepId": "apisix-route", "datasetId": "ds-1",
+                "routeIds": routes, "upstreamIds": upstreams,
+            });
+            let err = adapter
+                .handle(&topics.apisix_route_delete, command.to_string().as_bytes())
+                .await
+                .unwrap_err();
+            assert!(
+                err.starts_with("INVALID_COMMAND(1001)"),
+                "{attack:?}: {err}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn frost_project_ids_that_would_change_the_path_go_to_the_dead_letter_topic_unsent() {
+    let server = untouchable().await;
+    let adapter = frost(&server);
+    let topics = SagaTopics::default();
+    for attack in PATH_ATTACKS {
+        let command = json!({
+            "messageId": "m", "sagaId": "s", "stepId": "frost-project", "datasetId": "ds-1",
+            "projectId": attack,
+        });
+        let err = adapter
+            .handle(&topics.frost_project_delete, command.to_string().as_bytes())
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with("INVALID_COMMAND(1001)"),
+            "{attack:?}: {err}"
+        );
+        assert!(err.contains("projectId"), "{err}");
+    }
+}

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::auth::AuthError;
 use crate::config::CommandSpec;
 use crate::credentials::CredentialError;
-use crate::template::TemplateError;
+use crate::template::{RenderPathError, TemplateError};
 
 /// The command to run: where it belongs and its definition.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +81,17 @@ impl From<AuthError> for ConnectorError {
         match error {
             AuthError::Credential(e) => ConnectorError::Credential(e),
             other => ConnectorError::Auth(other),
+        }
+    }
+}
+
+impl From<RenderPathError> for ConnectorError {
+    fn from(error: RenderPathError) -> Self {
+        match error {
+            RenderPathError::Template(e) => ConnectorError::Template(e),
+            unsafe_value @ RenderPathError::Unsafe { .. } => {
+                ConnectorError::BadParams(unsafe_value.to_string())
+            }
         }
     }
 }

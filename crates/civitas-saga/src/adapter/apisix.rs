@@ -25,8 +25,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::{
-    CallError, CommandRef, Handler, RetryPolicy, classify_status, classify_transport, join_url,
-    resource_id, with_retries,
+    CallError, CommandRef, Handler, RetryPolicy, check_path_ids, classify_status,
+    classify_transport, join_url, resource_id, with_retries,
 };
 use crate::definition::{KIND_APISIX_ROUTE, KIND_APISIX_UPSTREAM};
 use crate::error::SagaError;
@@ -130,6 +130,18 @@ pub fn bodies(command: &ApisixRouteCreate, api: &DatasetApi) -> Result<(Value, V
     Ok((upstream, route))
 }
 
+/// `<base>/apisix/admin/<kind>/<id>`, the id percent-encoded (it was checked when the
+/// command was read).
+fn admin_url(base: &str, kind: &str, id: &str) -> String {
+    join_url(
+        base,
+        &format!(
+            "/apisix/admin/{kind}/{}",
+            civitas_credentials::url_path::encode_segment(id)
+        ),
+    )
+}
+
 /// The APISIX adapter's handler.
 #[derive(Debug, Clone)]
 pub struct ApisixAdapter {
@@ -158,7 +170,7 @@ impl ApisixAdapter {
 
     async fn put(&self, base: &str, kind: &str, id: &str, body: &Value) -> Result<(), CallError> {
         let what = format!("write APISIX {kind} {id}");
-        let url = join_url(base, &format!("/apisix/admin/{kind}/{id}"));
+        let url = admin_url(base, kind, id);
         let response = self
             .request(reqwest::Method::PUT, url)
             .json(body)
@@ -175,7 +187,7 @@ impl ApisixAdapter {
 
     async fn delete_one(&self, base: &str, kind: &str, id: &str) -> Result<(), CallError> {
         let what = format!("delete APISIX {kind} {id}");
-        let url = join_url(base, &format!("/apisix/admin/{kind}/{id}"));
+        let url = admin_url(base, kind, id);
         let response = self
             .request(reqwest::Method::DELETE, url)
             .send()
@@ -338,6 +350,8 @@ impl Handler for ApisixAdapter {
         } else if topic == self.topics.apisix_route_delete {
             let command: ApisixRouteDelete = serde_json::from_slice(payload)
                 .map_err(|e| format!("not an apisix.route.delete command: {e}"))?;
+            check_path_ids("routeIds", &command.route_ids)?;
+            check_path_ids("upstreamIds", &command.upstream_ids)?;
             Ok(self.delete(&command).await)
         } else {
             Err(format!("the APISIX adapter does not handle topic {topic}"))

@@ -31,7 +31,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::{
-    CallError, CommandRef, Handler, RetryPolicy, classify_auth, classify_status,
+    CallError, CommandRef, Handler, RetryPolicy, check_path_ids, classify_auth, classify_status,
     classify_transport, join_url, with_retries,
 };
 use crate::definition::KIND_FROST_PROJECT;
@@ -107,12 +107,16 @@ fn odata_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// `Projects(42)` for numeric ids, `Projects('abc')` otherwise.
+/// `Projects(42)` for numeric ids, `Projects('abc')` otherwise; the quoted text is
+/// percent-encoded, so no id can leave its path segment.
 fn entity_key(id: &str) -> String {
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
         format!("({id})")
     } else {
-        format!("({})", odata_string(id))
+        format!(
+            "('{}')",
+            civitas_credentials::url_path::encode_segment(&id.replace('\'', "''"))
+        )
     }
 }
 
@@ -472,6 +476,7 @@ impl Handler for FrostAdapter {
         } else if topic == self.topics.frost_project_delete {
             let command: FrostProjectDelete = serde_json::from_slice(payload)
                 .map_err(|e| format!("not a frost.project.delete command: {e}"))?;
+            check_path_ids("projectId", [&command.project_id])?;
             Ok(self.delete(&command).await)
         } else {
             Err(format!("the FROST adapter does not handle topic {topic}"))
@@ -492,6 +497,7 @@ mod tests {
     fn numeric_ids_are_bare_and_others_quoted_in_entity_keys() {
         assert_eq!(entity_key("42"), "(42)");
         assert_eq!(entity_key("abc"), "('abc')");
+        assert_eq!(entity_key("a'/../b"), "('a%27%27%2F..%2Fb')");
     }
 
     #[test]

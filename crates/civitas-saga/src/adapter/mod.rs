@@ -87,6 +87,9 @@ impl CallError {
 /// Classifies an HTTP answer that is not the expected one.
 pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError {
     let body: String = body.chars().take(300).collect();
+    let body = civitas_events::Masker::default()
+        .mask_text(&body)
+        .unwrap_or(body);
     let message = format!("{what}: HTTP {status}: {body}");
     let code = match status.as_u16() {
         429 => codes::RATE_LIMITED,
@@ -359,6 +362,26 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Checks ids that a command puts into an outside system's URL path (APISIX route and
+/// upstream ids, FROST project ids): an empty id or a dot segment (`..`, `%2e%2e`, …) would
+/// move the request to another resource. `Err` is the dead letter's reason, with code
+/// [`codes::INVALID_COMMAND`].
+pub fn check_path_ids<'a>(
+    field: &str,
+    ids: impl IntoIterator<Item = &'a String>,
+) -> Result<(), String> {
+    for (index, id) in ids.into_iter().enumerate() {
+        if let Err(reason) = civitas_credentials::url_path::check_segment(id) {
+            let shown: String = id.chars().take(80).flat_map(char::escape_debug).collect();
+            return Err(format!(
+                "INVALID_COMMAND({}): {field}[{index}] \"{shown}\" cannot go into a URL path: {reason}",
+                codes::INVALID_COMMAND
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An HTTP client with a per-request timeout.

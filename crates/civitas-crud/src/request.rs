@@ -68,17 +68,13 @@ pub struct Invalid {
 
 const FIELDS: [&str; 5] = ["system", "object_type", "action", "params", "object_id"];
 
-/// Validates a body. `content_type` is the request's header; none means JSON.
-pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ExecuteRequest, Invalid> {
+/// Validates a JSON body (the content type was checked by
+/// [`require_json`](crate::routes::json_only::require_json)).
+pub fn parse(body: &[u8]) -> Result<ExecuteRequest, Invalid> {
     let invalid = |issue: ValidationIssue| Invalid {
         issues: vec![issue],
         partial: Partial::default(),
     };
-    if let Some(content_type) = content_type
-        && !is_json(content_type)
-    {
-        return Err(invalid(not_an_object(Value::Null)));
-    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid(issue(
             "missing",
@@ -176,18 +172,6 @@ fn string_field(fields: &Map<String, Value>, name: &str) -> Option<String> {
     fields.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// `application/json` and `application/<anything>+json`, any parameters.
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
 /// The 0-based character position of serde_json's 1-based line and column.
 fn char_position(body: &[u8], line: usize, column: usize) -> usize {
     let text = String::from_utf8_lossy(body);
@@ -215,7 +199,7 @@ mod tests {
     use super::*;
 
     fn parse_json(body: &str) -> Result<ExecuteRequest, Invalid> {
-        parse(Some("application/json"), body.as_bytes())
+        parse(body.as_bytes())
     }
 
     #[test]
@@ -282,23 +266,13 @@ mod tests {
     }
 
     #[test]
-    fn a_body_that_is_not_an_object_or_not_json_content_is_refused() {
+    fn a_body_that_is_not_an_object_or_empty_is_refused() {
         let invalid = parse_json("[1,2]").unwrap_err();
         assert_eq!(invalid.issues[0].kind, "model_attributes_type");
         assert_eq!(invalid.issues[0].input, json!([1, 2]));
-        let invalid = parse(Some("text/plain"), b"{}").unwrap_err();
-        assert_eq!(invalid.issues[0].kind, "model_attributes_type");
         let invalid = parse_json("  ").unwrap_err();
         assert_eq!(invalid.issues[0].kind, "missing");
         assert_eq!(invalid.issues[0].loc, vec![json!("body")]);
-    }
-
-    #[test]
-    fn json_content_types_with_parameters_or_suffixes_and_no_header_are_json() {
-        let body = br#"{"system":"s","object_type":"o","action":"a","params":{}}"#;
-        assert!(parse(Some("application/json; charset=utf-8"), body).is_ok());
-        assert!(parse(Some("application/vnd.civitas+json"), body).is_ok());
-        assert!(parse(None, body).is_ok());
     }
 
     #[test]

@@ -210,9 +210,12 @@ impl App {
 
     /// The HTTP routes.
     pub fn router(&self) -> Router {
+        // Every route a caller uses takes only JSON when it changes state (cross-site
+        // request guard); caller authentication runs first, outside it.
         let mut callers = Router::new()
             .route("/execute", post(routes::execute::execute))
-            .route("/systems", get(routes::systems::systems));
+            .route("/systems", get(routes::systems::systems))
+            .route_layer(axum::middleware::from_fn(routes::json_only::require_json));
         if self.caller_auth.is_some() {
             callers = callers.route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -165,7 +165,7 @@ async fn a_body_that_is_not_json_is_422() {
     use tower::ServiceExt;
     let (app, _dir) = directory_app().await;
     let request = axum::http::Request::post("/execute")
-        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-type", "application/json")
         .body(axum::body::Body::from("system=local&password=x"))
         .unwrap();
     let response = app.router().oneshot(request).await.unwrap();
@@ -175,8 +175,51 @@ async fn a_body_that_is_not_json_is_422() {
         .await
         .unwrap();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(body["detail"][0]["type"], "model_attributes_type");
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
     assert!(!body.to_string().contains("password=x"));
+}
+
+#[tokio::test]
+async fn a_command_sent_without_the_json_content_type_is_415_and_does_not_run() {
+    use tower::ServiceExt;
+    let (app, _dir) = directory_app().await;
+    let body = serde_json::to_vec(&user_call("create", None, json!({"username": "csrf"}))).unwrap();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+    ] {
+        let mut request = axum::http::Request::post("/execute");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = app
+            .router()
+            .oneshot(request.body(axum::body::Body::from(body.clone())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            answer["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Content-Type: application/json"),
+            "{answer}"
+        );
+    }
+    let (status, _) = oneshot(
+        &app,
+        "POST",
+        "/execute",
+        Some(user_call("read", Some("csrf"), json!({}))),
+    )
+    .await;
+    assert_eq!(status, 404, "a refused create must not have run");
 }
 
 #[tokio::test]

@@ -3,12 +3,13 @@
 //! | status | when | body |
 //! |---|---|---|
 //! | 422 | the body does not fit the schema | `{"detail": [{type, loc, msg, input}…]}` |
-//! | 404 | unknown system / object type / action, or object not found | `{"detail": "…"}` |
-//! | 400 | missing or unusable params | `{"detail": "…"}` |
+//! | 404 | unknown system / object type / action, or object not found (also the system's own 404) | `{"detail": "…"}` |
+//! | 400 | missing or unusable params (also the system's own 400 and 422) | `{"detail": "…"}` |
 //! | 401 | caller authentication is on and the bearer token is missing or invalid | `{"detail": "…"}` |
-//! | 409 | the object conflicts with an existing one | `{"detail": "…"}` |
+//! | 409 | the object conflicts with an existing one (also the system's own 409) | `{"detail": "…"}` |
 //! | 413 | the body is too large | `{"detail": "…"}` |
-//! | 502 | the system answered with an error, or could not be reached | `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}` |
+//! | 415 | a state-changing request whose `Content-Type` is not `application/json` | `{"detail": "…"}` |
+//! | 502 | the system answered 401, 403, 5xx or another error, or could not be reached | `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}` |
 //! | 503 | a credential of the system is not available | `{"detail": "…"}` |
 //! | 500 | a fault of ours (logged once, with the correlation id) | `{"detail": "Internal Server Error"}` |
 //!
@@ -36,6 +37,8 @@ pub enum ApiError {
     Unauthorized(Refused),
     Conflict(String),
     PayloadTooLarge(String),
+    /// A state-changing request that is not `application/json` (cross-site request guard).
+    UnsupportedMediaType(String),
     /// An outside system failed. `error` is `HTTP Error <code>` or `Upstream unreachable`.
     Upstream {
         error: String,
@@ -56,6 +59,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Upstream { .. } => "upstream_error",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "error",
@@ -89,6 +94,7 @@ impl ApiError {
             | ApiError::BadRequest(m)
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)
+            | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m) => m.clone(),
             ApiError::Upstream { error, url, detail } => {
                 let detail = match detail {
@@ -156,11 +162,21 @@ impl From<ConnectorError> for ApiError {
                 status,
                 url,
                 detail,
-            } => ApiError::Upstream {
-                error: format!("HTTP Error {status}"),
-                url,
-                detail,
-            },
+            } => {
+                let upstream = ApiError::Upstream {
+                    error: format!("HTTP Error {status}"),
+                    url,
+                    detail,
+                };
+                // The upstream's answer keeps its meaning when it is about the request; our
+                // own credentials refused (401/403) or a failing system (5xx) stay 502.
+                match status {
+                    404 => ApiError::NotFound(upstream.message()),
+                    409 => ApiError::Conflict(upstream.message()),
+                    400 | 422 => ApiError::BadRequest(upstream.message()),
+                    _ => upstream,
+                }
+            }
             ConnectorError::Unreachable { url, detail } => ApiError::Upstream {
                 error: "Upstream unreachable".to_owned(),
                 url,

@@ -5,8 +5,10 @@
 //!
 //! - `civitas_execute_requests_total{system,action,outcome}`: `/execute` requests.
 //! - `civitas_execute_duration_seconds{system,action,outcome}`: their latency (histogram).
-//! - `civitas_publisher_{sent,delivered,failed,retried,dropped}_total` and
-//!   `civitas_publisher_{retry_queue,in_flight}`: the event publisher, sampled at scrape time.
+//! - `civitas_publisher_{sent,delivered,failed,retried,dropped,truncated}_total`,
+//!   `civitas_publisher_rejected_total{reason}` (`too_large`, `invalid_topic`,
+//!   `unauthorized`) and `civitas_publisher_{retry_queue,in_flight}`: the event publisher,
+//!   sampled at scrape time.
 //!
 //! `system` and `action` are `unknown` unless they name a configured system and one of its
 //! actions, so that callers cannot grow the label space.
@@ -96,8 +98,17 @@ impl Metrics {
                     ("civitas_publisher_failed_total", stats.failed),
                     ("civitas_publisher_retried_total", stats.retried),
                     ("civitas_publisher_dropped_total", stats.dropped),
+                    ("civitas_publisher_truncated_total", stats.truncated),
                 ] {
                     metrics::counter!(name).absolute(value);
+                }
+                for (reason, value) in [
+                    ("too_large", stats.rejected_too_large),
+                    ("invalid_topic", stats.rejected_invalid_topic),
+                    ("unauthorized", stats.rejected_unauthorized),
+                ] {
+                    metrics::counter!("civitas_publisher_rejected_total", "reason" => reason)
+                        .absolute(value);
                 }
                 metrics::gauge!("civitas_publisher_retry_queue").set(stats.retry_queue as f64);
                 metrics::gauge!("civitas_publisher_in_flight").set(stats.in_flight as f64);

@@ -4,6 +4,7 @@
 //! - [`cloudevents`]: CloudEvents binary-mode attributes and their Kafka header codec.
 //! - [`mask`]: masking of secrets in JSON values before they reach an event or a log.
 //! - [`trace`]: W3C trace context (`traceparent`) parsing and formatting.
+//! - [`truncate`]: shortening a JSON value to a byte budget, with visible markers.
 //! - [`error`]: why a set of headers is not a CloudEvent.
 //!
 //! Everything here is testable on bytes alone; the crates that do I/O build on it.
@@ -15,6 +16,7 @@ pub mod mask;
 pub mod saga;
 pub mod time;
 pub mod trace;
+pub mod truncate;
 
 pub use cloudevents::{Attributes, CloudEvent};
 pub use envelope::{

@@ -6,6 +6,11 @@
 //! sensitive key is replaced by [`MASK`] whatever it is (string, number, object, array, null),
 //! at any depth of objects and arrays.
 //!
+//! Values are masked by their shape too, whatever their key, because a secret can sit under
+//! an innocent key (`{"attributes": {"note": "-----BEGIN PRIVATE KEY-----…"}}`) or inside an
+//! error text: PEM blocks, JSON Web Tokens and the token of `Bearer …` are replaced by
+//! [`MASK`] inside every string ([`Masker::mask_text`]).
+//!
 //! ```
 //! use civitas_events::Masker;
 //! use serde_json::json;
@@ -41,6 +46,12 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "api key",
     "clientsecret",
     "privatekey",
+    "clientkey",
+    "tlskey",
+    "sslkey",
+    "signingkey",
+    "encryptionkey",
+    "keymaterial",
     "credential",
     "cookie",
     "sessionid",
@@ -63,7 +74,16 @@ pub struct Masker {
     matcher: Option<AhoCorasick>,
     /// Normalised keys that are never masked.
     exempt: Vec<String>,
+    /// Where a secret-shaped value may start (see [`Masker::mask_text`]).
+    shapes: Option<AhoCorasick>,
 }
+
+/// The starts of secret-shaped values: a PEM block, a JWT (`{"` in base64url), and a
+/// bearer token (ASCII case-insensitive).
+const SHAPE_STARTS: [&str; 3] = ["-----BEGIN", "eyJ", "bearer "];
+
+/// The shortest token after `Bearer ` that is masked: shorter words are prose.
+const MIN_BEARER_TOKEN: usize = 8;
 
 impl Masker {
     /// A masker with these patterns and no exempt keys.
@@ -77,10 +97,15 @@ impl Masker {
         } else {
             AhoCorasick::new(&patterns).ok()
         };
+        let shapes = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SHAPE_STARTS)
+            .ok();
         Self {
             patterns,
             matcher,
             exempt: Vec::new(),
+            shapes,
         }
     }
 
@@ -130,7 +155,8 @@ impl Masker {
         }
     }
 
-    /// Replaces, at any depth, the value of every sensitive key with [`MASK`].
+    /// Replaces, at any depth, the value of every sensitive key with [`MASK`], and every
+    /// secret-shaped part of a string ([`mask_text`](Self::mask_text)).
     pub fn mask_in_place(&self, value: &mut Value) {
         // An explicit stack rather than recursion: a value built in code has no depth limit.
         // Only objects and arrays go on it, so a flat object allocates nothing.
@@ -144,12 +170,64 @@ impl Masker {
                             *child = Value::String(MASK.to_owned());
                         } else if is_container(child) {
                             pending.push(child);
+                        } else if let Value::String(text) = child {
+                            self.mask_text_in_place(text);
                         }
                     }
                 }
-                Value::Array(items) => pending.extend(items.iter_mut().filter(|v| is_container(v))),
-                Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+                Value::Array(items) => {
+                    for item in items.iter_mut() {
+                        if is_container(item) {
+                            pending.push(item);
+                        } else if let Value::String(text) = item {
+                            self.mask_text_in_place(text);
+                        }
+                    }
+                }
+                Value::String(text) => self.mask_text_in_place(text),
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
             }
+        }
+    }
+
+    /// `text` with every PEM block (`-----BEGIN …-----` to its `-----END …-----`, or to the
+    /// end), every JSON Web Token and the token after every `Bearer ` replaced by [`MASK`];
+    /// `None` when there is nothing to mask (the common case, found by one scan).
+    pub fn mask_text(&self, text: &str) -> Option<String> {
+        let shapes = self.shapes.as_ref()?;
+        let mut out = String::new();
+        let mut copied = 0;
+        for found in shapes.find_iter(text) {
+            let start = found.start();
+            if start < copied {
+                continue;
+            }
+            let (from, to) = match found.pattern().as_usize() {
+                0 => (start, pem_end(text, start)),
+                1 => match jwt_end(text, start) {
+                    Some(end) => (start, end),
+                    None => continue,
+                },
+                _ => match bearer_token(text, found.end()) {
+                    Some(span) => span,
+                    None => continue,
+                },
+            };
+            out.push_str(&text[copied..from]);
+            out.push_str(MASK);
+            copied = to;
+        }
+        if copied == 0 && out.is_empty() {
+            return None;
+        }
+        out.push_str(&text[copied..]);
+        Some(out)
+    }
+
+    /// [`mask_text`](Self::mask_text) in place.
+    pub fn mask_text_in_place(&self, text: &mut String) {
+        if let Some(masked) = self.mask_text(text) {
+            *text = masked;
         }
     }
 
@@ -186,6 +264,58 @@ impl Default for Masker {
 
 fn is_container(value: &Value) -> bool {
     matches!(value, Value::Object(_) | Value::Array(_))
+}
+
+/// The end of the PEM block that starts at `start`: after the dashes that close its
+/// `-----END …-----` line, or the end of the text.
+fn pem_end(text: &str, start: usize) -> usize {
+    let Some(end) = text[start..].find("-----END").map(|i| start + i) else {
+        return text.len();
+    };
+    let label = end + "-----END".len();
+    match text[label..].find("-----") {
+        Some(i) => label + i + "-----".len(),
+        None => text.len(),
+    }
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The end of a JWT (`header.payload.signature`, base64url) starting at `start`, if one does.
+fn jwt_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut end = start;
+    let mut dots = 0;
+    let mut segment = 0;
+    while end < bytes.len() {
+        let b = bytes[end];
+        if b == b'.' {
+            if segment == 0 || dots == 2 {
+                break;
+            }
+            dots += 1;
+            segment = 0;
+        } else if is_base64url(b) {
+            segment += 1;
+        } else {
+            break;
+        }
+        end += 1;
+    }
+    (dots == 2 && end - start >= 16).then_some(end)
+}
+
+/// The span of the token after `Bearer ` (which ends at `after`), if it looks like one.
+fn bearer_token(text: &str, after: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let start = after + bytes[after..].iter().take_while(|b| **b == b' ').count();
+    let len = bytes[start..]
+        .iter()
+        .take_while(|b| is_base64url(**b) || matches!(b, b'.' | b'~' | b'+' | b'/' | b'='))
+        .count();
+    (len >= MIN_BEARER_TOKEN).then_some((start, start + len))
 }
 
 /// Whether `needle` occurs in `haystack` (both short: keys and patterns).
@@ -435,8 +565,47 @@ mod tests {
 
     #[test]
     fn strings_that_look_secret_are_kept_when_their_key_is_not_sensitive() {
-        let value = json!({"note": "password", "tags": ["token", "secret"]});
+        let value =
+            json!({"note": "password", "tags": ["token", "secret"], "say": "bearer of news"});
         assert_eq!(Masker::default().masked(&value), value);
+    }
+
+    #[test]
+    fn key_material_is_masked_by_its_key() {
+        let m = Masker::default();
+        for key in [
+            "client_key",
+            "tls.key",
+            "ssl_key",
+            "signing_key",
+            "private_key",
+            "PrivateKey",
+        ] {
+            assert!(m.is_sensitive(key), "{key}");
+        }
+        assert!(
+            !m.is_sensitive("key") && !m.is_sensitive("monkey") && !m.is_sensitive("keycloak_id")
+        );
+    }
+
+    #[test]
+    fn pem_blocks_jwts_and_bearer_tokens_are_masked_whatever_their_key() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYXgifQ.c2lnbmF0dXJl";
+        let value = json!({
+            "attributes": {"note": "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----"},
+            "list": [format!("id token {jwt} end")],
+            "error": "upstream said: Authorization: Bearer abcdefgh12345678 was refused",
+            "half": "-----BEGIN RSA PRIVATE KEY-----\nMIIE cut short",
+        });
+        let masked = Masker::default().masked(&value);
+        assert_eq!(masked["attributes"]["note"], MASK);
+        assert_eq!(masked["list"][0], format!("id token {MASK} end"));
+        assert_eq!(
+            masked["error"],
+            format!("upstream said: Authorization: Bearer {MASK} was refused")
+        );
+        assert_eq!(masked["half"], MASK);
+        assert_eq!(Masker::default().masked(&json!(jwt)), json!(MASK));
     }
 
     #[test]

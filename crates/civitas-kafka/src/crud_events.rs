@@ -295,6 +295,9 @@ impl Shape {
         if let Some(result) = data.result.as_mut() {
             self.masker.mask_in_place(result);
         }
+        if let Some(error) = data.error.as_mut() {
+            self.masker.mask_text_in_place(error);
+        }
         let mut key = String::with_capacity(
             data.system.len()
                 + data.object_type.len()

@@ -10,6 +10,12 @@
 //! drains; nothing is dropped silently — if even that queue overflows the record is counted
 //! in `dropped` and logged at ERROR, because an operator must act. At shutdown, what is still
 //! undelivered can be taken back (`take_undelivered`) and kept in the [outbox](crate::outbox).
+//!
+//! No record is larger than the producer's `message.max.bytes` (read from its settings, so
+//! `--kafka-option message.max.bytes=…` moves it): a larger one is shortened with visible
+//! markers first ([`Record::fit`]). A record the broker refuses for a reason a retry cannot
+//! fix (too large, invalid topic, not authorized) is not retried: it is logged at ERROR with
+//! its topic, key and reason, counted in `rejected`, and never blocks the records behind it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,6 +54,46 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("message.timeout.ms", "60000"),
 ];
 
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Why the broker (or librdkafka) refused a record for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// Larger than `message.max.bytes` even after truncation.
+    TooLarge,
+    /// The topic name is not valid.
+    InvalidTopic,
+    /// Our principal may not write the topic.
+    Unauthorized,
+}
+
+impl Rejection {
+    /// The `reason` label of `civitas_publisher_rejected_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::TooLarge => "too_large",
+            Rejection::InvalidTopic => "invalid_topic",
+            Rejection::Unauthorized => "unauthorized",
+        }
+    }
+
+    /// The rejection a librdkafka error means, if retrying cannot fix it.
+    fn of(error: &rdkafka::error::KafkaError) -> Option<Self> {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        match error.rdkafka_error_code()? {
+            Code::MessageSizeTooLarge | Code::InvalidMessageSize | Code::InvalidRecord => {
+                Some(Rejection::TooLarge)
+            }
+            Code::InvalidTopic => Some(Rejection::InvalidTopic),
+            Code::TopicAuthorizationFailed | Code::ClusterAuthorizationFailed => {
+                Some(Rejection::Unauthorized)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Counters of the publisher, for `/metrics` and `crud.metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PublisherStats {
@@ -61,6 +107,14 @@ pub struct PublisherStats {
     pub retried: u64,
     /// Records lost because the retry queue was full.
     pub dropped: u64,
+    /// Records refused for good (too large, invalid topic, not authorized), by reason.
+    pub rejected_too_large: u64,
+    pub rejected_invalid_topic: u64,
+    pub rejected_unauthorized: u64,
+    /// Records shortened to fit `message.max.bytes`.
+    pub truncated: u64,
+    /// Seconds since a record was last dropped or rejected; `None` when none ever was.
+    pub last_loss_secs_ago: Option<u64>,
     /// Records waiting in the retry queue now.
     pub retry_queue: u64,
     /// Records in librdkafka's queue or on the wire now.
@@ -69,13 +123,62 @@ pub struct PublisherStats {
     pub deferred: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     sent: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
     retried: AtomicU64,
     dropped: AtomicU64,
+    rejected: [AtomicU64; 3],
+    truncated: AtomicU64,
+    /// When a record was last lost, as milliseconds after `started`; 0 = never.
+    last_loss_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            rejected: Default::default(),
+            truncated: AtomicU64::new(0),
+            last_loss_ms: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Counters {
+    /// Counts a record lost for good.
+    fn lost(&self) {
+        let at = (self.started.elapsed().as_millis() as u64).max(1);
+        self.last_loss_ms.store(at, Ordering::Relaxed);
+    }
+
+    fn drop_one(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.lost();
+    }
+
+    /// Logs and counts a record refused for good.
+    fn reject(
+        &self,
+        rejection: Rejection,
+        topic: &str,
+        key: Option<&str>,
+        reason: &dyn std::fmt::Display,
+    ) {
+        self.rejected[rejection as usize].fetch_add(1, Ordering::Relaxed);
+        self.lost();
+        let key = key.map(|k| civitas_events::truncate::truncate_str(k, 200));
+        tracing::error!(%topic, ?key, %reason, rejection = rejection.as_str(),
+            "record refused by the broker for good; not retried");
+    }
 }
 
 #[derive(Debug)]
@@ -88,7 +191,7 @@ impl RetryQueue {
     fn push(&self, record: Record, counters: &Counters, reason: &dyn std::fmt::Display) {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         if records.len() >= self.capacity {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            counters.drop_one();
             tracing::error!(topic = %record.topic, %reason, capacity = self.capacity,
                 "retry queue full: record dropped; the broker has been unreachable for too long");
             return;
@@ -132,6 +235,12 @@ impl ProducerContext for DeliveryTracker {
             }
             Err((err, message)) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(rejection) = Rejection::of(err) {
+                    let key = message.key().map(String::from_utf8_lossy);
+                    self.counters
+                        .reject(rejection, message.topic(), key.as_deref(), err);
+                    return;
+                }
                 let record = Record {
                     topic: message.topic().to_owned(),
                     key: message
@@ -148,6 +257,8 @@ impl ProducerContext for DeliveryTracker {
 
 struct Inner {
     producer: ThreadedProducer<DeliveryTracker>,
+    /// The producer's `message.max.bytes`: no record is sent larger.
+    max_message_bytes: usize,
     counters: Arc<Counters>,
     retry: Arc<RetryQueue>,
     deferred: Arc<DeferredQueue>,
@@ -194,16 +305,22 @@ impl Publisher {
             counters: counters.clone(),
             retry: retry.clone(),
         };
-        let producer = settings
-            .client_config_with(PRODUCER_DEFAULTS)
-            .create_with_context(context)
-            .map_err(|source| KafkaError::CreateClient {
-                bootstrap: settings.bootstrap_servers.clone(),
-                source: source.into(),
-            })?;
+        let config = settings.client_config_with(PRODUCER_DEFAULTS);
+        let max_message_bytes = config
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        let producer =
+            config
+                .create_with_context(context)
+                .map_err(|source| KafkaError::CreateClient {
+                    bootstrap: settings.bootstrap_servers.clone(),
+                    source: source.into(),
+                })?;
         let deferred = Arc::new(DeferredQueue::new(deferred::CAPACITY));
         let inner = Arc::new(Inner {
             producer,
+            max_message_bytes,
             counters,
             retry,
             deferred: deferred.clone(),
@@ -300,6 +417,16 @@ impl Publisher {
             failed: c.failed.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            rejected_too_large: c.rejected[Rejection::TooLarge as usize].load(Ordering::Relaxed),
+            rejected_invalid_topic: c.rejected[Rejection::InvalidTopic as usize]
+                .load(Ordering::Relaxed),
+            rejected_unauthorized: c.rejected[Rejection::Unauthorized as usize]
+                .load(Ordering::Relaxed),
+            truncated: c.truncated.load(Ordering::Relaxed),
+            last_loss_secs_ago: match c.last_loss_ms.load(Ordering::Relaxed) {
+                0 => None,
+                at => Some((c.started.elapsed().as_millis() as u64).saturating_sub(at) / 1000),
+            },
             retry_queue: self.inner.retry.len() as u64,
             in_flight: self.inner.producer.in_flight_count().max(0) as u64,
             deferred: self.inner.deferred.len() as u64,
@@ -325,16 +452,48 @@ impl Inner {
                 self.enqueue(record);
             }
             Err(error) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters.drop_one();
                 tracing::error!(%error, "an event could not be built and is lost");
             }
         }
     }
 
-    /// Sends, or keeps the record in the retry queue when librdkafka refuses it.
+    /// Sends, or keeps the record in the retry queue when librdkafka refuses it for now;
+    /// a record larger than `message.max.bytes` is shortened first.
     fn enqueue(&self, record: Record) {
+        let before = record.payload.len();
+        let record = match record.fit(self.max_message_bytes) {
+            Ok(record) => record,
+            Err(too_large) => {
+                let reason = format!(
+                    "{} bytes, more than message.max.bytes = {} even after truncation",
+                    too_large.size, self.max_message_bytes
+                );
+                let record = too_large.record;
+                self.counters.reject(
+                    Rejection::TooLarge,
+                    &record.topic,
+                    record.key.as_deref(),
+                    &reason,
+                );
+                return;
+            }
+        };
+        if record.payload.len() != before {
+            self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
         if let Err(refused) = self.try_enqueue(record) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            if let Some(rejection) = Rejection::of(&refused.error) {
+                let record = &refused.record;
+                self.counters.reject(
+                    rejection,
+                    &record.topic,
+                    record.key.as_deref(),
+                    &refused.error,
+                );
+                return;
+            }
             self.retry
                 .push(refused.record, &self.counters, &refused.error);
         }
@@ -377,6 +536,17 @@ impl Inner {
         let mut pending = self.retry.take_all();
         while let Some(record) = pending.pop_front() {
             if let Err(refused) = self.try_enqueue(record) {
+                if let Some(rejection) = Rejection::of(&refused.error) {
+                    // Never again: it must not block the records behind it.
+                    let record = &refused.record;
+                    self.counters.reject(
+                        rejection,
+                        &record.topic,
+                        record.key.as_deref(),
+                        &refused.error,
+                    );
+                    continue;
+                }
                 // Still refused (queue full): keep the order and try again later.
                 pending.push_front(refused.record);
                 self.retry.put_back_front(pending);
@@ -406,7 +576,7 @@ fn spawn_builder(queue: Arc<DeferredQueue>, inner: Weak<Inner>) {
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
                         Ok(built) => inner.send_built(built),
                         Err(_) => {
-                            inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            inner.counters.drop_one();
                             tracing::error!("building an event panicked; the event is lost");
                         }
                     }

@@ -1,6 +1,7 @@
 //! One record to publish, with its headers kept as librdkafka's own list.
 
 use civitas_events::Attributes;
+use civitas_events::truncate::{fit_json, truncate_str};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use serde::Serialize;
 
@@ -79,6 +80,74 @@ impl Record {
     /// The headers as UTF-8 pairs, in order (a value that is not UTF-8 is read lossily).
     pub fn header_pairs(&self) -> Vec<(String, String)> {
         crate::reader::utf8_pairs(&self.headers)
+    }
+}
+
+/// Room left for librdkafka's own framing of a record (lengths, timestamps, attributes) when
+/// fitting a record to `message.max.bytes`.
+const FRAMING_BYTES: usize = 1024;
+
+/// Longest key or header value kept whole when a record must shrink; a longer one keeps its
+/// start and a marker. Keys of operation events carry the object id, which a caller chooses.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// A record that cannot be made to fit (its payload is not JSON, or the limit is tiny).
+#[derive(Debug)]
+pub struct TooLarge {
+    pub record: Record,
+    pub size: usize,
+}
+
+impl Record {
+    /// Bytes of key, headers and payload: what the producer compares to `message.max.bytes`.
+    pub fn size(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum();
+        self.key.as_ref().map_or(0, String::len) + headers + self.payload.len()
+    }
+
+    /// The record, made to fit `max_bytes` when it is larger: long keys and header values
+    /// keep their start and a marker, and the JSON payload is shortened with
+    /// [`fit_json`](civitas_events::truncate::fit_json). A record that fits is returned as it
+    /// is, without a copy.
+    pub fn fit(mut self, max_bytes: usize) -> Result<Self, TooLarge> {
+        if self.size() + FRAMING_BYTES <= max_bytes {
+            return Ok(self);
+        }
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&self.payload) else {
+            let size = self.size();
+            return Err(TooLarge { record: self, size });
+        };
+        if let Some(key) = &mut self.key
+            && key.len() > MAX_KEY_BYTES
+        {
+            *key = truncate_str(key, MAX_KEY_BYTES);
+        }
+        if self
+            .headers
+            .iter()
+            .any(|h| h.value.is_some_and(|v| v.len() > MAX_KEY_BYTES))
+        {
+            let mut builder = HeaderBuilder::default();
+            for (name, value) in self.header_pairs() {
+                builder.put(&name, &truncate_str(&value, MAX_KEY_BYTES));
+            }
+            self.headers = builder.finish();
+        }
+        let envelope = self.size() - self.payload.len() + FRAMING_BYTES;
+        let budget = max_bytes.saturating_sub(envelope);
+        fit_json(&mut value, budget);
+        self.payload = serde_json::to_vec(&value).unwrap_or_default();
+        if self.size() + FRAMING_BYTES > max_bytes {
+            let size = self.size();
+            return Err(TooLarge { record: self, size });
+        }
+        tracing::warn!(topic = %self.topic, key = ?self.key.as_deref().map(|k| truncate_str(k, 80)),
+            max_bytes, "record larger than message.max.bytes: values truncated with a marker");
+        Ok(self)
     }
 }
 

@@ -266,6 +266,13 @@ fn is_http_url(url: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a URL carries `user[:password]@`.
+fn has_userinfo(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .map(|u| !u.username().is_empty() || u.password().is_some())
+        .unwrap_or(false)
+}
+
 /// `domain.entity`: two lowercase alphanumeric segments (seed 003: no separators in entities).
 fn is_entity(entity: &str) -> bool {
     let mut parts = entity.split('.');
@@ -485,6 +492,12 @@ fn check_system_against_type(
                 "base_url",
                 "must be an http:// or https:// URL with a host",
             )),
+            // The text is not echoed: it holds a secret written in the wrong place.
+            Some(url) if has_userinfo(url) => errors.push(ConfigError::new(
+                file,
+                "base_url",
+                "must not carry credentials (user:password@): put them in `auth`, as a pointer such as env:NAME or file:PATH",
+            )),
             Some(_) => {}
         },
         ConnectorKind::Directory => {
@@ -641,6 +654,17 @@ objects:
             "{errors:?}"
         );
         assert!(!errors[0].reason.contains("abc123"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_base_url_with_credentials_is_refused_without_echoing_them() {
+        let mut catalog = Catalog::builtin().unwrap();
+        let text = "name: s\ntype: keycloak\nbase_url: http://admin:hunter2@kc\n";
+        let system = parse_system("s.yaml", text).unwrap();
+        let errors = catalog.add_system("s.yaml", system).unwrap_err();
+        assert_eq!(errors[0].key, "base_url");
+        assert!(errors[0].reason.contains("credentials"), "{errors:?}");
+        assert!(!format!("{errors:?}").contains("hunter2"), "{errors:?}");
     }
 
     #[test]

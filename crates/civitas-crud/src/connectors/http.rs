@@ -7,8 +7,11 @@
 //! (JSON, or text), `status`, `headers` (lowercase names) and `location_id` (the id at the end
 //! of a `Location` header: `.../users/abc` → `abc`, `.../Things(42)` → `42`).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+use civitas_events::Masker;
+use civitas_events::truncate::fit_json;
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
@@ -20,8 +23,11 @@ use crate::credentials::CredentialResolver;
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::template::{self, Templates};
 
-/// Longest upstream error detail kept, in characters.
-const MAX_DETAIL_CHARS: usize = 2_000;
+/// Longest upstream error detail kept, in bytes of JSON.
+const MAX_DETAIL_BYTES: usize = 4 * 1024;
+
+/// Masks upstream error details, which may echo what we sent (a password, a token).
+static MASKER: LazyLock<Masker> = LazyLock::new(Masker::default);
 
 /// One http system.
 #[derive(Debug)]
@@ -215,13 +221,13 @@ impl HttpConnector {
             .get("location")
             .and_then(Value::as_str)
             .and_then(location_id);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ConnectorError::Unreachable {
-                url: self.base_url.clone(),
-                detail: describe_reqwest(&e),
-            })?;
+        let bytes =
+            civitas_credentials::read_body(response, civitas_credentials::MAX_RESPONSE_BYTES)
+                .await
+                .map_err(|e| ConnectorError::Unreachable {
+                    url: self.base_url.clone(),
+                    detail: e.to_string(),
+                })?;
         let body = parse_body(&bytes);
         let Some(spec) = &command.spec.response else {
             return Ok(Executed::new(body, object_id.map(str::to_owned)));
@@ -275,19 +281,20 @@ fn parse_body(bytes: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// An upstream error answer as it goes into our response and event: parsed as JSON when it
+/// is JSON, masked (by key and by value: the text is outside our masking of params and
+/// results), and cut to [`MAX_DETAIL_BYTES`].
 async fn read_detail(response: reqwest::Response) -> Value {
-    match response.bytes().await {
-        Ok(bytes) => match parse_body(&bytes) {
-            Value::String(text) if text.chars().count() > MAX_DETAIL_CHARS => {
-                Value::String(format!(
-                    "{}…",
-                    text.chars().take(MAX_DETAIL_CHARS).collect::<String>()
-                ))
-            }
-            other => other,
-        },
-        Err(e) => Value::String(describe_reqwest(&e)),
-    }
+    let mut detail =
+        match civitas_credentials::read_body(response, civitas_credentials::MAX_RESPONSE_BYTES)
+            .await
+        {
+            Ok(bytes) => parse_body(&bytes),
+            Err(e) => Value::String(e.to_string()),
+        };
+    MASKER.mask_in_place(&mut detail);
+    fit_json(&mut detail, MAX_DETAIL_BYTES);
+    detail
 }
 
 /// The URL with its query, for error messages.

@@ -59,6 +59,7 @@ pub struct ExecuteResponse {
         (status = 404, description = "Unknown system, object type or action, or object not found", body = crate::routes::openapi::DetailBody),
         (status = 409, description = "Conflict with an existing object", body = crate::routes::openapi::DetailBody),
         (status = 413, description = "Body too large", body = crate::routes::openapi::DetailBody),
+        (status = 415, description = "The Content-Type is not application/json; nothing ran", body = crate::routes::openapi::DetailBody),
         (status = 422, description = "The body does not fit the schema (FastAPI detail)", body = crate::routes::openapi::ValidationBody),
         (status = 502, description = "The system failed or could not be reached", body = crate::routes::openapi::UpstreamBody),
         (status = 503, description = "A credential of the system is not available", body = crate::routes::openapi::DetailBody),
@@ -116,11 +117,7 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
             );
         }
     };
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let request = match request::parse(content_type, &bytes) {
+    let request = match request::parse(&bytes) {
         Ok(request) => request,
         Err(invalid) => {
             publish_invalid(&app, &ctx, &invalid);
@@ -290,16 +287,23 @@ async fn run<'a>(
 }
 
 fn publish_invalid(app: &App, ctx: &civitas_kafka::EventContext, invalid: &Invalid) {
-    let errors = invalid
-        .issues
-        .iter()
-        .map(|issue| ValidationDetail {
+    // FastAPI repeats the whole body as the input of every missing field; the event keeps it
+    // once and points the later issues at it.
+    let mut errors: Vec<ValidationDetail> = Vec::with_capacity(invalid.issues.len());
+    for (index, issue) in invalid.issues.iter().enumerate() {
+        let first = invalid.issues[..index]
+            .iter()
+            .position(|earlier| earlier.input == issue.input && is_container(&issue.input));
+        errors.push(ValidationDetail {
             kind: issue.kind.clone(),
             loc: issue.loc.clone(),
             msg: issue.msg.clone(),
-            input: app.masker.masked(&issue.input),
-        })
-        .collect();
+            input: match first {
+                Some(first) => Value::String(format!("…[same as errors[{first}].input]")),
+                None => app.masker.masked(&issue.input),
+            },
+        });
+    }
     let partial = &invalid.partial;
     app.events.validation_error(
         ctx,
@@ -312,6 +316,10 @@ fn publish_invalid(app: &App, ctx: &civitas_kafka::EventContext, invalid: &Inval
             object_id: partial.object_id.clone(),
         },
     );
+}
+
+fn is_container(value: &Value) -> bool {
+    matches!(value, Value::Object(_) | Value::Array(_))
 }
 
 fn finish(

@@ -502,3 +502,70 @@ async fn after_a_flush_every_event_is_built_and_the_metrics_say_so() {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn an_invalid_body_larger_than_a_record_may_be_still_gives_its_event_truncated() {
+    const MAX: usize = 100_000;
+    let app = TestApp::spawn_with_kafka_options(&[("message.max.bytes", "100000")], |_| {}).await;
+    let blob = "x".repeat(400_000);
+    let body = json!({"system": 1, "params": {"blob": blob}});
+    let response = app.execute(body).await;
+    assert_eq!(response.status, 422, "{:?}", response.body);
+
+    let events = app.errors(1).await;
+    assert_eq!(events.len(), 1, "the crud.errors event must arrive");
+    let event = &events[0];
+    let text = event.value.to_string();
+    assert!(text.len() < MAX, "{} bytes", text.len());
+    assert!(text.contains("…[truncated "), "no marker");
+    let errors = event.value["data"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    // The body is kept once: later issues point at the first copy.
+    let copies = errors.iter().filter(|e| e["input"].is_object()).count();
+    assert_eq!(copies, 1, "{errors:?}");
+
+    let health = app.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["events"]["publisher"]["retry_queue"], 0);
+    assert_eq!(health.body["status"], "ok", "{:?}", health.body);
+}
+
+#[tokio::test]
+async fn key_material_and_secret_shaped_values_are_masked_on_every_topic() {
+    const PEM: &str =
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+    let app = TestApp::spawn().await;
+    app.broker
+        .create_topic("de.civitascore.idm.user.created", 1)
+        .unwrap();
+    let response = app
+        .execute(json!({
+            "system": "local", "object_type": "user", "action": "create",
+            "params": {"username": "pem", "attributes": {
+                "client_key": PEM,
+                "note": format!("copied from {PEM}"),
+                "token_note": "Authorization: Bearer abcdefgh12345678",
+            }}
+        }))
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let events = app.operations(1).await;
+    let text = events[0].value.to_string();
+    assert!(!text.contains("MIIEvQ"), "{text}");
+    assert!(!text.contains("abcdefgh12345678"), "{text}");
+    assert_eq!(
+        events[0].value["data"]["params"]["attributes"]["client_key"],
+        MASK
+    );
+    let announced = app
+        .read_more(
+            "de.civitascore.idm.user.created",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(announced.len(), 1);
+    let text = announced[0].value.to_string();
+    assert!(!text.contains("MIIEvQ"), "{text}");
+    assert!(!text.contains("abcdefgh12345678"), "{text}");
+}

@@ -232,7 +232,8 @@ impl Masker {
     }
 
     /// Removes, at any depth, every sensitive key (configuration events carry no secret, not
-    /// even a masked one: seed 003's payloads hold only what the event is about).
+    /// even a masked one: seed 003's payloads hold only what the event is about), and masks
+    /// secret-shaped parts of the strings left ([`mask_text`](Self::mask_text)).
     pub fn strip_in_place(&self, value: &mut Value) {
         let mut pending = vec![value];
         while let Some(value) = pending.pop() {
@@ -242,7 +243,8 @@ impl Masker {
                     pending.extend(map.values_mut());
                 }
                 Value::Array(items) => pending.extend(items.iter_mut()),
-                Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+                Value::String(text) => self.mask_text_in_place(text),
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
             }
         }
     }

@@ -275,3 +275,42 @@ async fn deferred_records_arrive_in_call_order_and_a_failed_build_is_counted_not
     let expected: Vec<u64> = (0..200).filter(|n| *n != 50).collect();
     assert_eq!(order, expected);
 }
+
+#[tokio::test]
+async fn a_record_larger_than_message_max_bytes_is_truncated_and_one_that_cannot_be_is_rejected_not_retried()
+ {
+    let broker = start_broker(1).await;
+    let mut settings = settings(&broker);
+    settings
+        .client_options
+        .insert("message.max.bytes".into(), "20000".into());
+    let topic = unique_name("big");
+    broker.create_topic(&topic, 1).unwrap();
+    let publisher = Publisher::connect(&settings).unwrap();
+    let event = civitas_events::CloudEvent::new("/civitas/test", "test.big");
+    let big = json!({"id": "first", "blob": "x".repeat(100_000)});
+    publisher
+        .send(Record::json(&topic, Some("k".repeat(5_000)), &event.attributes(), &big).unwrap());
+    // Not JSON, so it cannot be shortened: rejected for good, and it must not block the next.
+    publisher.send(Record::new(&topic, None, [], vec![b'y'; 100_000]));
+    publisher
+        .send(Record::json(&topic, None, &event.attributes(), &json!({"id": "last"})).unwrap());
+    let flusher = publisher.clone();
+    tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+    let stats = publisher.stats();
+    assert_eq!(stats.delivered, 2, "{stats:?}");
+    assert_eq!(stats.truncated, 1, "{stats:?}");
+    assert_eq!(stats.rejected_too_large, 1, "{stats:?}");
+    assert_eq!(stats.retry_queue, 0, "{stats:?}");
+    assert!(stats.last_loss_secs_ago.is_some());
+    let records = read_topic(&settings.bootstrap_servers, &topic, 1, 2, WAIT);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].value["id"], "first");
+    let blob = records[0].value["blob"].as_str().unwrap();
+    assert!(blob.contains("…[truncated "), "{blob:.80}");
+    assert!(records[0].key.as_ref().unwrap().len() < 2_000);
+    assert_eq!(records[1].value["id"], "last");
+}

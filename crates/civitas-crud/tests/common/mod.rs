@@ -52,8 +52,17 @@ impl TestApp {
 
     /// An app whose settings `configure` may change (systems dir, service name, …).
     pub async fn spawn_with(configure: impl FnOnce(&mut CrudSettings)) -> Self {
+        Self::spawn_with_kafka_options(&[], configure).await
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with), with librdkafka options for the publisher
+    /// (as `--kafka-option` gives them).
+    pub async fn spawn_with_kafka_options(
+        options: &[(&str, &str)],
+        configure: impl FnOnce(&mut CrudSettings),
+    ) -> Self {
         let broker = civitas_testkit::start_broker(1).await;
-        let kafka = civitas_testkit::settings(&broker);
+        let kafka = civitas_testkit::settings(&broker).with_client_options(options.iter().copied());
         let topics = CrudTopics::new(&kafka.topic_prefix);
         for topic in topics.all() {
             broker.create_topic(topic, 1).expect("topic created");
@@ -97,6 +106,12 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        read(request.send().await.expect("the request is answered")).await
+    }
+
+    /// `GET path`, read.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        let request = self.client.get(format!("{}{path}", self.running.url()));
         read(request.send().await.expect("the request is answered")).await
     }
 

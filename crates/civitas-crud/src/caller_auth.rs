@@ -27,6 +27,8 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use civitas_events::UserContext;
+
+use crate::authz::Grants;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -136,7 +138,14 @@ pub struct CallerAuth {
     /// Tokens already verified, with their caller and the last second they are valid in.
     /// A plain map: entries expire by the token's own `exp`, checked on every use, and the
     /// map is emptied when full or when the keys change.
-    verified: std::sync::Mutex<HashMap<Box<str>, (UserContext, u64)>>,
+    verified: std::sync::Mutex<HashMap<Box<str>, (Identity, u64)>>,
+}
+
+/// A verified caller: who (for the events) and what the token grants (for the policy).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: UserContext,
+    pub grants: Arc<Grants>,
 }
 
 impl CallerAuth {
@@ -174,7 +183,7 @@ impl CallerAuth {
     }
 
     /// The caller of a request with these headers.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<UserContext, Refused> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, Refused> {
         let token = bearer_token(headers).ok_or_else(|| match headers.get(AUTHORIZATION) {
             None => Refused::Missing {
                 issuer: self.settings.issuer.clone(),
@@ -195,19 +204,21 @@ impl CallerAuth {
                 .map_err(|e| self.refusal(e))?
                 .claims;
         let user = self.user_context(&claims);
+        let grants = Arc::new(Grants::from_claims(&claims, user.subject.as_deref()));
+        let identity = Identity { user, grants };
         if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
-            self.remember(token, &user, exp + LEEWAY_SECS);
+            self.remember(token, &identity, exp + LEEWAY_SECS);
         }
-        Ok(user)
+        Ok(identity)
     }
 
-    fn remembered(&self, token: &str) -> Option<UserContext> {
+    fn remembered(&self, token: &str) -> Option<Identity> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         let (user, valid_until) = verified.get(token)?;
         (jsonwebtoken::get_current_timestamp() <= *valid_until).then(|| user.clone())
     }
 
-    fn remember(&self, token: &str, user: &UserContext, valid_until: u64) {
+    fn remember(&self, token: &str, user: &Identity, valid_until: u64) {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= MAX_REMEMBERED {
             let now = jsonwebtoken::get_current_timestamp();

@@ -6,6 +6,7 @@
 //! | 404 | unknown system / object type / action, or object not found (also the system's own 404) | `{"detail": "…"}` |
 //! | 400 | missing or unusable params (also the system's own 400 and 422) | `{"detail": "…"}` |
 //! | 401 | caller authentication is on and the bearer token is missing or invalid | `{"detail": "…"}` |
+//! | 403 | the authorization policy does not allow the command | `{"detail": "…"}` (names the rules that would) |
 //! | 409 | the object conflicts with an existing one (also the system's own 409) | `{"detail": "…"}` |
 //! | 413 | the body is too large | `{"detail": "…"}` |
 //! | 415 | a state-changing request whose `Content-Type` is not `application/json` | `{"detail": "…"}` |
@@ -35,6 +36,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The caller's bearer token is missing or invalid.
     Unauthorized(Refused),
+    /// The authorization policy refuses the command.
+    Forbidden(String),
     Conflict(String),
     PayloadTooLarge(String),
     /// A state-changing request that is not `application/json` (cross-site request guard).
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -92,6 +97,7 @@ impl ApiError {
                 .join("; "),
             ApiError::NotFound(m)
             | ApiError::BadRequest(m)
+            | ApiError::Forbidden(m)
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)

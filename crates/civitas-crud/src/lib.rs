@@ -10,13 +10,14 @@
 //! - [`auth`], [`credentials`] (from `civitas-credentials`), [`retry`]: how the http connector
 //!   talks to a system.
 //! - [`caller_auth`]: who calls the API (OpenID Connect bearer tokens), the events'
-//!   `user_context`.
+//!   `user_context`; [`authz`]: what they may run (the policy file).
 //! - [`request`]: the `/execute` body and its FastAPI-style validation.
 //! - [`systems`]: the configured systems and the lookup of a request's command.
 //! - [`events`], [`metrics`]: what each request leaves behind.
 //! - [`routes`], [`error`], [`startup`]: the HTTP API, its errors, building and serving.
 //! - [`bench`](mod@bench): the load generator behind `civitas bench execute`.
 
+pub mod authz;
 pub mod bench;
 pub mod caller_auth;
 pub mod config;

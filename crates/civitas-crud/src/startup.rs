@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::authz::Policy;
 use crate::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
 use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
 use crate::config_events::ConfigTopics;
@@ -59,6 +60,9 @@ pub struct CrudSettings {
     pub body_limit_bytes: usize,
     /// Authenticate callers with bearer tokens of this issuer; `None`: anyone may call.
     pub caller_auth: Option<CallerAuthSettings>,
+    /// The authorization policy file (`--authz`); `None`: every caller may run every
+    /// command. Needs `caller_auth`.
+    pub authz: Option<PathBuf>,
 }
 
 impl Default for CrudSettings {
@@ -72,6 +76,7 @@ impl Default for CrudSettings {
             publish_events: true,
             body_limit_bytes: 1024 * 1024,
             caller_auth: None,
+            authz: None,
         }
     }
 }
@@ -87,6 +92,10 @@ pub enum StartupError {
     Systems(#[from] SystemsError),
     #[error("caller authentication is configured but unusable")]
     CallerAuth(#[from] KeysError),
+    #[error(
+        "an authorization policy needs caller authentication (--auth-issuer): without it no caller has claims to match"
+    )]
+    PolicyWithoutAuth,
 }
 
 /// The shared state of the app.
@@ -103,6 +112,8 @@ pub struct AppInner {
     pub body_limit_bytes: usize,
     /// `None`: callers are not authenticated.
     pub caller_auth: Option<CallerAuth>,
+    /// `None`: every caller may run every command.
+    pub policy: Option<Policy>,
 }
 
 /// The app: cheap to clone, one per service instance.
@@ -154,10 +165,28 @@ impl App {
             }
             _ => Events::Disabled,
         };
+        let policy = match &settings.authz {
+            None => None,
+            Some(_) if settings.caller_auth.is_none() => {
+                return Err(StartupError::PolicyWithoutAuth);
+            }
+            Some(path) => {
+                let policy = Policy::load(path).map_err(ConfigErrors)?;
+                let errors = policy.check_systems(
+                    &path.display().to_string(),
+                    catalog.systems.keys().map(String::as_str),
+                );
+                if !errors.is_empty() {
+                    return Err(ConfigErrors(errors).into());
+                }
+                Some(policy)
+            }
+        };
         let mut inner = Self::inner(settings, &catalog, pool, events, Arc::new(LocalResolver))?;
         if let Some(caller_auth) = &settings.caller_auth {
             inner.caller_auth = Some(CallerAuth::connect(caller_auth.clone()).await?);
         }
+        inner.policy = policy;
         Ok(Self(Arc::new(inner)))
     }
 
@@ -205,6 +234,7 @@ impl App {
             pool,
             body_limit_bytes: settings.body_limit_bytes,
             caller_auth: None,
+            policy: None,
         })
     }
 

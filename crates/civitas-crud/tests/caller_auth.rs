@@ -364,3 +364,164 @@ async fn an_unreachable_issuer_refuses_the_start_naming_the_address() {
         "{text}"
     );
 }
+
+// ---- authorization policy ----
+
+const POLICY: &str = "rules:
+  - name: directory-readers
+    callers:
+      roles: [viewer]
+      scopes: [crud.read]
+    systems: [local]
+    kinds: [read, list]
+  - name: directory-writers
+    callers:
+      client_roles: {civitas-crud: [writer]}
+      groups: [/admins]
+    systems: [local]
+    object_types: [user]
+";
+
+async fn spawn_with_policy(issuer: &Issuer, policy: &str) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authz.yaml");
+    std::fs::write(&file, policy).unwrap();
+    let settings = issuer.settings();
+    let app = TestApp::spawn_with(move |s| {
+        s.caller_auth = Some(settings);
+        s.authz = Some(file);
+    })
+    .await;
+    (app, dir)
+}
+
+fn with(issuer: &Issuer, extra: Value) -> Value {
+    let mut claims = issuer.claims();
+    for (key, value) in extra.as_object().unwrap() {
+        claims[key] = value.clone();
+    }
+    claims
+}
+
+async fn systems_as(app: &TestApp, token: &str) -> Value {
+    let url = format!("{}/systems", app.running.url());
+    app.client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_role_or_a_group_allows_a_write_and_a_realm_role_or_a_scope_only_reads() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let (app, _dir) = spawn_with_policy(&issuer, POLICY).await;
+    let writer = token(
+        "k1",
+        &with(
+            &issuer,
+            json!({"resource_access": {"civitas-crud": {"roles": ["writer"]}}}),
+        ),
+    );
+    assert_eq!(execute_as(&app, &writer, &create("max")).await.status, 200);
+    let admin = token("k1", &with(&issuer, json!({"groups": ["/admins"]})));
+    assert_eq!(execute_as(&app, &admin, &create("eva")).await.status, 200);
+
+    let read = json!({"system": "local", "object_type": "user", "action": "read",
+                      "object_id": "max", "params": {}});
+    let viewer = token(
+        "k1",
+        &with(&issuer, json!({"realm_access": {"roles": ["viewer"]}})),
+    );
+    assert_eq!(execute_as(&app, &viewer, &read).await.status, 200);
+    let scoped = token("k1", &with(&issuer, json!({"scope": "openid crud.read"})));
+    assert_eq!(execute_as(&app, &scoped, &read).await.status, 200);
+    let denied = execute_as(&app, &scoped, &create("mallory")).await;
+    assert_eq!(denied.status, 403, "{:?}", denied.body);
+
+    // A viewer sees only what it may run.
+    let seen = systems_as(&app, &viewer).await;
+    let user_actions = &seen["systems"][0]["objects"]["user"]["actions"];
+    assert!(user_actions.get("read").is_some(), "{seen}");
+    assert!(user_actions.get("create").is_none(), "{seen}");
+    let nobody = token("k1", &issuer.claims());
+    let seen = systems_as(&app, &nobody).await;
+    assert_eq!(seen["systems"], json!([]), "{seen}");
+}
+
+#[tokio::test]
+async fn a_denied_command_is_403_naming_the_rule_and_an_audited_failure_event() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let (app, _dir) = spawn_with_policy(&issuer, POLICY).await;
+    let viewer = token(
+        "k1",
+        &with(
+            &issuer,
+            json!({"realm_access": {"roles": ["viewer", "hidden-role"]}}),
+        ),
+    );
+    let response = execute_as(&app, &viewer, &create("max")).await;
+    assert_eq!(response.status, 403);
+    let detail = response.body["detail"].as_str().unwrap();
+    assert!(detail.contains("`directory-writers`"), "{detail}");
+    assert!(!detail.contains("hidden-role"), "{detail}");
+
+    let events = app.operations(1).await;
+    let event = &events[0].value;
+    assert_eq!(event["data"]["success"], false);
+    assert_eq!(event["data"]["error"], detail);
+    assert_eq!(event["user_context"]["subject"], "alice");
+    // Nothing ran: the user does not exist.
+    let writer = token(
+        "k1",
+        &with(
+            &issuer,
+            json!({"resource_access": {"civitas-crud": {"roles": ["writer"]}}}),
+        ),
+    );
+    let read = json!({"system": "local", "object_type": "user", "action": "read",
+                      "object_id": "max", "params": {}});
+    assert_eq!(execute_as(&app, &writer, &read).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_policy_error_refuses_the_start_with_file_and_line() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authz.yaml");
+    std::fs::write(&file, "rules:\n  - name: r\n    callers: {rolez: [x]}\n").unwrap();
+    let settings = CrudSettings {
+        database_url: format!("sqlite://{}/crud.db", dir.path().display()),
+        caller_auth: Some(issuer.settings()),
+        authz: Some(file.clone()),
+        ..CrudSettings::default()
+    };
+    let error = App::build(&settings, None).await.unwrap_err();
+    let text = format!("{error}: {error:?}");
+    assert!(text.contains("authz.yaml"), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+
+    std::fs::write(
+        &file,
+        "rules:\n  - {name: r, callers: {roles: [a]}, systems: [nope]}\n",
+    )
+    .unwrap();
+    let error = App::build(&settings, None).await.unwrap_err();
+    assert!(
+        format!("{error:?}").contains("`nope` is not a configured system"),
+        "{error:?}"
+    );
+
+    let without_issuer = CrudSettings {
+        caller_auth: None,
+        ..settings
+    };
+    assert!(matches!(
+        App::build(&without_issuer, None).await.unwrap_err(),
+        civitas_crud::StartupError::PolicyWithoutAuth
+    ));
+}

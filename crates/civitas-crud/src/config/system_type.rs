@@ -146,7 +146,9 @@ pub struct ResponseSpec {
 }
 
 /// The five kinds of command (seed 000's `event_type` on `crud.operations`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Create,

@@ -4,19 +4,18 @@
 
 use std::time::Instant;
 
+use super::execute::{CORRELATION_HEADER, callers_correlation_id};
+use crate::caller_auth::Identity;
+use crate::error::ApiError;
+use crate::startup::App;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use civitas_events::UserContext;
-
-use super::execute::{CORRELATION_HEADER, callers_correlation_id};
-use crate::error::ApiError;
-use crate::startup::App;
 
 /// The authenticated caller of a request (a request extension).
 #[derive(Debug, Clone)]
-pub struct Caller(pub UserContext);
+pub struct Caller(pub Identity);
 
 /// Authenticates the request, or answers 401.
 pub async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {

@@ -22,6 +22,7 @@ use serde_json::Value;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
+use crate::authz::{Grants, Target};
 use crate::config::Kind;
 use crate::connectors::Command;
 use crate::error::ApiError;
@@ -56,6 +57,7 @@ pub struct ExecuteResponse {
         (status = 200, description = "The command succeeded", body = ExecuteResponse),
         (status = 400, description = "Missing or unusable params", body = crate::routes::openapi::DetailBody),
         (status = 401, description = "Caller authentication is on and the bearer token is missing or invalid", body = crate::routes::openapi::DetailBody),
+        (status = 403, description = "The authorization policy does not allow the caller this command (names the rules that would)", body = crate::routes::openapi::DetailBody),
         (status = 404, description = "Unknown system, object type or action, or object not found", body = crate::routes::openapi::DetailBody),
         (status = 409, description = "Conflict with an existing object", body = crate::routes::openapi::DetailBody),
         (status = 413, description = "Body too large", body = crate::routes::openapi::DetailBody),
@@ -82,8 +84,9 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
         user_context: parts
             .extensions
             .get::<Caller>()
-            .map(|caller| caller.0.clone()),
+            .map(|caller| caller.0.user.clone()),
     };
+    let grants = parts.extensions.get::<Caller>().map(|c| c.0.grants.clone());
 
     let bytes = match axum::body::to_bytes(body, app.body_limit_bytes).await {
         Ok(bytes) => bytes,
@@ -139,7 +142,7 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
     };
 
     let (kind, outcome, system_label, action_label, announce) =
-        run(&app, &request, &correlation_id).await;
+        run(&app, &request, grants.as_deref(), &correlation_id).await;
     match &outcome {
         Ok(_) => {
             tracing::debug!(%correlation_id, system = %request.system, object_type = %request.object_type, action = %request.action, "executed")
@@ -224,6 +227,7 @@ fn config_payload(result: &Value, object_id: Option<&str>) -> Value {
 async fn run<'a>(
     app: &'a App,
     request: &ExecuteRequest,
+    grants: Option<&Grants>,
     correlation_id: &str,
 ) -> (
     &'static str,
@@ -249,6 +253,23 @@ async fn run<'a>(
     let kind = resolved.spec.kind.as_str();
     let system = resolved.system.config.name.as_str();
     let action = resolved.action;
+    if let Some(policy) = &app.policy {
+        let target = Target {
+            system,
+            object_type: resolved.object_type,
+            action,
+            kind: resolved.spec.kind,
+        };
+        if let Err(denied) = policy.check(grants, &target) {
+            return (
+                kind,
+                Err(ApiError::Forbidden(denied.to_string())),
+                system,
+                action,
+                None,
+            );
+        }
+    }
     let params = match resolved.prepare_params(&request.params, request.object_id.as_deref()) {
         Ok(params) => params,
         Err(error) => return (kind, Err(error), system, action, None),

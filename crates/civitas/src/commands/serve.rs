@@ -98,6 +98,16 @@ pub struct CallerAuthArgs {
         default_value = civitas_crud::caller_auth::DEFAULT_SUBJECT_CLAIM
     )]
     pub auth_subject_claim: String,
+    /// Authorization policy (YAML): which callers, by token claims, may run which commands.
+    /// Default deny when given; needs --auth-issuer. Without it every authenticated caller
+    /// may run every command. Format: docs/crud.md, "Authorization".
+    #[arg(
+        long,
+        env = "CIVITAS_AUTHZ",
+        value_name = "FILE",
+        requires = "auth_issuer"
+    )]
+    pub authz: Option<PathBuf>,
 }
 
 impl CallerAuthArgs {
@@ -121,6 +131,7 @@ impl CrudArgs {
             topic_prefix: topic_prefix.to_owned(),
             publish_events: !self.no_events,
             caller_auth: self.caller_auth.settings(),
+            authz: self.caller_auth.authz.clone(),
             ..CrudSettings::default()
         }
     }
@@ -157,6 +168,16 @@ pub async fn start_crud(
         ),
         None => println!(
             "         callers: not authenticated (--auth-issuer); events carry no user_context"
+        ),
+    }
+    match (&running.app.policy, &args.caller_auth.authz) {
+        (Some(policy), Some(file)) => println!(
+            "         authorization: {} rule(s) from {}; anything no rule allows is refused (403)",
+            policy.rules.len(),
+            file.display()
+        ),
+        _ => println!(
+            "         authorization: none (--authz): every caller may run every command of every system"
         ),
     }
     if args.no_events {

@@ -392,6 +392,108 @@ pub struct DeadLetter {
     pub received_at: DateTime<Utc>,
 }
 
+/// Size limits of every saga message (commands, results, requests), applied by field name
+/// when a message is read, so that no field can fail the saga store (PostgreSQL refuses
+/// index entries over ~2 700 bytes) or flood a log. A message over a limit goes to the
+/// dead-letter topic with [`codes::INVALID_COMMAND`].
+///
+/// | field | limit |
+/// |---|---|
+/// | ids: a name ending in `Id`/`id`, `id`, `slug`, `kind`, `component` | 255 characters |
+/// | names: `name`, `requestedBy`, `reason` | 1 000 characters |
+/// | URLs: a name ending in `Url`/`url`, `selfLink` | 2 048 characters |
+/// | any other string (`description`, `message`, …) | 10 000 characters |
+/// | any list (`apis`, `routeIds`, `resources`, …) | 100 items |
+/// | nesting | 16 levels |
+pub mod limits {
+    use serde_json::Value;
+
+    pub const ID_CHARS: usize = 255;
+    pub const NAME_CHARS: usize = 1_000;
+    pub const URL_CHARS: usize = 2_048;
+    pub const TEXT_CHARS: usize = 10_000;
+    pub const LIST_ITEMS: usize = 100;
+    pub const DEPTH: usize = 16;
+
+    /// The limit of a string field called `key`.
+    pub fn chars_for(key: &str) -> usize {
+        if key == "id" || key.ends_with("Id") || matches!(key, "slug" | "kind" | "component") {
+            ID_CHARS
+        } else if matches!(key, "name" | "requestedBy" | "reason") {
+            NAME_CHARS
+        } else if key.ends_with("Url") || key == "url" || key == "selfLink" {
+            URL_CHARS
+        } else {
+            TEXT_CHARS
+        }
+    }
+
+    /// The first field of `value` over its limit, as `path: what`.
+    pub fn check(value: &Value) -> Result<(), String> {
+        walk(value, "", "$", 0)
+    }
+
+    fn walk(value: &Value, key: &str, path: &str, depth: usize) -> Result<(), String> {
+        if depth > DEPTH {
+            return Err(format!("{path}: nested deeper than {DEPTH} levels"));
+        }
+        match value {
+            Value::String(text) => {
+                let limit = chars_for(key);
+                let chars = text.chars().count();
+                if chars > limit {
+                    return Err(format!(
+                        "{path}: {chars} characters, at most {limit} allowed"
+                    ));
+                }
+            }
+            Value::Array(items) => {
+                if items.len() > LIST_ITEMS {
+                    return Err(format!(
+                        "{path}: {} items, at most {LIST_ITEMS} allowed",
+                        items.len()
+                    ));
+                }
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, key, &format!("{path}[{index}]"), depth + 1)?;
+                }
+            }
+            Value::Object(fields) => {
+                if fields.len() > LIST_ITEMS {
+                    return Err(format!(
+                        "{path}: {} fields, at most {LIST_ITEMS} allowed",
+                        fields.len()
+                    ));
+                }
+                for (name, item) in fields {
+                    let limit = chars_for(name).max(ID_CHARS);
+                    if name.chars().count() > limit {
+                        return Err(format!("{path}: a field name is too long"));
+                    }
+                    walk(item, name, &format!("{path}.{name}"), depth + 1)?;
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Reads a saga message (`what`, e.g. `frost.project.create command`): JSON of type `T`
+/// whose every field is within [`limits`]. `Err` is the dead letter's reason: `not a
+/// <what>: …`, or `INVALID_COMMAND(1001): …` for a field over its limit.
+pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], what: &str) -> Result<T, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("not a {what}: {e}"))?;
+    limits::check(&value).map_err(|reason| {
+        format!(
+            "INVALID_COMMAND({}): {what}: {reason}",
+            codes::INVALID_COMMAND
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| format!("not a {what}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +596,33 @@ mod tests {
         assert_eq!(value["status"], "FAILURE");
         assert_eq!(value["error"]["code"], 2004);
         assert!(value.get("dryRun").is_none());
+    }
+
+    #[test]
+    fn a_field_over_its_limit_is_an_invalid_command_naming_the_field() {
+        let long_id = "m".repeat(4_000);
+        let payload = serde_json::json!({"messageId": long_id, "datasetId": "ds", "name": "n"});
+        let err = decode::<DatasetCreateRequested>(
+            payload.to_string().as_bytes(),
+            "dataset.create.requested",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("INVALID_COMMAND(1001)"), "{err}");
+        assert!(
+            err.contains("$.messageId: 4000 characters, at most 255"),
+            "{err}"
+        );
+        let apis: Vec<_> = (0..101)
+            .map(|n| serde_json::json!({"slug": format!("a{n}"), "upstreamUrl": "http://x"}))
+            .collect();
+        let payload =
+            serde_json::json!({"messageId": "m", "datasetId": "ds", "name": "n", "apis": apis});
+        let err =
+            decode::<DatasetCreateRequested>(payload.to_string().as_bytes(), "x").unwrap_err();
+        assert!(err.contains("$.apis: 101 items"), "{err}");
+        let ok =
+            serde_json::json!({"messageId": "m", "datasetId": "ds", "name": "n".repeat(1_000)});
+        assert!(decode::<DatasetCreateRequested>(ok.to_string().as_bytes(), "x").is_ok());
     }
 
     #[test]

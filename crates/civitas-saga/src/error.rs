@@ -45,6 +45,41 @@ pub enum SagaError {
     Config(String),
 }
 
+impl SagaError {
+    /// Whether retrying later may succeed: the database or the broker is away, busy or
+    /// contended. Anything else (a value the store refuses, a state that does not parse)
+    /// fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SagaError::OpenStore(_) | SagaError::Contention(_) | SagaError::Kafka(_) => true,
+            SagaError::Store { source, .. } => sqlx_is_transient(source),
+            _ => false,
+        }
+    }
+}
+
+/// Connection and availability problems, and SQLSTATE classes 08 (connection), 40
+/// (serialization, deadlock), 53 (resources) and 57 (operator intervention: shutdown);
+/// SQLite's BUSY (5) and LOCKED (6).
+fn sqlx_is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "40", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "5"
+                || code == "6"
+        }),
+        _ => false,
+    }
+}
+
 impl From<civitas_kafka::KafkaError> for SagaError {
     fn from(err: civitas_kafka::KafkaError) -> Self {
         Self::Kafka(Box::new(err))

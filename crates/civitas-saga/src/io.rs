@@ -213,21 +213,88 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// How long a batch that failed (database down, …) waits before it is processed again.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
+/// How many times a record may fail the same non-transient way before it goes to the
+/// dead-letter topic (default of [`Poison::max_failures`]).
+pub const MAX_FAILURES: u32 = 5;
+
+/// What the consume loop does with a record that keeps failing.
+pub struct Poison<'a> {
+    /// Non-transient failures of one record before it is dead-lettered.
+    pub max_failures: u32,
+    /// Sends a record to the dead-letter topic with the reason.
+    pub dead_letter: &'a (dyn Fn(&Received, String) + Send + Sync),
+}
+
+impl std::fmt::Debug for Poison<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poison")
+            .field("max_failures", &self.max_failures)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do after a failed try of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Wait and try the same batch again.
+    Retry,
+    /// The batch keeps failing: try its records one by one to find the one at fault.
+    Split,
+    /// This one record keeps failing: dead-letter it and move on.
+    DeadLetter,
+}
+
+/// Counts a batch's failures: transient ones (database or broker away) are retried for as
+/// long as it takes and logged once; non-transient ones are retried `max_failures` times,
+/// then the batch is split, and a single record dead-lettered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Failures {
+    non_transient: u32,
+    transient: u32,
+}
+
+impl Failures {
+    /// Records a failure of a batch of `records`, and says what to do next.
+    pub fn record(&mut self, transient: bool, records: usize, max_failures: u32) -> AfterFailure {
+        if transient {
+            self.transient += 1;
+            return AfterFailure::Retry;
+        }
+        self.non_transient += 1;
+        if self.non_transient < max_failures.max(1) {
+            AfterFailure::Retry
+        } else if records > 1 {
+            AfterFailure::Split
+        } else {
+            AfterFailure::DeadLetter
+        }
+    }
+
+    /// Whether this is the first transient failure in a row (the only one logged loudly).
+    pub fn first_transient(&self) -> bool {
+        self.transient == 1
+    }
+}
+
 /// The at-least-once consume loop: takes what is available (up to `max_batch` records),
 /// hands it to `process`, and stores the offsets only when `process` succeeded. A failed
 /// batch is retried after a pause, so `process` must be idempotent (it is: dedup by
-/// message id, idempotent adapters); unreadable records are `process`'s to dead-letter.
+/// message id, idempotent adapters); unreadable records are `process`'s to dead-letter, and
+/// a record that keeps failing the same non-transient way goes there too ([`Poison`]), so
+/// one bad record cannot stop its partition (nor, with one loop for all partitions, every
+/// partition).
 pub async fn consume<F, Fut>(
     consumer: StreamConsumer,
     stop: watch::Receiver<bool>,
     max_batch: usize,
     component: &str,
+    poison: Poison<'_>,
     process: F,
 ) where
     F: FnMut(Vec<Received>) -> Fut,
     Fut: Future<Output = Result<(), SagaError>>,
 {
-    consume_until(&consumer, stop, max_batch, component, process).await;
+    consume_until(&consumer, stop, max_batch, component, poison, process).await;
     // Closing leaves the group: a blocking call that needs the broker, which may be the
     // embedded one served by this runtime's tasks, so it must not hold a worker thread.
     let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
@@ -238,6 +305,7 @@ async fn consume_until<F, Fut>(
     mut stop: watch::Receiver<bool>,
     max_batch: usize,
     component: &str,
+    poison: Poison<'_>,
     mut process: F,
 ) where
     F: FnMut(Vec<Received>) -> Fut,
@@ -266,16 +334,66 @@ async fn consume_until<F, Fut>(
                 None => break,
             }
         }
-        loop {
-            match process(batch.clone()).await {
-                Ok(()) => break,
-                Err(err) => {
-                    tracing::error!(component, error = %error_chain(&err), records = batch.len(),
-                        "processing failed; retrying the batch");
-                    tokio::select! {
-                        () = stopped(&mut stop) => return,
-                        () = tokio::time::sleep(RETRY_PAUSE) => {}
+        // Batches still to process: the whole one, or its records one by one once it has
+        // failed the same way too often.
+        let mut pending = std::collections::VecDeque::from([batch.clone()]);
+        while let Some(part) = pending.pop_front() {
+            let mut failures = Failures::default();
+            loop {
+                let err = match process(part.clone()).await {
+                    Ok(()) => {
+                        if failures.transient > 0 {
+                            tracing::info!(component, "processing works again");
+                        }
+                        break;
                     }
+                    Err(err) => err,
+                };
+                let transient = err.is_transient();
+                match failures.record(transient, part.len(), poison.max_failures) {
+                    AfterFailure::Retry if transient => {
+                        if failures.first_transient() {
+                            tracing::error!(component, error = %error_chain(&err),
+                                "processing failed for a reason that should pass (database or broker away); retrying every second until it works, without further ERROR lines");
+                        } else {
+                            tracing::debug!(component, error = %error_chain(&err), "still failing");
+                        }
+                    }
+                    AfterFailure::Retry => {
+                        tracing::warn!(component, error = %error_chain(&err), records = part.len(),
+                            failures = failures.non_transient, "processing failed; retrying");
+                    }
+                    AfterFailure::Split => {
+                        tracing::warn!(
+                            component,
+                            records = part.len(),
+                            "a batch keeps failing; handling its records one by one"
+                        );
+                        for record in part.iter().rev() {
+                            pending.push_front(vec![record.clone()]);
+                        }
+                        break;
+                    }
+                    AfterFailure::DeadLetter => {
+                        let record = &part[0];
+                        tracing::error!(component, topic = %record.topic, partition = record.partition,
+                            offset = record.offset, error = %error_chain(&err),
+                            "a record failed the same way {} times; sent to the dead-letter topic",
+                            failures.non_transient);
+                        (poison.dead_letter)(
+                            record,
+                            format!(
+                                "UNKNOWN_ERROR(9001): processing failed {} times the same way: {}",
+                                failures.non_transient,
+                                error_chain(&err)
+                            ),
+                        );
+                        break;
+                    }
+                }
+                tokio::select! {
+                    () = stopped(&mut stop) => return,
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
                 }
             }
         }
@@ -298,4 +416,34 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_failing_the_same_way_is_split_and_a_single_record_dead_lettered() {
+        let mut failures = Failures::default();
+        for _ in 0..4 {
+            assert_eq!(failures.record(false, 10, 5), AfterFailure::Retry);
+        }
+        assert_eq!(failures.record(false, 10, 5), AfterFailure::Split);
+        let mut single = Failures::default();
+        for _ in 0..4 {
+            assert_eq!(single.record(false, 1, 5), AfterFailure::Retry);
+        }
+        assert_eq!(single.record(false, 1, 5), AfterFailure::DeadLetter);
+    }
+
+    #[test]
+    fn transient_failures_are_retried_forever_and_logged_loudly_once() {
+        let mut failures = Failures::default();
+        assert_eq!(failures.record(true, 1, 5), AfterFailure::Retry);
+        assert!(failures.first_transient());
+        for _ in 0..100 {
+            assert_eq!(failures.record(true, 1, 5), AfterFailure::Retry);
+        }
+        assert!(!failures.first_transient());
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use civitas_events::saga::{DatasetCreateRequested, DeadLetter, StepResult};
+use civitas_events::saga::{self, DatasetCreateRequested, DeadLetter, StepResult};
 use civitas_kafka::KafkaSettings;
 use tokio::sync::watch;
 
@@ -46,6 +46,8 @@ pub struct OrchestratorConfig {
     pub processed_retention: Duration,
     /// Most records handled in one batch.
     pub max_batch: usize,
+    /// Non-transient failures of one record before it goes to the dead-letter topic.
+    pub max_failures: u32,
 }
 
 impl Default for OrchestratorConfig {
@@ -56,6 +58,7 @@ impl Default for OrchestratorConfig {
             republish_window: Duration::from_secs(60),
             processed_retention: Duration::from_secs(7 * 24 * 3600),
             max_batch: 256,
+            max_failures: io::MAX_FAILURES,
         }
     }
 }
@@ -303,14 +306,11 @@ impl Orchestrator {
             );
         }
         if record.topic == self.definition.request_topic {
-            let request: DatasetCreateRequested = match serde_json::from_slice(&record.payload) {
-                Ok(request) => request,
-                Err(err) => {
-                    return Decoded::DeadLetter(format!(
-                        "not a dataset.create.requested message: {err}"
-                    ));
-                }
-            };
+            let request: DatasetCreateRequested =
+                match saga::decode(&record.payload, "dataset.create.requested message") {
+                    Ok(request) => request,
+                    Err(reason) => return Decoded::DeadLetter(reason),
+                };
             let problems = request.problems();
             if !problems.is_empty() {
                 return Decoded::DeadLetter(format!("invalid request: {}", problems.join("; ")));
@@ -335,12 +335,12 @@ impl Orchestrator {
             .iter()
             .any(|s| s.result_topic == record.topic)
         {
-            return match serde_json::from_slice::<StepResult>(&record.payload) {
+            return match saga::decode::<StepResult>(&record.payload, "step result") {
                 Ok(result) => {
                     let message_id = result.message_id.clone();
                     Decoded::Input(Box::new(Input::from_result(result)), message_id)
                 }
-                Err(err) => Decoded::DeadLetter(format!("not a step result: {err}")),
+                Err(reason) => Decoded::DeadLetter(reason),
             };
         }
         Decoded::Ignore
@@ -589,11 +589,18 @@ impl Orchestrator {
         self.resume().await?;
         let timer = tokio::spawn(self.clone().timer(stop.clone()));
         let this = self.clone();
+        let letters = self.clone();
+        let dead_letter =
+            move |record: &Received, reason: String| letters.dead_letter(record, reason);
         io::consume(
             consumer,
             stop,
             self.config.max_batch,
             "saga-orchestrator",
+            io::Poison {
+                max_failures: self.config.max_failures,
+                dead_letter: &dead_letter,
+            },
             move |batch| {
                 let this = this.clone();
                 async move { this.on_batch(batch).await }

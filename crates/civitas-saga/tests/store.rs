@@ -54,6 +54,7 @@ on_both_backends!(
     a_redelivered_request_is_a_duplicate_and_a_second_request_starts_nothing,
     unreadable_and_invalid_requests_go_to_the_dead_letter_topic,
     a_message_with_a_nul_character_is_dead_lettered_not_retried,
+    a_message_id_over_its_limit_is_dead_lettered_with_1001_and_the_next_saga_runs,
     a_batch_is_applied_in_one_go_and_a_redelivered_batch_changes_nothing,
     two_orchestrators_on_one_store_never_lose_a_result,
 );
@@ -588,4 +589,45 @@ async fn two_orchestrators_on_one_store_never_lose_a_result(store: SagaStore) {
     a.on_batch(vec![apisix, garbage()]).await.unwrap();
     let saga = store.load(&saga.saga_id).await.unwrap().unwrap();
     assert_eq!(saga.status, SagaStatus::Completed, "{:#?}", saga.timeline);
+}
+
+/// On PostgreSQL a 4 000-character message id failed its transaction on every retry (btree
+/// entry limit), and the one loop of all partitions stopped every saga behind it.
+async fn a_message_id_over_its_limit_is_dead_lettered_with_1001_and_the_next_saga_runs(
+    store: SagaStore,
+) {
+    let clock = Clock::new();
+    let (orchestrator, sent) = orchestrator(&store, &clock);
+    let topic = "core.civitas.dataset.create.requested";
+    let mut poison = request(&unique_name("ds"));
+    poison.message_id = "m".repeat(4_000);
+    let good = request(&unique_name("ds"));
+    orchestrator
+        .on_batch(vec![
+            record(topic, "k1", serde_json::to_vec(&poison).unwrap()),
+            record(topic, "k2", serde_json::to_vec(&good).unwrap()),
+        ])
+        .await
+        .expect("a dead letter and a saga, not a failure to retry");
+    let letters = sent.take();
+    let dead: Vec<&Record> = letters
+        .iter()
+        .filter(|r| r.topic == "core.civitas.dataset.create.deadletter")
+        .collect();
+    assert_eq!(dead.len(), 1, "{:?}", topics_of(&letters));
+    let letter: DeadLetter = serde_json::from_slice(&dead[0].payload).unwrap();
+    assert!(
+        letter.reason.starts_with("INVALID_COMMAND(1001)"),
+        "{}",
+        letter.reason
+    );
+    assert!(letter.reason.contains("messageId"), "{}", letter.reason);
+    assert!(
+        store
+            .find_by_dataset("dataset-create", &good.dataset_id)
+            .await
+            .unwrap()
+            .is_some(),
+        "the next request became a saga"
+    );
 }

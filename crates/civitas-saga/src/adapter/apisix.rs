@@ -18,7 +18,8 @@
 use std::time::Duration;
 
 use civitas_events::saga::{
-    ApisixRouteCreate, ApisixRouteDelete, DatasetApi, Resource, StepOperation, StepResult, codes,
+    self, ApisixRouteCreate, ApisixRouteDelete, DatasetApi, Resource, StepOperation, StepResult,
+    codes,
 };
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -344,12 +345,10 @@ impl Handler for ApisixAdapter {
 
     async fn handle(&self, topic: &str, payload: &[u8]) -> Result<StepResult, String> {
         if topic == self.topics.apisix_route_create {
-            let command: ApisixRouteCreate = serde_json::from_slice(payload)
-                .map_err(|e| format!("not an apisix.route.create command: {e}"))?;
+            let command: ApisixRouteCreate = saga::decode(payload, "apisix.route.create command")?;
             Ok(self.create(&command).await)
         } else if topic == self.topics.apisix_route_delete {
-            let command: ApisixRouteDelete = serde_json::from_slice(payload)
-                .map_err(|e| format!("not an apisix.route.delete command: {e}"))?;
+            let command: ApisixRouteDelete = saga::decode(payload, "apisix.route.delete command")?;
             check_path_ids("routeIds", &command.route_ids)?;
             check_path_ids("upstreamIds", &command.upstream_ids)?;
             Ok(self.delete(&command).await)

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use civitas_credentials::{AuthConfig, Authenticator, LocalResolver};
 use civitas_events::saga::{
-    FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult, codes,
+    self, FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult, codes,
 };
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -470,12 +470,12 @@ impl Handler for FrostAdapter {
 
     async fn handle(&self, topic: &str, payload: &[u8]) -> Result<StepResult, String> {
         if topic == self.topics.frost_project_create {
-            let command: FrostProjectCreate = serde_json::from_slice(payload)
-                .map_err(|e| format!("not a frost.project.create command: {e}"))?;
+            let command: FrostProjectCreate =
+                saga::decode(payload, "frost.project.create command")?;
             Ok(self.create(&command).await)
         } else if topic == self.topics.frost_project_delete {
-            let command: FrostProjectDelete = serde_json::from_slice(payload)
-                .map_err(|e| format!("not a frost.project.delete command: {e}"))?;
+            let command: FrostProjectDelete =
+                saga::decode(payload, "frost.project.delete command")?;
             check_path_ids("projectId", [&command.project_id])?;
             Ok(self.delete(&command).await)
         } else {

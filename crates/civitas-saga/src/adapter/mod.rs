@@ -286,31 +286,36 @@ impl<H: Handler> Adapter<H> {
                     }
                 }
             }
-            Err(reason) => {
-                tracing::warn!(component, topic = %record.topic, offset = record.offset, %reason,
-                    "unreadable command sent to the dead-letter topic");
-                let letter = DeadLetter {
-                    message_id: uuid::Uuid::new_v4().to_string(),
-                    component: component.to_owned(),
-                    reason,
-                    topic: record.topic.clone(),
-                    partition: record.partition,
-                    offset: record.offset,
-                    key: record.key.clone(),
-                    payload: String::from_utf8_lossy(&record.payload).into_owned(),
-                    headers: record.header_map(),
-                    received_at: self.clock.now(),
-                };
-                match envelope.record(
-                    self.handler.dead_letter_topic(),
-                    &letter.message_id,
-                    &letter,
-                ) {
-                    Ok(out) => self.emit.emit(out),
-                    Err(err) => {
-                        tracing::error!(component, error = %io::error_chain(&err), "could not encode a dead letter")
-                    }
-                }
+            Err(reason) => self.dead_letter(record, reason),
+        }
+    }
+
+    /// Sends a record that cannot be handled to the adapter's dead-letter topic.
+    fn dead_letter(&self, record: &Received, reason: String) {
+        let component = self.handler.component();
+        let envelope = record.reply_envelope(&format!("/civitas/{component}"));
+        tracing::warn!(component, topic = %record.topic, offset = record.offset, %reason,
+            "unreadable command sent to the dead-letter topic");
+        let letter = DeadLetter {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            component: component.to_owned(),
+            reason,
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            key: record.key.clone(),
+            payload: String::from_utf8_lossy(&record.payload).into_owned(),
+            headers: record.header_map(),
+            received_at: self.clock.now(),
+        };
+        match envelope.record(
+            self.handler.dead_letter_topic(),
+            &letter.message_id,
+            &letter,
+        ) {
+            Ok(out) => self.emit.emit(out),
+            Err(err) => {
+                tracing::error!(component, error = %io::error_chain(&err), "could not encode a dead letter")
             }
         }
     }
@@ -326,7 +331,14 @@ impl<H: Handler> Adapter<H> {
     ) -> Result<(), SagaError> {
         let consumer = io::consumer(settings, group, &self.handler.command_topics())?;
         let component = self.handler.component();
-        io::consume(consumer, stop, max_batch, component, move |batch| {
+        let letters = self.clone();
+        let dead_letter =
+            move |record: &Received, reason: String| letters.dead_letter(record, reason);
+        let poison = io::Poison {
+            max_failures: io::MAX_FAILURES,
+            dead_letter: &dead_letter,
+        };
+        io::consume(consumer, stop, max_batch, component, poison, move |batch| {
             let this = self.clone();
             async move {
                 futures::future::join_all(batch.iter().map(|r| this.on_record(r))).await;

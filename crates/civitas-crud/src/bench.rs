@@ -19,7 +19,8 @@ use serde_json::json;
 
 use civitas_kafka::{CrudTopics, EmbeddedBroker, Publisher};
 
-use crate::startup::{App, CrudSettings, Running};
+use crate::server::Running;
+use crate::startup::{App, CrudSettings};
 
 /// How to load the service.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 //! | 401 | caller authentication is on and the bearer token is missing or invalid | `{"detail": "…"}` |
 //! | 403 | the authorization policy does not allow the command | `{"detail": "…"}` (names the rules that would) |
 //! | 409 | the object conflicts with an existing one (also the system's own 409) | `{"detail": "…"}` |
+//! | 408 | the body did not arrive within the body read timeout | `{"detail": "…"}` |
 //! | 413 | the body is too large | `{"detail": "…"}` |
 //! | 415 | a state-changing request whose `Content-Type` is not `application/json` | `{"detail": "…"}` |
 //! | 502 | the system answered 401, 403, 5xx or another error, or could not be reached | `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}` |
@@ -40,6 +41,8 @@ pub enum ApiError {
     Forbidden(String),
     Conflict(String),
     PayloadTooLarge(String),
+    /// The body did not arrive in time (a slow or stalled client).
+    RequestTimeout(String),
     /// A state-changing request that is not `application/json` (cross-site request guard).
     UnsupportedMediaType(String),
     /// An outside system failed. `error` is `HTTP Error <code>` or `Upstream unreachable`.
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -80,6 +84,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too_large",
+            ApiError::RequestTimeout(_) => "timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Upstream { .. } => "upstream_error",
             ApiError::Unavailable(_) => "unavailable",
@@ -100,6 +105,7 @@ impl ApiError {
             | ApiError::Forbidden(m)
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)
+            | ApiError::RequestTimeout(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m) => m.clone(),
             ApiError::Upstream { error, url, detail } => {

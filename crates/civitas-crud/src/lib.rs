@@ -14,7 +14,8 @@
 //! - [`request`]: the `/execute` body and its FastAPI-style validation.
 //! - [`systems`]: the configured systems and the lookup of a request's command.
 //! - [`events`], [`metrics`]: what each request leaves behind.
-//! - [`routes`], [`error`], [`startup`]: the HTTP API, its errors, building and serving.
+//! - [`routes`], [`error`], [`startup`], [`server`]: the HTTP API, its errors, building the
+//!   app and serving it.
 //! - [`bench`](mod@bench): the load generator behind `civitas bench execute`.
 
 pub mod authz;
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod request;
 pub mod retry;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod systems;
 pub mod template;
@@ -41,4 +43,5 @@ pub use civitas_credentials::{auth, credentials};
 /// A database URL without its password, for messages.
 pub use civitas_store::redact as redact_database_url;
 pub use error::ApiError;
-pub use startup::{App, CrudSettings, Running, StartupError, serve};
+pub use server::{Running, serve};
+pub use startup::{App, CrudSettings, StartupError};

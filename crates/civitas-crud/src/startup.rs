@@ -1,4 +1,5 @@
-//! Building and serving the app: settings → systems, database, events, metrics → router.
+//! Building the app: settings → systems, database, events, metrics → router. Serving it is
+//! [`server`](crate::server)'s.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -6,12 +7,10 @@
 //!
 //! let app = App::build(&CrudSettings::default(), None).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! civitas_crud::startup::serve(listener, app, std::future::pending()).await?;
+//! civitas_crud::server::serve(listener, app, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +20,6 @@ use axum::routing::{get, post};
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, Publisher};
 use sqlx::AnyPool;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::authz::Policy;
 use crate::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
@@ -58,6 +54,10 @@ pub struct CrudSettings {
     pub publish_events: bool,
     /// Largest `/execute` body accepted.
     pub body_limit_bytes: usize,
+    /// How long a client may take to send a request's headers, and its body: a client that
+    /// trickles bytes is cut off instead of holding a connection (and shutdown) forever.
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     /// Authenticate callers with bearer tokens of this issuer; `None`: anyone may call.
     pub caller_auth: Option<CallerAuthSettings>,
     /// The authorization policy file (`--authz`); `None`: every caller may run every
@@ -75,6 +75,8 @@ impl Default for CrudSettings {
             topic_prefix: "crud".to_owned(),
             publish_events: true,
             body_limit_bytes: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
             caller_auth: None,
             authz: None,
         }
@@ -110,6 +112,8 @@ pub struct AppInner {
     pub metrics: Metrics,
     pub pool: Option<AnyPool>,
     pub body_limit_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     /// `None`: callers are not authenticated.
     pub caller_auth: Option<CallerAuth>,
     /// `None`: every caller may run every command.
@@ -233,6 +237,8 @@ impl App {
             metrics: Metrics::new(),
             pool,
             body_limit_bytes: settings.body_limit_bytes,
+            header_read_timeout: settings.header_read_timeout,
+            body_read_timeout: settings.body_read_timeout,
             caller_auth: None,
             policy: None,
         })
@@ -257,85 +263,5 @@ impl App {
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::openapi))
             .with_state(self.clone())
-    }
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight (graceful shutdown). The caller flushes the publisher afterwards.
-pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let upkeep = spawn_upkeep(&app);
-    let router = app.router();
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    upkeep.abort();
-    result
-}
-
-fn spawn_upkeep(app: &App) -> JoinHandle<()> {
-    let app = app.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            app.metrics.upkeep();
-            if let Some(caller_auth) = &app.caller_auth {
-                caller_auth.refresh_if_stale().await;
-            }
-        }
-    })
-}
-
-/// An app serving in the background (tests, benchmarks).
-#[derive(Debug)]
-pub struct Running {
-    pub addr: SocketAddr,
-    pub app: App,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    /// Binds `addr` (port 0 for any) and serves `app` there.
-    pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app.clone(), async move {
-            let _ = stopped.await;
-        }));
-        Ok(Self {
-            addr,
-            app,
-            stop: Some(stop),
-            task,
-        })
-    }
-
-    /// `http://<addr>`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, finishes the requests in flight, and returns.
-    pub async fn stop(mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match (&mut self.task).await {
-            Ok(result) => result,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }

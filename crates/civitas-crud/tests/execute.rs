@@ -569,3 +569,48 @@ async fn key_material_and_secret_shaped_values_are_masked_on_every_topic() {
     assert!(!text.contains("MIIEvQ"), "{text}");
     assert!(!text.contains("abcdefgh12345678"), "{text}");
 }
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_or_body_is_cut_off_and_cannot_hold_up_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|s| {
+        s.header_read_timeout = Duration::from_millis(300);
+        s.body_read_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let addr = app.running.addr;
+
+    // Headers never finished: the server closes the connection.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /execute HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was not closed");
+
+    // A body that never arrives: 408.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+
+    // A client that holds a request open cannot hold shutdown past its deadline.
+    let mut holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+    holder
+        .write_all(b"POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    let _ = app.running.stop_within(Duration::from_secs(2)).await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+    drop(holder);
+}

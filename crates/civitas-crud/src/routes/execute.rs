@@ -60,6 +60,7 @@ pub struct ExecuteResponse {
         (status = 403, description = "The authorization policy does not allow the caller this command (names the rules that would)", body = crate::routes::openapi::DetailBody),
         (status = 404, description = "Unknown system, object type or action, or object not found", body = crate::routes::openapi::DetailBody),
         (status = 409, description = "Conflict with an existing object", body = crate::routes::openapi::DetailBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::routes::openapi::DetailBody),
         (status = 413, description = "Body too large", body = crate::routes::openapi::DetailBody),
         (status = 415, description = "The Content-Type is not application/json; nothing ran", body = crate::routes::openapi::DetailBody),
         (status = 422, description = "The body does not fit the schema (FastAPI detail)", body = crate::routes::openapi::ValidationBody),
@@ -88,15 +89,29 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
     };
     let grants = parts.extensions.get::<Caller>().map(|c| c.0.grants.clone());
 
-    let bytes = match axum::body::to_bytes(body, app.body_limit_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let error = ApiError::PayloadTooLarge(format!(
-                "the body is larger than {} bytes (or could not be read)",
-                app.body_limit_bytes
-            ));
+    let read = tokio::time::timeout(
+        app.body_read_timeout,
+        axum::body::to_bytes(body, app.body_limit_bytes),
+    )
+    .await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        failed => {
+            let error = match failed {
+                Err(_) => ApiError::RequestTimeout(format!(
+                    "the body did not arrive within {} s",
+                    app.body_read_timeout.as_secs()
+                )),
+                _ => ApiError::PayloadTooLarge(format!(
+                    "the body is larger than {} bytes (or could not be read)",
+                    app.body_limit_bytes
+                )),
+            };
             let issue = ValidationIssue {
-                kind: "body_too_large".into(),
+                kind: match error {
+                    ApiError::RequestTimeout(_) => "body_timeout".into(),
+                    _ => "body_too_large".into(),
+                },
                 loc: vec![Value::from("body")],
                 msg: error.message(),
                 input: Value::Null,

@@ -284,8 +284,17 @@ async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     let running = start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
     shutdown_signal().await;
     println!("civitas: shutting down, finishing requests");
-    running.stop().await.context("stopping the CRUD service")?;
-    println!("civitas: flushing events");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);
-    flush_or_keep(publisher, &outbox, timeout).await
+    // Whatever the HTTP side says, the events are flushed or kept.
+    let stopped = running.stop_within(timeout).await;
+    if let Err(error) = &stopped {
+        eprintln!("civitas: stopping the CRUD service: {error}");
+    }
+    println!("civitas: flushing events");
+    let code = flush_or_keep(publisher, &outbox, timeout).await?;
+    Ok(if stopped.is_err() {
+        ExitCode::FAILURE
+    } else {
+        code
+    })
 }

@@ -96,11 +96,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("civitas: ready (Ctrl-C to stop)");
     shutdown_signal().await;
     println!("civitas: shutting down, finishing HTTP requests");
-    crud.stop().await.context("stopping the CRUD service")?;
-    saga.shutdown(Duration::from_secs(args.shutdown_timeout_secs))
-        .await
-        .context("stopping the saga")?;
-    println!("civitas: shutting down, flushing events");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);
-    super::serve::flush_or_keep(publisher, &outbox, timeout).await
+    // Every component's shutdown runs, whatever another's result: a saga that cannot flush
+    // must not keep the CRUD events from the outbox.
+    let mut failed = false;
+    if let Err(error) = crud.stop_within(timeout).await {
+        eprintln!("civitas: stopping the CRUD service: {error}");
+        failed = true;
+    }
+    if let Err(error) = saga.shutdown(timeout).await {
+        eprintln!(
+            "civitas: stopping the saga: {:#}",
+            anyhow::Error::from(error)
+        );
+        failed = true;
+    }
+    println!("civitas: shutting down, flushing events");
+    let code = super::serve::flush_or_keep(publisher, &outbox, timeout).await?;
+    Ok(if failed { ExitCode::FAILURE } else { code })
 }

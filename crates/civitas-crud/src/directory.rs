@@ -727,25 +727,19 @@ async fn group_id(
         .transpose()
 }
 
+/// Most names one lookup binds: one query for a request's members or groups, whatever
+/// their number up to the connector's limit, in slices the databases accept.
+const NAMES_PER_QUERY: usize = 1_000;
+
 /// Ids of the named groups, or every unknown name.
 async fn group_ids(
     tx: &mut Transaction<'_, Any>,
     system: &str,
     names: &[String],
 ) -> Result<Vec<String>, DirectoryError> {
-    let mut ids = Vec::new();
-    let mut unknown = Vec::new();
-    for name in dedup(names) {
-        match group_id(tx, system, name).await? {
-            Some(id) => ids.push(id),
-            None => unknown.push(name.clone()),
-        }
-    }
-    if unknown.is_empty() {
-        Ok(ids)
-    } else {
-        Err(DirectoryError::UnknownGroups(unknown))
-    }
+    ids_by_name(tx, "directory_groups", "name", system, names)
+        .await?
+        .map_err(DirectoryError::UnknownGroups)
 }
 
 /// Ids of the named users, or every unknown name.
@@ -754,19 +748,50 @@ async fn user_ids(
     system: &str,
     names: &[String],
 ) -> Result<Vec<String>, DirectoryError> {
-    let mut ids = Vec::new();
-    let mut unknown = Vec::new();
-    for name in dedup(names) {
-        match user_id(tx, system, name).await? {
-            Some(id) => ids.push(id),
-            None => unknown.push(name.clone()),
+    ids_by_name(tx, "directory_users", "username", system, names)
+        .await?
+        .map_err(DirectoryError::UnknownUsers)
+}
+
+/// Ids of `names` in `table` (our own table and column names), in the order of the
+/// deduplicated names; `Err` with the unknown names when any is missing.
+async fn ids_by_name(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    column: &str,
+    system: &str,
+    names: &[String],
+) -> Result<Result<Vec<String>, Vec<String>>, sqlx::Error> {
+    let names = dedup(names);
+    let mut found = std::collections::HashMap::with_capacity(names.len());
+    for slice in names.chunks(NAMES_PER_QUERY) {
+        let placeholders: Vec<String> = (0..slice.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, {column} AS name FROM {table} WHERE system = $1 AND {column} IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(system);
+        for name in slice {
+            query = query.bind(name.as_str());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let id: String = row.try_get("id")?;
+            let name: String = row.try_get("name")?;
+            found.insert(name, id);
         }
     }
-    if unknown.is_empty() {
-        Ok(ids)
-    } else {
-        Err(DirectoryError::UnknownUsers(unknown))
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| !found.contains_key(n.as_str()))
+        .map(|n| (*n).clone())
+        .collect();
+    if !unknown.is_empty() {
+        return Ok(Err(unknown));
     }
+    Ok(Ok(names
+        .iter()
+        .filter_map(|n| found.remove(n.as_str()))
+        .collect()))
 }
 
 fn dedup(names: &[String]) -> Vec<&String> {

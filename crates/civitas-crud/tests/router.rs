@@ -569,3 +569,22 @@ async fn a_user_without_a_password_cannot_change_it_but_can_get_one_reset() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_list_param_over_the_limit_is_400_before_any_database_work() {
+    let (app, _dir) = directory_app().await;
+    let members: Vec<String> = (0..1_001).map(|n| format!("u{n}")).collect();
+    let (status, body) = oneshot(
+        &app,
+        "POST",
+        "/execute",
+        Some(json!({"system": "local", "object_type": "group", "action": "create",
+                    "params": {"name": "big", "members": members}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("`members`: 1001 items"),
+        "{body}"
+    );
+}

@@ -4,9 +4,12 @@
 //! Passwords are hashed with argon2 (on the blocking pool: hashing is deliberately slow) and
 //! only the hash is stored; results never carry it.
 
+use std::sync::LazyLock;
+
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::{Command, Connector, ConnectorError, Executed};
 use crate::directory::{
@@ -79,12 +82,18 @@ impl DirectoryConnector {
         let user = |u| to_json(&u);
         match (command.object_type, command.action) {
             ("user", "create") => {
+                // A duplicate is refused before the (deliberately slow) hash is paid for; the
+                // insert still checks, for two creates racing.
+                let username = p.required_name("username")?;
+                if store.user(system, &username).await.is_ok() {
+                    return Err(map(DirectoryError::UserExists(username)));
+                }
                 let password_hash = match p.string("password")? {
                     Some(password) => Some(hash_password(&password).await?),
                     None => None,
                 };
                 let new = NewUser {
-                    username: p.required_name("username")?,
+                    username,
                     email: p.string("email")?,
                     firstname: p.string("firstname")?,
                     lastname: p.string("lastname")?,
@@ -278,8 +287,22 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// At most one argon2 computation per core at a time: each takes ~19 MiB and tens of
+/// milliseconds, and 300 parallel creates must not take gigabytes.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+});
+
+async fn hashing_permit() -> Result<SemaphorePermit<'static>, ConnectorError> {
+    HASHING
+        .acquire()
+        .await
+        .map_err(|e| ConnectorError::Internal(format!("argon2 limiter closed: {e}")))
+}
+
 async fn hash_password(password: &str) -> Result<String, ConnectorError> {
     let password = password.to_owned();
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -292,6 +315,7 @@ async fn hash_password(password: &str) -> Result<String, ConnectorError> {
 
 async fn verify_password(password: &str, hash: String) -> Result<bool, ConnectorError> {
     let password = password.to_owned();
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .verify_password(password.as_bytes(), hash.as_str())
@@ -300,6 +324,9 @@ async fn verify_password(password: &str, hash: String) -> Result<bool, Connector
     .await
     .map_err(|e| ConnectorError::Internal(format!("argon2 task failed: {e}")))
 }
+
+/// Most items of a list param (`members`, `groups`) in one request.
+pub const MAX_LIST_ITEMS: usize = 1_000;
 
 const NUL_IN_OBJECT_ID: &str = "object_id must be free of NUL characters";
 
@@ -387,6 +414,12 @@ impl<'a> Params<'a> {
     fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ConnectorError> {
         match self.get(name) {
             None => Ok(None),
+            Some(Value::Array(items)) if items.len() > MAX_LIST_ITEMS => Err(
+                ConnectorError::BadParams(format!(
+                    "param `{name}`: {} items, at most {MAX_LIST_ITEMS} per request",
+                    items.len()
+                )),
+            ),
             Some(Value::Array(items)) => {
                 let strings = items
                     .iter()

@@ -578,13 +578,18 @@ async fn a_list_param_over_the_limit_is_400_before_any_database_work() {
         &app,
         "POST",
         "/execute",
-        Some(json!({"system": "local", "object_type": "group", "action": "create",
-                    "params": {"name": "big", "members": members}})),
+        Some(
+            json!({"system": "local", "object_type": "group", "action": "create",
+                    "params": {"name": "big", "members": members}}),
+        ),
     )
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("`members`: 1001 items"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`members`: 1001 items"),
         "{body}"
     );
 }

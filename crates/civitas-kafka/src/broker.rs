@@ -8,6 +8,7 @@
 //! the random port.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -175,10 +176,23 @@ fn advertise(handle: &BaseProducer, id: i32, host: &str, port: u16) {
 }
 
 /// Accepts connections on `listener` and pipes each to `target`.
+/// A failed `accept` (out of file descriptors) pauses the loop, doubling from 10 ms up to
+/// a second, instead of retrying at once and spinning a core.
 async fn forward(listener: TcpListener, target: String) {
+    let mut backoff = Duration::ZERO;
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            continue;
+        let mut inbound = match listener.accept().await {
+            Ok((inbound, _)) => {
+                backoff = Duration::ZERO;
+                inbound
+            }
+            Err(error) => {
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                tracing::warn!(%error, pause_ms = backoff.as_millis() as u64,
+                    "embedded broker forwarder could not accept a connection; pausing");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
         };
         let target = target.clone();
         tokio::spawn(async move {

@@ -278,11 +278,7 @@ impl Reader {
             for range in &ranges {
                 next_end.insert(range.partition, range.start);
             }
-            found.extend(
-                self.read_ranges(topic, &ranges)?
-                    .into_iter()
-                    .filter(|r| filter.matches(r)),
-            );
+            found.extend(self.read_ranges(topic, &ranges, filter)?);
             if found.len() >= n {
                 break;
             }
@@ -326,11 +322,7 @@ impl Reader {
                     });
                 }
             }
-            found.extend(
-                self.read_ranges(topic, &ranges)?
-                    .into_iter()
-                    .filter(|r| filter.matches(r)),
-            );
+            found.extend(self.read_ranges(topic, &ranges, filter)?);
         }
         sort_by_time(&mut found);
         Ok(found)
@@ -365,10 +357,13 @@ impl Reader {
     }
 
     /// Reads exactly the offsets `[start, end)` of each range.
+    /// The records of `ranges` that pass `filter`; the others are dropped as they are read,
+    /// so scanning a whole topic holds only the matches in memory.
     fn read_ranges(
         &self,
         topic: &str,
         ranges: &[Range],
+        filter: &Filter,
     ) -> Result<Vec<ConsumedRecord>, KafkaError> {
         if ranges.is_empty() {
             return Ok(Vec::new());
@@ -393,7 +388,10 @@ impl Reader {
                         continue;
                     };
                     if message.offset() < end {
-                        records.push(ConsumedRecord::from_message(&message));
+                        let record = ConsumedRecord::from_message(&message);
+                        if filter.matches(&record) {
+                            records.push(record);
+                        }
                         deadline = Instant::now() + READ_TIMEOUT;
                     }
                     if message.offset() + 1 >= end {

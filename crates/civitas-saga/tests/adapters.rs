@@ -710,3 +710,28 @@ async fn frost_project_ids_that_would_change_the_path_go_to_the_dead_letter_topi
         assert!(err.contains("projectId"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_token_whose_expires_in_overflows_the_clock_is_used_not_a_panic() {
+    let idp = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "forever", "expires_in": 9_223_372_036_854_775_807u64}),
+        ))
+        .mount(&idp)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.1/Projects"))
+        .and(header("authorization", "Bearer forever"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"value": [project("saga-1")]})),
+        )
+        .mount(&server)
+        .await;
+    let result = frost_with(&server, client_credentials(&idp))
+        .create(&create())
+        .await;
+    assert_eq!(result.status, ResultStatus::Success, "{result:?}");
+}

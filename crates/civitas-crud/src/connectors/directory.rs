@@ -289,9 +289,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
 
 /// At most one argon2 computation per core at a time: each takes ~19 MiB and tens of
 /// milliseconds, and 300 parallel creates must not take gigabytes.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
-});
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)));
 
 async fn hashing_permit() -> Result<SemaphorePermit<'static>, ConnectorError> {
     HASHING
@@ -414,12 +413,12 @@ impl<'a> Params<'a> {
     fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ConnectorError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Array(items)) if items.len() > MAX_LIST_ITEMS => Err(
-                ConnectorError::BadParams(format!(
+            Some(Value::Array(items)) if items.len() > MAX_LIST_ITEMS => {
+                Err(ConnectorError::BadParams(format!(
                     "param `{name}`: {} items, at most {MAX_LIST_ITEMS} per request",
                     items.len()
-                )),
-            ),
+                )))
+            }
             Some(Value::Array(items)) => {
                 let strings = items
                     .iter()

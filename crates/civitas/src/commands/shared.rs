@@ -125,11 +125,30 @@ fn render_record(record: &ConsumedRecord, json: bool) -> String {
     static MASKER: LazyLock<Masker> = LazyLock::new(Masker::default);
     let mut record = record.clone();
     MASKER.mask_in_place(&mut record.value);
-    if json {
+    let line = if json {
         record.to_json().to_string()
     } else {
         human_line(&record)
+    };
+    escape_controls(&line)
+}
+
+/// The line with every control character (ANSI/OSC escapes, C1 codes, DEL, newlines)
+/// written as `\uXXXX`: a value from a record must not drive the operator's terminal. In
+/// JSON output these can only sit inside strings, so the line stays valid JSON.
+pub fn escape_controls(line: &str) -> String {
+    if !line.chars().any(char::is_control) {
+        return line.to_owned();
     }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `time  topic[p]@offset  event_type  correlation  summary`.
@@ -240,6 +259,20 @@ fn truncate(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn control_characters_in_a_record_are_escaped_not_sent_to_the_terminal() {
+        assert_eq!(escape_controls("ok"), "ok");
+        assert_eq!(
+            escape_controls("id \u{1b}]0;pwned\u{7}x\u{9b}2J"),
+            "id \\u001b]0;pwned\\u0007x\\u009b2J"
+        );
+        let json = json!({"object_id": "a\u{1b}[31mred\u{85}"}).to_string();
+        let escaped = escape_controls(&json);
+        assert!(!escaped.chars().any(char::is_control));
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back["object_id"], "a\u{1b}[31mred\u{85}");
+    }
 
     #[test]
     fn a_printed_record_is_masked_whoever_produced_it() {

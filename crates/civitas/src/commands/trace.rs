@@ -36,7 +36,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(parse_age)
         .transpose()
         .context("--since")?
-        .map(|age| Utc::now() - age);
+        .map(|age| {
+            Utc::now()
+                .checked_sub_signed(age)
+                .context("--since reaches before the year -262 143")
+        })
+        .transpose()?;
     let settings = args.kafka.settings()?;
     let filter = Filter {
         correlation_id: Some(args.correlation_id.clone()),
@@ -103,13 +108,14 @@ fn parse_age(text: &str) -> anyhow::Result<chrono::Duration> {
     let n: i64 = number
         .parse()
         .with_context(|| format!("{text:?} is not a duration like 30m or 2h"))?;
-    Ok(match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" | "" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
+    let age = match unit {
+        "s" => chrono::Duration::try_seconds(n),
+        "m" | "" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
         other => bail!("unknown unit {other:?} in {text:?}: use s, m, h or d"),
-    })
+    };
+    age.with_context(|| format!("{text:?} is longer than any time civitas can reach back"))
 }
 
 #[cfg(test)]
@@ -122,5 +128,7 @@ mod tests {
         assert_eq!(parse_age("2h").unwrap(), chrono::Duration::hours(2));
         assert!(parse_age("2w").is_err());
         assert!(parse_age("h").is_err());
+        assert!(parse_age("999999999999999d").is_err());
+        assert!(parse_age(&format!("{}s", i64::MAX)).is_err());
     }
 }

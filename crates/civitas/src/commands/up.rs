@@ -84,7 +84,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::serve::crud_publisher(&settings, &args.crud.database_url).await?;
     let crud =
         super::serve::start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
-    let saga = super::saga::start_in_up(
+    let mut saga = super::saga::start_in_up(
         &args.saga,
         &settings,
         &args.crud.database_url,
@@ -94,12 +94,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .await?;
 
     println!("civitas: ready (Ctrl-C to stop)");
-    shutdown_signal().await;
+    // A component that dies (an adapter's task, say) stops the whole process, loudly: a
+    // half-running `up` looks healthy while sagas wait forever.
+    let mut failed = tokio::select! {
+        () = shutdown_signal() => false,
+        (which, result) = saga.failed() => {
+            eprintln!("civitas: the {} stopped unexpectedly ({}); shutting everything down", which.name(), match result {
+                Ok(()) => "without an error".to_owned(),
+                Err(err) => format!("{:#}", anyhow::Error::from(err)),
+            });
+            true
+        }
+    };
     println!("civitas: shutting down, finishing HTTP requests");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);
     // Every component's shutdown runs, whatever another's result: a saga that cannot flush
     // must not keep the CRUD events from the outbox.
-    let mut failed = false;
     if let Err(error) = crud.stop_within(timeout).await {
         eprintln!("civitas: stopping the CRUD service: {error}");
         failed = true;

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests and the acceptance script need and the machine lacks:
 # kcat and jq (reading the broker like an operator would), PostgreSQL (the store's second
-# backend). Debian/Ubuntu only; needs root or sudo. Idempotent: does nothing when all exist.
+# backend), and schemathesis (PyPI: the attack suite against /openapi.json). Debian/Ubuntu
+# only; needs root or sudo. Idempotent: does nothing when all exist.
 set -euo pipefail
+
+if ! command -v st >/dev/null 2>&1 && ! command -v schemathesis >/dev/null 2>&1; then
+  echo "installing: schemathesis (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+fi
 
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)

@@ -40,10 +40,12 @@ pub struct ExecuteRequest {
 pub struct ValidationIssue {
     #[serde(rename = "type")]
     pub kind: String,
-    #[schema(value_type = Vec<Object>)]
+    /// Where: `"body"`, then field names (strings) or positions (integers).
+    #[schema(value_type = Vec<serde_json::Value>)]
     pub loc: Vec<Value>,
     pub msg: String,
-    #[schema(value_type = Object)]
+    /// The offending input: any JSON value.
+    #[schema(value_type = serde_json::Value)]
     pub input: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

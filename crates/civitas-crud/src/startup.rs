@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, Publisher};
 use sqlx::AnyPool;
@@ -30,6 +30,7 @@ use crate::directory::DirectoryStore;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::routes::json_only::post_json;
 use crate::systems::{Systems, SystemsError};
 use crate::template::Templates;
 
@@ -246,12 +247,11 @@ impl App {
 
     /// The HTTP routes.
     pub fn router(&self) -> Router {
-        // Every route a caller uses takes only JSON when it changes state (cross-site
-        // request guard); caller authentication runs first, outside it.
+        // State-changing routes take only JSON (cross-site request guard: `post_json`);
+        // caller authentication runs first, outside it.
         let mut callers = Router::new()
-            .route("/execute", post(routes::execute::execute))
-            .route("/systems", get(routes::systems::systems))
-            .route_layer(axum::middleware::from_fn(routes::json_only::require_json));
+            .route("/execute", post_json(routes::execute::execute))
+            .route("/systems", get(routes::systems::systems));
         if self.caller_auth.is_some() {
             callers = callers.route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -7,12 +7,25 @@
 //! service never answers, so such requests never run a command.
 
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 
 use crate::error::ApiError;
+use crate::startup::App;
+
+/// A `POST` route that takes only `application/json`: every state-changing route is made
+/// with this. A method the route does not have still gets its 405.
+pub fn post_json<H, T>(handler: H) -> MethodRouter<App>
+where
+    H: Handler<T, App>,
+    T: 'static,
+{
+    axum::routing::post(handler).route_layer(axum::middleware::from_fn(require_json))
+}
 
 /// Refuses a `POST`, `PUT`, `PATCH` or `DELETE` whose `Content-Type` is not
 /// `application/json` (parameters such as `charset` allowed) with 415.

@@ -485,6 +485,11 @@ pub mod limits {
 pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], what: &str) -> Result<T, String> {
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| format!("not a {what}: {e}"))?;
+    // serde also reads a struct from a JSON array, by position: that would slip past the
+    // limits, which go by field name (found by the saga_messages fuzz target).
+    if !value.is_object() {
+        return Err(format!("not a {what}: the message must be a JSON object"));
+    }
     limits::check(&value).map_err(|reason| {
         format!(
             "INVALID_COMMAND({}): {what}: {reason}",

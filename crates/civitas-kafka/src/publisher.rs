@@ -484,19 +484,26 @@ impl Inner {
         }
         if let Err(refused) = self.try_enqueue(record) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            if let Some(rejection) = Rejection::of(&refused.error) {
-                let record = &refused.record;
-                self.counters.reject(
-                    rejection,
-                    &record.topic,
-                    record.key.as_deref(),
-                    &refused.error,
-                );
-                return;
+            if !self.rejected_for_good(&refused) {
+                self.retry
+                    .push(refused.record, &self.counters, &refused.error);
             }
-            self.retry
-                .push(refused.record, &self.counters, &refused.error);
         }
+    }
+
+    /// Logs and counts a refusal a retry cannot fix; `false` when a retry may.
+    fn rejected_for_good(&self, refused: &Refused) -> bool {
+        let Some(rejection) = Rejection::of(&refused.error) else {
+            return false;
+        };
+        let record = &refused.record;
+        self.counters.reject(
+            rejection,
+            &record.topic,
+            record.key.as_deref(),
+            &refused.error,
+        );
+        true
     }
 
     /// Hands the record to librdkafka; when it refuses, the record comes back whole.
@@ -536,15 +543,8 @@ impl Inner {
         let mut pending = self.retry.take_all();
         while let Some(record) = pending.pop_front() {
             if let Err(refused) = self.try_enqueue(record) {
-                if let Some(rejection) = Rejection::of(&refused.error) {
+                if self.rejected_for_good(&refused) {
                     // Never again: it must not block the records behind it.
-                    let record = &refused.record;
-                    self.counters.reject(
-                        rejection,
-                        &record.topic,
-                        record.key.as_deref(),
-                        &refused.error,
-                    );
                     continue;
                 }
                 // Still refused (queue full): keep the order and try again later.

@@ -7,7 +7,9 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use civitas_events::CloudEvent;
+use civitas_events::saga::DeadLetter;
 use civitas_kafka::{KafkaSettings, Publisher, Record};
 use futures::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -183,6 +185,23 @@ impl Received {
     }
 
     /// The headers as a map (for dead letters).
+    /// The dead letter of this record: where it came from, all of it, and why `component`
+    /// gave up on it.
+    pub fn dead_letter(&self, component: &str, reason: String, now: DateTime<Utc>) -> DeadLetter {
+        DeadLetter {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            component: component.to_owned(),
+            reason,
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.clone(),
+            payload: String::from_utf8_lossy(&self.payload).into_owned(),
+            headers: self.header_map(),
+            received_at: now,
+        }
+    }
+
     pub fn header_map(&self) -> BTreeMap<String, String> {
         self.headers.iter().cloned().collect()
     }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use civitas_events::saga::{self, DatasetCreateRequested, DeadLetter, StepResult};
+use civitas_events::saga::{self, DatasetCreateRequested, StepResult};
 use civitas_kafka::KafkaSettings;
 use tokio::sync::watch;
 
@@ -264,18 +264,7 @@ impl Orchestrator {
     fn dead_letter(&self, record: &Received, reason: String) {
         tracing::warn!(topic = %record.topic, offset = record.offset, %reason,
             "unreadable record sent to the dead-letter topic");
-        let letter = DeadLetter {
-            message_id: uuid::Uuid::new_v4().to_string(),
-            component: "saga-orchestrator".to_owned(),
-            reason,
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            key: record.key.clone(),
-            payload: String::from_utf8_lossy(&record.payload).into_owned(),
-            headers: record.header_map(),
-            received_at: self.clock.now(),
-        };
+        let letter = record.dead_letter("saga-orchestrator", reason, self.clock.now());
         let envelope = record.reply_envelope(SOURCE);
         match envelope.record(
             &self.definition.dead_letter_topic,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_credentials::AuthError;
-use civitas_events::saga::{DeadLetter, ResultStatus, StepError, StepOperation, StepResult, codes};
+use civitas_events::saga::{ResultStatus, StepError, StepOperation, StepResult, codes};
 use civitas_kafka::KafkaSettings;
 use reqwest::StatusCode;
 use tokio::sync::watch;
@@ -296,18 +296,7 @@ impl<H: Handler> Adapter<H> {
         let envelope = record.reply_envelope(&format!("/civitas/{component}"));
         tracing::warn!(component, topic = %record.topic, offset = record.offset, %reason,
             "unreadable command sent to the dead-letter topic");
-        let letter = DeadLetter {
-            message_id: uuid::Uuid::new_v4().to_string(),
-            component: component.to_owned(),
-            reason,
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            key: record.key.clone(),
-            payload: String::from_utf8_lossy(&record.payload).into_owned(),
-            headers: record.header_map(),
-            received_at: self.clock.now(),
-        };
+        let letter = record.dead_letter(component, reason, self.clock.now());
         match envelope.record(
             self.handler.dead_letter_topic(),
             &letter.message_id,

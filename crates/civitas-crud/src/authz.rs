@@ -10,7 +10,7 @@
 //!         civitas-crud: [writer]
 //!       groups: [/admins]            # the groups claim
 //!       scopes: [crud.write]         # scope (space-separated) or scp
-//!       subjects: [svc-portal]       # sub, or the configured subject claim
+//!       subjects: [8f1c…]            # sub (never a username a user may choose)
 //!     systems: [local, kc]           # each of these four is optional; absent = any
 //!     object_types: [user, group]
 //!     actions: [create, lock]
@@ -32,7 +32,8 @@ use crate::config::{ConfigError, Kind};
 /// What a caller's token grants, read from its claims.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// `sub` and the configured subject claim.
+    /// `sub`: the one subject claim an issuer guarantees stable and unique (a username,
+    /// `preferred_username`, can often be chosen by its user).
     pub subjects: BTreeSet<String>,
     /// `realm_access.roles` and `roles`.
     pub roles: BTreeSet<String>,
@@ -48,10 +49,9 @@ pub struct Grants {
 const MAX_CLAIM_VALUES: usize = 1_000;
 
 impl Grants {
-    /// The grants in a verified token's claims; `subject` is the caller's subject.
-    pub fn from_claims(claims: &Map<String, Value>, subject: Option<&str>) -> Self {
+    /// The grants in a verified token's claims.
+    pub fn from_claims(claims: &Map<String, Value>) -> Self {
         let mut grants = Grants::default();
-        grants.subjects.extend(subject.map(str::to_owned));
         grants
             .subjects
             .extend(claims.get("sub").and_then(Value::as_str).map(str::to_owned));
@@ -333,7 +333,7 @@ mod tests {
     }
 
     fn grants(claims: Value) -> Grants {
-        Grants::from_claims(claims.as_object().unwrap(), None)
+        Grants::from_claims(claims.as_object().unwrap())
     }
 
     #[test]

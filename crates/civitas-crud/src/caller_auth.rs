@@ -204,7 +204,7 @@ impl CallerAuth {
                 .map_err(|e| self.refusal(e))?
                 .claims;
         let user = self.user_context(&claims);
-        let grants = Arc::new(Grants::from_claims(&claims, user.subject.as_deref()));
+        let grants = Arc::new(Grants::from_claims(&claims));
         let identity = Identity { user, grants };
         if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
             self.remember(token, &identity, exp + LEEWAY_SECS);

@@ -7,7 +7,7 @@
 //! - `civitas_execute_duration_seconds{system,action,outcome}`: their latency (histogram).
 //! - `civitas_publisher_{sent,delivered,failed,retried,dropped,truncated}_total`,
 //!   `civitas_publisher_rejected_total{reason}` (`too_large`, `invalid_topic`,
-//!   `unauthorized`) and `civitas_publisher_{retry_queue,in_flight}`: the event publisher,
+//!   `unauthorized`, `invalid_record`) and `civitas_publisher_{retry_queue,in_flight}`: the event publisher,
 //!   sampled at scrape time.
 //!
 //! `system` and `action` are `unknown` unless they name a configured system and one of its
@@ -106,6 +106,7 @@ impl Metrics {
                     ("too_large", stats.rejected_too_large),
                     ("invalid_topic", stats.rejected_invalid_topic),
                     ("unauthorized", stats.rejected_unauthorized),
+                    ("invalid_record", stats.rejected_invalid_record),
                 ] {
                     metrics::counter!("civitas_publisher_rejected_total", "reason" => reason)
                         .absolute(value);

@@ -2,8 +2,8 @@
 //!
 //! - a header read timeout ([`CrudSettings::header_read_timeout`](crate::CrudSettings)): a
 //!   client that trickles its headers is disconnected instead of holding a connection;
-//! - graceful shutdown that [`Running::stop_within`] can cut short at a deadline, so a slow
-//!   client cannot hold up the flush of the events after it;
+//! - graceful shutdown that [`Running::stop_within`] stops waiting for at a deadline, so a
+//!   slow client cannot hold up the flush of the events after it;
 //! - an accept loop that backs off when `accept` fails (out of file descriptors) instead of
 //!   spinning a core.
 
@@ -126,8 +126,9 @@ impl Running {
         }
     }
 
-    /// Like [`stop`](Self::stop), but gives the requests in flight at most `deadline`; then
-    /// the connections still open are dropped (`TimedOut`).
+    /// Like [`stop`](Self::stop), but waits for the requests in flight at most `deadline`
+    /// (`TimedOut` then): the caller goes on to flush the events, and connections still open
+    /// end with the process (each is bounded by the header and body read timeouts anyway).
     pub async fn stop_within(mut self, deadline: Duration) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -399,7 +399,7 @@ pub struct DeadLetter {
 ///
 /// | field | limit |
 /// |---|---|
-/// | ids: a name ending in `Id`/`id`, `id`, `slug`, `kind`, `component` | 255 characters |
+/// | ids: `id`, a name ending in `Id` or `Ids` (each item), `slug`, `kind`, `component` | 255 characters |
 /// | names: `name`, `requestedBy`, `reason` | 1 000 characters |
 /// | URLs: a name ending in `Url`/`url`, `selfLink` | 2 048 characters |
 /// | any other string (`description`, `message`, …) | 10 000 characters |
@@ -417,7 +417,11 @@ pub mod limits {
 
     /// The limit of a string field called `key`.
     pub fn chars_for(key: &str) -> usize {
-        if key == "id" || key.ends_with("Id") || matches!(key, "slug" | "kind" | "component") {
+        if key == "id"
+            || key.ends_with("Id")
+            || key.ends_with("Ids")
+            || matches!(key, "slug" | "kind" | "component")
+        {
             ID_CHARS
         } else if matches!(key, "name" | "requestedBy" | "reason") {
             NAME_CHARS
@@ -482,7 +486,10 @@ pub mod limits {
 /// Reads a saga message (`what`, e.g. `frost.project.create command`): JSON of type `T`
 /// whose every field is within [`limits`]. `Err` is the dead letter's reason: `not a
 /// <what>: …`, or `INVALID_COMMAND(1001): …` for a field over its limit.
-pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], what: &str) -> Result<T, String> {
+pub fn decode<T: serde::de::DeserializeOwned + Serialize>(
+    payload: &[u8],
+    what: &str,
+) -> Result<T, String> {
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| format!("not a {what}: {e}"))?;
     // serde also reads a struct from a JSON array, by position: that would slip past the
@@ -490,13 +497,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], what: &str) -> Res
     if !value.is_object() {
         return Err(format!("not a {what}: the message must be a JSON object"));
     }
-    limits::check(&value).map_err(|reason| {
+    let over_limit = |reason: String| {
         format!(
             "INVALID_COMMAND({}): {what}: {reason}",
             codes::INVALID_COMMAND
         )
-    })?;
-    serde_json::from_value(value).map_err(|e| format!("not a {what}: {e}"))
+    };
+    limits::check(&value).map_err(over_limit)?;
+    let typed: T = serde_json::from_value(value).map_err(|e| format!("not a {what}: {e}"))?;
+    // Nested structs may be read from arrays too: checked again by their field names.
+    let named = serde_json::to_value(&typed).map_err(|e| format!("not a {what}: {e}"))?;
+    limits::check(&named).map_err(over_limit)?;
+    Ok(typed)
 }
 
 #[cfg(test)]
@@ -625,6 +637,14 @@ mod tests {
         let err =
             decode::<DatasetCreateRequested>(payload.to_string().as_bytes(), "x").unwrap_err();
         assert!(err.contains("$.apis: 101 items"), "{err}");
+        let positional = serde_json::json!(["m".repeat(4_000), "ds", "n"]);
+        let err =
+            decode::<DatasetCreateRequested>(positional.to_string().as_bytes(), "x").unwrap_err();
+        assert!(err.contains("must be a JSON object"), "{err}");
+        let nested = serde_json::json!({"messageId": "m", "datasetId": "ds", "name": "n",
+            "apis": [["s".repeat(1_000), "http://x"]]});
+        let err = decode::<DatasetCreateRequested>(nested.to_string().as_bytes(), "x").unwrap_err();
+        assert!(err.contains("$.apis[0].slug"), "{err}");
         let ok =
             serde_json::json!({"messageId": "m", "datasetId": "ds", "name": "n".repeat(1_000)});
         assert!(decode::<DatasetCreateRequested>(ok.to_string().as_bytes(), "x").is_ok());

@@ -2,24 +2,27 @@
 //!
 //! A record larger than the producer's `message.max.bytes` is refused by Kafka and would
 //! never arrive: an event that says less is better than no event. [`fit_json`] shortens a
-//! value until its serialized form fits a budget, in this order, each step only as far as
-//! needed:
+//! value until its serialized form fits a budget, each step only as far as needed:
 //!
-//! 1. long strings keep their first bytes and end in `…[truncated N bytes]`;
-//! 2. long arrays keep their first items and end with a `"…[truncated N items]"` item, long
-//!    objects keep their first keys and get a `"…"` key saying how many were left out;
-//! 3. if even that is too large, the whole value becomes one marker string.
+//! 1. long strings keep their first bytes and end in `…[truncated N bytes]` — one cap for
+//!    all strings, the largest that fits, and a string is only cut when that shortens it;
+//! 2. if that is not enough, whole subtrees at depth 2 or deeper (`data.params`,
+//!    `data.result`, an `errors[i].input`, …) become a `"…[truncated N bytes of JSON]"`
+//!    string: the smallest one that is enough on its own, else the largest, repeatedly.
 //!
-//! Short strings (ids, names, timestamps) are never cut: only strings longer than
-//! [`KEEP_BYTES`] are.
+//! The top of the value — an event's envelope (`event_id`, `user_context`, …) and `data`'s
+//! own shape — is never cut away, and short strings (ids, names, timestamps) are never cut:
+//! only strings longer than [`KEEP_BYTES`] are. Sizes are computed by walking the value,
+//! never by copying it.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Strings this long or shorter are never cut.
 pub const KEEP_BYTES: usize = 64;
 
-/// Containers this long or shorter are never cut.
-const KEEP_ITEMS: usize = 4;
+/// Containers at this depth or deeper may be replaced whole (root = 0: an envelope's
+/// fields are at 1, `data.params` at 2).
+const REPLACEABLE_DEPTH: usize = 2;
 
 /// The marker appended to a cut string.
 pub fn marker(cut_bytes: usize) -> String {
@@ -50,136 +53,165 @@ pub fn json_len(value: &Value) -> usize {
     counter.0
 }
 
-/// Shortens `value` until its compact JSON is at most `max_bytes` long (see the module
-/// docs). Returns whether anything was cut.
-pub fn fit_json(value: &mut Value, max_bytes: usize) -> bool {
-    if json_len(value) <= max_bytes {
-        return false;
-    }
-    // 1. The longest string cap that fits.
-    let longest = longest_string(value);
-    if longest > KEEP_BYTES {
-        let mut probe = value.clone();
-        cap_strings(&mut probe, KEEP_BYTES);
-        if json_len(&probe) <= max_bytes {
-            let cap = largest_fitting(KEEP_BYTES, longest, |cap| {
-                let mut probe = value.clone();
-                cap_strings(&mut probe, cap);
-                json_len(&probe) <= max_bytes
-            });
-            cap_strings(value, cap);
-            return true;
-        }
-        *value = probe;
-    }
-    // 2. The longest container cap that fits.
-    let widest = widest_container(value);
-    if widest > KEEP_ITEMS {
-        let mut probe = value.clone();
-        cap_containers(&mut probe, KEEP_ITEMS);
-        if json_len(&probe) <= max_bytes {
-            let cap = largest_fitting(KEEP_ITEMS, widest, |cap| {
-                let mut probe = value.clone();
-                cap_containers(&mut probe, cap);
-                json_len(&probe) <= max_bytes
-            });
-            cap_containers(value, cap);
-            return true;
-        }
-    }
-    // 3. Nothing of it fits.
-    *value = Value::String(format!("…[truncated {} bytes of JSON]", json_len(value)));
-    true
+/// The serialized length of a string (quotes and escapes included).
+fn str_len(text: &str) -> usize {
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, text);
+    counter.0
 }
 
-/// The largest `cap` in `low..=high` for which `fits(cap)`, given that `fits(low)`.
-fn largest_fitting(low: usize, high: usize, fits: impl Fn(usize) -> bool) -> usize {
-    let (mut good, mut bad) = (low, high.saturating_add(1));
-    while bad - good > 1 {
-        let mid = good + (bad - good) / 2;
-        if fits(mid) {
-            good = mid;
-        } else {
-            bad = mid;
-        }
+/// The serialized length of `text` cut with cap `cap`, or `None` when cutting would not
+/// shorten it.
+fn cut_len(text: &str, cap: usize) -> Option<usize> {
+    if text.len() <= cap.max(KEEP_BYTES) {
+        return None;
     }
-    good
+    let cut = str_len(&truncate_str(text, cap.max(KEEP_BYTES)));
+    (cut < str_len(text)).then_some(cut)
+}
+
+/// The length of `value` serialized once every string is cut with cap `cap`.
+fn len_with_cap(value: &Value, cap: usize) -> usize {
+    match value {
+        Value::String(text) => cut_len(text, cap).unwrap_or_else(|| str_len(text)),
+        Value::Array(items) => {
+            2 + items.len().saturating_sub(1)
+                + items.iter().map(|v| len_with_cap(v, cap)).sum::<usize>()
+        }
+        Value::Object(fields) => {
+            2 + fields.len().saturating_sub(1)
+                + fields
+                    .iter()
+                    .map(|(k, v)| str_len(k) + 1 + len_with_cap(v, cap))
+                    .sum::<usize>()
+        }
+        other => json_len(other),
+    }
+}
+
+fn cap_strings(value: &mut Value, cap: usize) {
+    match value {
+        Value::String(text) if cut_len(text, cap).is_some() => {
+            *text = truncate_str(text, cap.max(KEEP_BYTES));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| cap_strings(v, cap)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| cap_strings(v, cap)),
+        _ => {}
+    }
 }
 
 fn longest_string(value: &Value) -> usize {
     match value {
         Value::String(s) => s.len(),
         Value::Array(items) => items.iter().map(longest_string).max().unwrap_or(0),
-        Value::Object(fields) => fields
-            .iter()
-            .map(|(k, v)| k.len().max(longest_string(v)))
-            .max()
-            .unwrap_or(0),
+        Value::Object(fields) => fields.values().map(longest_string).max().unwrap_or(0),
         _ => 0,
     }
 }
 
-fn widest_container(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .map(widest_container)
-            .max()
-            .unwrap_or(0)
-            .max(items.len()),
-        Value::Object(fields) => fields
-            .values()
-            .map(widest_container)
-            .max()
-            .unwrap_or(0)
-            .max(fields.len()),
-        _ => 0,
+/// Shortens `value` until its compact JSON is at most `max_bytes` long (see the module
+/// docs). Returns whether anything was cut; the result may still be larger when the parts
+/// that are never cut are larger than `max_bytes` on their own.
+pub fn fit_json(value: &mut Value, max_bytes: usize) -> bool {
+    if json_len(value) <= max_bytes {
+        return false;
     }
-}
-
-fn cap_strings(value: &mut Value, cap: usize) {
-    match value {
-        Value::String(s) if s.len() > cap => *s = truncate_str(s, cap),
-        Value::Array(items) => items.iter_mut().for_each(|v| cap_strings(v, cap)),
-        Value::Object(fields) => {
-            if fields.keys().any(|k| k.len() > cap) {
-                let old = std::mem::take(fields);
-                *fields = old
-                    .into_iter()
-                    .map(|(k, v)| (truncate_str(&k, cap), v))
-                    .collect();
+    // 1. The largest string cap that fits, if one does; else every long string at the least.
+    let longest = longest_string(value);
+    if len_with_cap(value, KEEP_BYTES) <= max_bytes {
+        let (mut good, mut bad) = (KEEP_BYTES, longest.saturating_add(1));
+        while bad - good > 1 {
+            let mid = good + (bad - good) / 2;
+            if len_with_cap(value, mid) <= max_bytes {
+                good = mid;
+            } else {
+                bad = mid;
             }
-            fields.values_mut().for_each(|v| cap_strings(v, cap));
         }
-        _ => {}
+        cap_strings(value, good);
+        return true;
+    }
+    cap_strings(value, KEEP_BYTES);
+    // 2. Whole subtrees, deep ones first when one is enough.
+    loop {
+        let size = json_len(value);
+        if size <= max_bytes {
+            return true;
+        }
+        let excess = size - max_bytes;
+        let mut candidates = Vec::new();
+        containers(value, 0, &mut Vec::new(), &mut candidates);
+        // Replacing a subtree of `len` bytes by its marker saves `len - marker`.
+        let saving = |len: usize| len.saturating_sub(str_len(&replaced(len)));
+        let pick = candidates
+            .iter()
+            .filter(|(_, len)| saving(*len) >= excess)
+            .min_by_key(|(_, len)| *len)
+            .or_else(|| candidates.iter().max_by_key(|(_, len)| *len));
+        let Some((path, len)) = pick.cloned() else {
+            return true;
+        };
+        if saving(len) == 0 {
+            return true;
+        }
+        if let Some(node) = at_path(value, &path) {
+            *node = Value::String(replaced(len));
+        }
     }
 }
 
-fn cap_containers(value: &mut Value, cap: usize) {
-    match value {
+fn replaced(len: usize) -> String {
+    format!("…[truncated {len} bytes of JSON]")
+}
+
+/// One step of a path into a value.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Every non-empty container at [`REPLACEABLE_DEPTH`] or deeper, with its serialized size.
+fn containers(
+    value: &Value,
+    depth: usize,
+    path: &mut Vec<Step>,
+    out: &mut Vec<(Vec<Step>, usize)>,
+) -> usize {
+    let len = match value {
         Value::Array(items) => {
-            if items.len() > cap {
-                let cut = items.len() - cap;
-                items.truncate(cap);
-                items.push(Value::String(format!("…[truncated {cut} items]")));
+            let mut len = 2 + items.len().saturating_sub(1);
+            for (index, item) in items.iter().enumerate() {
+                path.push(Step::Index(index));
+                len += containers(item, depth + 1, path, out);
+                path.pop();
             }
-            items.iter_mut().for_each(|v| cap_containers(v, cap));
+            len
         }
         Value::Object(fields) => {
-            if fields.len() > cap {
-                let cut = fields.len() - cap;
-                let kept: Map<String, Value> =
-                    std::mem::take(fields).into_iter().take(cap).collect();
-                *fields = kept;
-                fields.insert(
-                    "…".to_owned(),
-                    Value::String(format!("[truncated {cut} keys]")),
-                );
+            let mut len = 2 + fields.len().saturating_sub(1);
+            for (key, item) in fields {
+                path.push(Step::Key(key.clone()));
+                len += str_len(key) + 1 + containers(item, depth + 1, path, out);
+                path.pop();
             }
-            fields.values_mut().for_each(|v| cap_containers(v, cap));
+            len
         }
-        _ => {}
+        other => return json_len(other),
+    };
+    let non_empty = matches!(value, Value::Array(a) if !a.is_empty())
+        || matches!(value, Value::Object(o) if !o.is_empty());
+    if depth >= REPLACEABLE_DEPTH && non_empty {
+        out.push((path.clone(), len));
     }
+    len
+}
+
+fn at_path<'a>(value: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
+    path.iter().try_fold(value, |node, step| match step {
+        Step::Key(key) => node.get_mut(key.as_str()),
+        Step::Index(index) => node.get_mut(*index),
+    })
 }
 
 struct Counter(usize);
@@ -222,13 +254,47 @@ mod tests {
     }
 
     #[test]
-    fn many_short_items_are_cut_by_count() {
-        let mut value =
-            json!({"result": (0..100_000).map(|n| json!({"id": n})).collect::<Vec<_>>()});
+    fn many_short_items_become_a_marker_and_the_envelope_stays() {
+        let mut value = json!({
+            "event_id": "e", "user_context": {"subject": "alice"},
+            "data": {"result": (0..100_000).map(|n| json!({"id": n})).collect::<Vec<_>>(), "system": "kc"}
+        });
         assert!(fit_json(&mut value, 50_000));
         assert!(json_len(&value) <= 50_000);
-        let items = value["result"].as_array().unwrap();
-        assert!(items.last().unwrap().as_str().unwrap().contains("items]"));
+        assert_eq!(value["user_context"]["subject"], "alice");
+        assert_eq!(value["data"]["system"], "kc");
+        assert!(
+            value["data"]["result"]
+                .as_str()
+                .unwrap()
+                .contains("bytes of JSON]")
+        );
+    }
+
+    /// A tree of strings just over the cut length, a few items per level: cutting them
+    /// would not shorten them, and the envelope must survive (found in review).
+    #[test]
+    fn a_deep_narrow_tree_is_cut_below_the_envelope() {
+        fn tree(depth: usize) -> Value {
+            if depth == 0 {
+                return json!("y".repeat(65));
+            }
+            Value::Array((0..4).map(|_| tree(depth - 1)).collect())
+        }
+        let mut value = json!({
+            "event_id": "e", "trace_id": "t", "user_context": {"subject": "alice"},
+            "data": {"params": {"a": tree(7), "b": tree(6)}, "error": "x"}
+        });
+        let budget = json_len(&value) / 3;
+        assert!(fit_json(&mut value, budget));
+        assert!(
+            json_len(&value) <= budget,
+            "{} > {budget}",
+            json_len(&value)
+        );
+        assert_eq!(value["user_context"]["subject"], "alice");
+        assert_eq!(value["trace_id"], "t");
+        assert!(value["data"]["params"].is_object() || value["data"]["params"].is_string());
     }
 
     #[test]
@@ -242,9 +308,10 @@ mod tests {
             strings in proptest::collection::vec(".{0,300}", 0..40),
             budget in 64usize..4_000,
         ) {
-            let mut value = json!({"params": strings, "id": "x"});
+            let mut value = json!({"data": {"params": strings}, "id": "x"});
             fit_json(&mut value, budget);
-            prop_assert!(json_len(&value) <= budget.max(64), "{} > {}", json_len(&value), budget);
+            prop_assert!(json_len(&value) <= budget.max(120), "{} > {}", json_len(&value), budget);
+            prop_assert_eq!(&value["id"], "x");
         }
     }
 }

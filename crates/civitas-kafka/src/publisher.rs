@@ -66,6 +66,8 @@ pub enum Rejection {
     InvalidTopic,
     /// Our principal may not write the topic.
     Unauthorized,
+    /// The broker refuses the record itself (e.g. no key on a compacted topic).
+    InvalidRecord,
 }
 
 impl Rejection {
@@ -75,6 +77,7 @@ impl Rejection {
             Rejection::TooLarge => "too_large",
             Rejection::InvalidTopic => "invalid_topic",
             Rejection::Unauthorized => "unauthorized",
+            Rejection::InvalidRecord => "invalid_record",
         }
     }
 
@@ -82,9 +85,8 @@ impl Rejection {
     fn of(error: &rdkafka::error::KafkaError) -> Option<Self> {
         use rdkafka::types::RDKafkaErrorCode as Code;
         match error.rdkafka_error_code()? {
-            Code::MessageSizeTooLarge | Code::InvalidMessageSize | Code::InvalidRecord => {
-                Some(Rejection::TooLarge)
-            }
+            Code::MessageSizeTooLarge | Code::InvalidMessageSize => Some(Rejection::TooLarge),
+            Code::InvalidRecord => Some(Rejection::InvalidRecord),
             Code::InvalidTopic => Some(Rejection::InvalidTopic),
             Code::TopicAuthorizationFailed | Code::ClusterAuthorizationFailed => {
                 Some(Rejection::Unauthorized)
@@ -111,6 +113,7 @@ pub struct PublisherStats {
     pub rejected_too_large: u64,
     pub rejected_invalid_topic: u64,
     pub rejected_unauthorized: u64,
+    pub rejected_invalid_record: u64,
     /// Records shortened to fit `message.max.bytes`.
     pub truncated: u64,
     /// Seconds since a record was last dropped or rejected; `None` when none ever was.
@@ -130,7 +133,7 @@ struct Counters {
     failed: AtomicU64,
     retried: AtomicU64,
     dropped: AtomicU64,
-    rejected: [AtomicU64; 3],
+    rejected: [AtomicU64; 4],
     truncated: AtomicU64,
     /// When a record was last lost, as milliseconds after `started`; 0 = never.
     last_loss_ms: AtomicU64,
@@ -421,6 +424,8 @@ impl Publisher {
             rejected_invalid_topic: c.rejected[Rejection::InvalidTopic as usize]
                 .load(Ordering::Relaxed),
             rejected_unauthorized: c.rejected[Rejection::Unauthorized as usize]
+                .load(Ordering::Relaxed),
+            rejected_invalid_record: c.rejected[Rejection::InvalidRecord as usize]
                 .load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
             last_loss_secs_ago: match c.last_loss_ms.load(Ordering::Relaxed) {

@@ -117,7 +117,7 @@ impl Record {
         if self.size() + FRAMING_BYTES <= max_bytes {
             return Ok(self);
         }
-        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&self.payload) else {
+        let Ok(mut value) = parse_unbounded(&self.payload) else {
             let size = self.size();
             return Err(TooLarge { record: self, size });
         };
@@ -149,6 +149,17 @@ impl Record {
             max_bytes, "record larger than message.max.bytes: values truncated with a marker");
         Ok(self)
     }
+}
+
+/// Our own payload, parsed back without serde_json's nesting limit of 128: an event wraps a
+/// caller's body (itself up to 128 deep) in two or four more levels.
+fn parse_unbounded(payload: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    use serde::Deserialize;
+    let mut deserializer = serde_json::Deserializer::from_slice(payload);
+    deserializer.disable_recursion_limit();
+    let value = serde_json::Value::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
 }
 
 impl std::fmt::Debug for Record {

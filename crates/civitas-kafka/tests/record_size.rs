@@ -74,6 +74,34 @@ proptest! {
         for canary in ["MIIcanaryPEM", "Y2FuYXJ5", "eyJjYW5hcnkiOiJKV1QifQ", "canaryBEARERtoken123", KEYED] {
             prop_assert!(!text.contains(canary), "{canary} survived");
         }
-        let _: Value = serde_json::from_slice(&record.payload).expect("still JSON");
+        let back: Value = serde_json::from_slice(&record.payload).expect("still JSON");
+        prop_assert!(back["event_id"].is_string(), "the envelope survives");
+        prop_assert!(back["data"].is_object());
     }
+}
+
+/// A caller's body may be nested 128 deep (serde_json's limit when it was read); the event
+/// around it adds levels, and reading it back to fit it must not fail (found in review).
+#[test]
+fn a_deeply_nested_oversized_event_is_fitted_not_rejected() {
+    let mut params = json!("x".repeat(200_000));
+    for _ in 0..127 {
+        params = json!({ "a": params, "pad": "p".repeat(2_000) });
+    }
+    let data = OperationData {
+        operation: "update".into(),
+        system: "kc".into(),
+        object_type: "user".into(),
+        object_id: Some("u".into()),
+        params,
+        result: None,
+        error: None,
+        success: false,
+        timestamp: Utc::now(),
+    };
+    let (record, _) = events()
+        .operation_record("update", &EventContext::correlated("c"), data)
+        .unwrap();
+    let record = record.fit(100_000).expect("fitted");
+    assert!(record.size() <= 100_000);
 }

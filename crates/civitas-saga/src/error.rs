@@ -59,8 +59,9 @@ impl SagaError {
 }
 
 /// Connection and availability problems, and SQLSTATE classes 08 (connection), 40
-/// (serialization, deadlock), 53 (resources) and 57 (operator intervention: shutdown);
-/// SQLite's BUSY (5) and LOCKED (6).
+/// (serialization, deadlock), 53 (resources) and 57 (operator intervention: shutdown), plus
+/// 42501 (permission) and 42P01 (no such table); SQLite's BUSY (5) and LOCKED (6) with their
+/// extended codes.
 fn sqlx_is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
@@ -70,11 +71,18 @@ fn sqlx_is_transient(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLite reports extended codes (BUSY_SNAPSHOT is 517): the primary one is the
+            // low byte.
+            if let Ok(sqlite) = code.parse::<u32>() {
+                return matches!(sqlite & 0xff, 5 | 6);
+            }
+            // 42501 and 42P01: a permission or a table missing is the operator's to fix, not
+            // the message's fault; retried (and logged once) instead of dead-lettering all.
             ["08", "40", "53", "57"]
                 .iter()
                 .any(|class| code.starts_with(class))
-                || code == "5"
-                || code == "6"
+                || code == "42501"
+                || code == "42P01"
         }),
         _ => false,
     }

@@ -257,6 +257,15 @@ async fn run<'a>(
     {
         Ok(resolved) => resolved,
         Err(error) => {
+            // The usual 404 names the valid choices; under a policy that would show a caller
+            // what GET /systems hides from it.
+            let error = match (&app.policy, error) {
+                (Some(_), ApiError::NotFound(_)) => ApiError::NotFound(
+                    "unknown system, object type or action: GET /systems lists what you may run"
+                        .to_owned(),
+                ),
+                (_, error) => error,
+            };
             let kind = Kind::from_name(&request.action).map_or("unknown", Kind::as_str);
             let system = app
                 .systems

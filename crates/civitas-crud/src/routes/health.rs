@@ -92,12 +92,14 @@ pub fn publisher_reasons(stats: &PublisherStats) -> Vec<String> {
     {
         reasons.push(format!(
             "events were dropped or refused by the broker in the last {} minutes \
-             (dropped {}, rejected: too large {}, invalid topic {}, unauthorized {})",
+             (dropped {}, rejected: too large {}, invalid topic {}, unauthorized {}, \
+             invalid record {})",
             LOSS_WINDOW.as_secs() / 60,
             stats.dropped,
             stats.rejected_too_large,
             stats.rejected_invalid_topic,
-            stats.rejected_unauthorized
+            stats.rejected_unauthorized,
+            stats.rejected_invalid_record
         ));
     }
     if stats.retry_queue > 0 {

@@ -86,10 +86,16 @@ impl CallError {
 
 /// Classifies an HTTP answer that is not the expected one.
 pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError {
-    let body: String = body.chars().take(300).collect();
-    let body = civitas_events::Masker::default()
-        .mask_text(&body)
-        .unwrap_or(body);
+    // Masked before it is cut, so that a cut cannot hide a secret's shape from the masker.
+    static MASKER: std::sync::LazyLock<civitas_events::Masker> =
+        std::sync::LazyLock::new(civitas_events::Masker::default);
+    let masked = MASKER.mask_text(body);
+    let body: String = masked
+        .as_deref()
+        .unwrap_or(body)
+        .chars()
+        .take(300)
+        .collect();
     let message = format!("{what}: HTTP {status}: {body}");
     let code = match status.as_u16() {
         429 => codes::RATE_LIMITED,

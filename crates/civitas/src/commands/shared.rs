@@ -133,16 +133,23 @@ fn render_record(record: &ConsumedRecord, json: bool) -> String {
     escape_controls(&line)
 }
 
-/// The line with every control character (ANSI/OSC escapes, C1 codes, DEL, newlines)
+/// Control characters, and the bidirectional overrides and isolates that reorder what a
+/// terminal shows (U+202A–U+202E, U+2066–U+2069).
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The line with every control character (ANSI/OSC escapes, C1 codes, DEL, newlines, bidi
+/// overrides)
 /// written as `\uXXXX`: a value from a record must not drive the operator's terminal. In
 /// JSON output these can only sit inside strings, so the line stays valid JSON.
 pub fn escape_controls(line: &str) -> String {
-    if !line.chars().any(char::is_control) {
+    if !line.chars().any(needs_escape) {
         return line.to_owned();
     }
     let mut out = String::with_capacity(line.len() + 16);
     for c in line.chars() {
-        if c.is_control() {
+        if needs_escape(c) {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);
@@ -267,6 +274,7 @@ mod tests {
             escape_controls("id \u{1b}]0;pwned\u{7}x\u{9b}2J"),
             "id \\u001b]0;pwned\\u0007x\\u009b2J"
         );
+        assert_eq!(escape_controls("a\u{202e}b"), "a\\u202eb");
         let json = json!({"object_id": "a\u{1b}[31mred\u{85}"}).to_string();
         let escaped = escape_controls(&json);
         assert!(!escaped.chars().any(char::is_control));

@@ -27,6 +27,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::config::load::yaml_error;
 use crate::config::{ConfigError, Kind};
 
 /// What a caller's token grants, read from its claims.
@@ -216,15 +217,8 @@ impl Policy {
 
     /// Parses and checks a policy (see [`load`](Self::load)).
     pub fn parse(file: &str, text: &str) -> Result<Self, Vec<ConfigError>> {
-        let policy: Policy = serde_norway::from_str(text).map_err(|e| {
-            let text = e.to_string();
-            vec![match text.split_once(": ") {
-                Some((path, reason)) if !path.contains(' ') && !path.is_empty() => {
-                    ConfigError::new(file, path, reason)
-                }
-                _ => ConfigError::new(file, ".", text),
-            }]
-        })?;
+        let policy: Policy =
+            serde_norway::from_str(text).map_err(|e| vec![yaml_error(file, &e)])?;
         let mut errors = Vec::new();
         let mut names = BTreeSet::new();
         for (index, rule) in policy.rules.iter().enumerate() {

@@ -548,7 +548,7 @@ fn check_system_against_type(
 }
 
 /// A YAML error as file, key path and reason.
-fn yaml_error(file: &str, error: &serde_norway::Error) -> ConfigError {
+pub(crate) fn yaml_error(file: &str, error: &serde_norway::Error) -> ConfigError {
     let text = error.to_string();
     // serde_norway writes `path.to.key: reason at line L column C`.
     match text.split_once(": ") {

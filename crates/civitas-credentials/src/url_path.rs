@@ -16,15 +16,19 @@ pub enum UnsafeSegment {
     Empty,
     #[error("it is, or decodes to, a dot segment (`.` or `..`), which would change the path")]
     DotSegment,
+    /// A `/` or `\` (plain or encoded): an upstream that decodes `%2F` would see more
+    /// segments (`8f1c/groups` addresses another resource than user `8f1c`).
+    #[error("it holds, or decodes to, a `/` or `\\`, which would add path segments")]
+    Separator,
 }
 
 /// How many times a value is percent-decoded when looking for a dot segment: servers and
 /// proxies that decode twice exist, and `%252e` becomes `.` after two rounds.
 const DECODE_ROUNDS: usize = 3;
 
-/// Checks one value that will be printed into a path segment: refused when empty, or when
-/// the value — or any `/`- or `\`-separated part of it, after up to three rounds of
-/// percent-decoding — is `.` or `..`.
+/// Checks one value that will be printed into a path segment: refused when empty, when the
+/// value — or any `/`- or `\`-separated part of it, after up to three rounds of
+/// percent-decoding — is `.` or `..`, and when it holds a `/` or `\` in any of those forms.
 pub fn check_segment(value: &str) -> Result<(), UnsafeSegment> {
     if value.trim().is_empty() {
         return Err(UnsafeSegment::Empty);
@@ -32,7 +36,25 @@ pub fn check_segment(value: &str) -> Result<(), UnsafeSegment> {
     if decodes_to_dot_segment(value) {
         return Err(UnsafeSegment::DotSegment);
     }
+    if decodes_to_separator(value) {
+        return Err(UnsafeSegment::Separator);
+    }
     Ok(())
+}
+
+fn decodes_to_separator(value: &str) -> bool {
+    let mut text = Cow::Borrowed(value);
+    for _ in 0..=DECODE_ROUNDS {
+        if text.contains(['/', '\\']) {
+            return true;
+        }
+        let decoded = percent_decode(&text);
+        if decoded == text {
+            return false;
+        }
+        text = Cow::Owned(decoded);
+    }
+    false
 }
 
 /// Checks a rendered path (`/a/b/c`, no query): no segment may be a dot segment in any
@@ -141,6 +163,17 @@ mod tests {
     fn empty_values_are_refused() {
         assert_eq!(check_segment(""), Err(UnsafeSegment::Empty));
         assert_eq!(check_segment("  "), Err(UnsafeSegment::Empty));
+    }
+
+    #[test]
+    fn separators_in_every_encoding_are_refused() {
+        for value in ["a/b", "8f1c%2Fgroups", "a%5Cb", "a%252Fb", "/"] {
+            assert_eq!(
+                check_segment(value),
+                Err(UnsafeSegment::Separator),
+                "{value}"
+            );
+        }
     }
 
     #[test]

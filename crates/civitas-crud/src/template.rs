@@ -317,7 +317,7 @@ mod tests {
     fn ctx() -> minijinja::Value {
         context(&json!({
             "params": {"username": "max", "enabled": false, "n": 3, "attrs": {"a": [1, 2]}},
-            "object_id": "a/b admin users",
+            "object_id": "a+b admin users",
             "settings": {"realm": "city"}
         }))
     }
@@ -331,7 +331,7 @@ mod tests {
                 &ctx(),
             )
             .unwrap();
-        assert_eq!(path, "/admin/realms/city/users/a%2Fb%20admin%20users");
+        assert_eq!(path, "/admin/realms/city/users/a%2Bb%20admin%20users");
     }
 
     #[test]

@@ -652,7 +652,7 @@ async fn apisix_retries_a_429_and_succeeds() {
 }
 
 /// Ids a command could carry to move a request to another resource.
-const PATH_ATTACKS: [&str; 5] = ["..", ".", "%2e%2e", "a/../..", ""];
+const PATH_ATTACKS: [&str; 6] = ["..", ".", "%2e%2e", "a/../..", "", "a/b"];
 
 /// A server that fails the test (when dropped) if any request reaches it.
 async fn untouchable() -> MockServer {

@@ -68,6 +68,12 @@ pub struct CrudArgs {
     /// Publish no events. For benchmarks and diagnosis only: the events are the audit trail.
     #[arg(long, env = "CIVITAS_NO_EVENTS")]
     pub no_events: bool,
+    /// Seconds a client may take to send a request's headers; the connection is closed then.
+    #[arg(long, env = "CIVITAS_HEADER_READ_TIMEOUT_SECS", default_value_t = 5)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body; 408 then.
+    #[arg(long, env = "CIVITAS_BODY_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_read_timeout_secs: u64,
     #[command(flatten)]
     pub caller_auth: CallerAuthArgs,
 }
@@ -132,6 +138,8 @@ impl CrudArgs {
             publish_events: !self.no_events,
             caller_auth: self.caller_auth.settings(),
             authz: self.caller_auth.authz.clone(),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
             ..CrudSettings::default()
         }
     }

@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 /// Why a value cannot go into a URL path segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UnsafeSegment {
@@ -33,72 +35,57 @@ pub fn check_segment(value: &str) -> Result<(), UnsafeSegment> {
     if value.trim().is_empty() {
         return Err(UnsafeSegment::Empty);
     }
-    if decodes_to_dot_segment(value) {
+    if any_decoding(value, has_dot_part) {
         return Err(UnsafeSegment::DotSegment);
     }
-    if decodes_to_separator(value) {
+    if any_decoding(value, |text| text.contains(['/', '\\'])) {
         return Err(UnsafeSegment::Separator);
     }
     Ok(())
-}
-
-fn decodes_to_separator(value: &str) -> bool {
-    let mut text = Cow::Borrowed(value);
-    for _ in 0..=DECODE_ROUNDS {
-        if text.contains(['/', '\\']) {
-            return true;
-        }
-        let decoded = percent_decode(&text);
-        if decoded == text {
-            return false;
-        }
-        text = Cow::Owned(decoded);
-    }
-    false
 }
 
 /// Checks a rendered path (`/a/b/c`, no query): no segment may be a dot segment in any
 /// encoded form. The last line of defence behind [`check_segment`], for values a template
 /// computed.
 pub fn check_path(path: &str) -> Result<(), UnsafeSegment> {
-    if path.split('/').any(decodes_to_dot_segment) {
+    if path
+        .split('/')
+        .any(|segment| any_decoding(segment, has_dot_part))
+    {
         return Err(UnsafeSegment::DotSegment);
     }
     Ok(())
 }
 
-fn decodes_to_dot_segment(value: &str) -> bool {
+/// Whether `test` holds for `value` or for any of its first [`DECODE_ROUNDS`] percent-decodings.
+fn any_decoding(value: &str, test: impl Fn(&str) -> bool) -> bool {
     let mut text = Cow::Borrowed(value);
     for _ in 0..DECODE_ROUNDS {
-        if has_dot_part(&text) {
+        if test(&text) {
             return true;
         }
-        let decoded = percent_decode(&text);
+        // Invalid escapes stay as they are; invalid UTF-8 is replaced.
+        let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
         if decoded == text {
             return false;
         }
         text = Cow::Owned(decoded);
     }
-    has_dot_part(&text)
+    test(&text)
 }
+
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value stays one
 /// segment.
 pub fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
-    }
-    out
+    utf8_percent_encode(text, SEGMENT).to_string()
 }
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 fn is_dot(part: &str) -> bool {
     matches!(part.trim(), "." | "..")
@@ -106,28 +93,6 @@ fn is_dot(part: &str) -> bool {
 
 fn has_dot_part(text: &str) -> bool {
     text.split(['/', '\\']).any(is_dot)
-}
-
-/// `%XX` → the byte; anything else as it is (invalid escapes stay, invalid UTF-8 is replaced).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).and_then(|b| char::from(*b).to_digit(16)),
-                bytes.get(i + 2).and_then(|b| char::from(*b).to_digit(16)),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

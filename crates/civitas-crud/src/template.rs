@@ -79,7 +79,7 @@ impl Templates {
                     return Ok(());
                 }
                 let text = value.to_string();
-                out.write_str(&percent_encode(&text))
+                out.write_str(&url_path::encode_segment(&text))
                     .map_err(minijinja::Error::from)
             } else {
                 minijinja::escape_formatter(out, state, value)
@@ -284,11 +284,6 @@ fn describe(err: &minijinja::Error) -> String {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    url_path::encode_segment(text)
-}
-
 /// The value of a dotted variable path (`params.user_id`); undefined when any part is missing.
 fn lookup(ctx: &minijinja::Value, path: &str) -> minijinja::Value {
     path.split('.').fold(ctx.clone(), |value, part| {
@@ -303,7 +298,7 @@ fn odata_id(value: minijinja::Value) -> minijinja::Value {
     let key = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         text
     } else {
-        format!("'{}'", percent_encode(&text.replace('\'', "''")))
+        format!("'{}'", url_path::encode_segment(&text.replace('\'', "''")))
     };
     minijinja::Value::from_safe_string(key)
 }

@@ -79,15 +79,13 @@ pub async fn execute(State(app): State<App>, request: Request) -> Response {
         .and_then(TraceContext::parse)
         .map(|caller| caller.child())
         .unwrap_or_else(TraceContext::new_root);
+    let caller = parts.extensions.get::<Caller>();
     let ctx = EventContext {
         correlation_id: Some(correlation_id.clone()),
         trace: Some(trace),
-        user_context: parts
-            .extensions
-            .get::<Caller>()
-            .map(|caller| caller.0.user.clone()),
+        user_context: caller.map(|caller| caller.0.user.clone()),
     };
-    let grants = parts.extensions.get::<Caller>().map(|c| c.0.grants.clone());
+    let grants = caller.map(|caller| caller.0.grants.clone());
 
     let read = tokio::time::timeout(
         app.body_read_timeout,

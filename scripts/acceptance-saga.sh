@@ -100,11 +100,11 @@ code=$?
 set -e
 cat "$work/request2.out"
 [ "$code" -eq 1 ] || fail "saga request --wait exited $code, expected 1 for a failed saga"
-grep -q "^FAILED (COMPENSATED) saga .* at step apisix-route: 2004 " "$work/request2.out" || fail "no FAILED (COMPENSATED) line"
+grep -q "^FAILED (COMPENSATED) saga .* at step apisix-route: SERVICE_UNAVAILABLE(2002): " "$work/request2.out" || fail "no FAILED (COMPENSATED) line"
 
 failed=$(last_records "$broker2" core.civitas.dataset.create.failed | jq -c 'select(.datasetId == "ds-2")')
 jq -e -s 'length == 1 and .[0].status == "COMPENSATED" and .[0].failedStep == "apisix-route"
-  and .[0].error.code == 2004 and (.[0].cleanedResources | length) == 1
+  and .[0].error.code == 2002 and (.[0].cleanedResources | length) == 1
   and .[0].cleanedResources[0].kind == "frost-project" and .[0].cleanedResources[0].id == "dryrun-ds-2"
   and .[0].staleResources == []' <<<"$failed" >/dev/null || fail ".failed is wrong: $failed"
 deletes=$(last_records "$broker2" core.civitas.frost.project.delete | jq -c 'select(.datasetId == "ds-2")')

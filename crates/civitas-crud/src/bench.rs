@@ -17,7 +17,8 @@ use axum::body::Bytes;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use civitas_kafka::{CrudTopics, EmbeddedBroker, Publisher};
+use civitas_kafka::{EmbeddedBroker, Publisher};
+use civitas_topics::CrudTopics;
 
 use crate::server::Running;
 use crate::startup::{App, CrudSettings};
@@ -268,19 +269,19 @@ pub async fn execute_bench(
         .map_err(BenchError::Broker)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench{}", &run_id[..8]);
-    for topic in CrudTopics::new(&prefix).all() {
+    let topics = CrudTopics::with_prefix(&prefix).expect("bench<hex> is a valid CRUD prefix");
+    for topic in topics.all() {
         broker.create_topic(topic, 3).map_err(BenchError::Broker)?;
     }
     let kafka = broker
         .settings()
-        .with_topic_prefix(&prefix)
         .with_client_options(client_options.iter().cloned());
     let publisher = Publisher::connect(&kafka).map_err(BenchError::Broker)?;
 
     let dir = std::env::temp_dir().join(format!("civitas-bench-{run_id}"));
     let settings = CrudSettings {
         database_url: format!("sqlite://{}/bench.db", dir.display()),
-        topic_prefix: prefix.clone(),
+        topics,
         ..CrudSettings::default()
     };
     let result = async {

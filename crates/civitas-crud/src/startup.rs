@@ -19,6 +19,7 @@ use axum::Router;
 use axum::routing::get;
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, Publisher};
+use civitas_topics::CrudTopics;
 use sqlx::AnyPool;
 
 use crate::authz::Policy;
@@ -48,8 +49,8 @@ pub struct CrudSettings {
     pub systems_dir: Option<PathBuf>,
     /// Configure the built-in directory as system `local`.
     pub local_directory: bool,
-    /// Prefix of the CRUD topics (`KAFKA_TOPIC_PREFIX`).
-    pub topic_prefix: String,
+    /// The CRUD topics, under `KAFKA_TOPIC_PREFIX`.
+    pub topics: CrudTopics,
     /// Publish events. Switching this off is for benchmarks and diagnosis only: the
     /// operations events are the audit trail.
     pub publish_events: bool,
@@ -73,7 +74,7 @@ impl Default for CrudSettings {
             database_url: "sqlite://.civitas/civitas.db".to_owned(),
             systems_dir: None,
             local_directory: true,
-            topic_prefix: "crud".to_owned(),
+            topics: CrudTopics::default(),
             publish_events: true,
             body_limit_bytes: 1024 * 1024,
             header_read_timeout: Duration::from_secs(5),
@@ -163,7 +164,7 @@ impl App {
             Some(publisher) if settings.publish_events => {
                 Events::Publishing(Box::new(CrudEvents::new(
                     publisher,
-                    &settings.topic_prefix,
+                    settings.topics.clone(),
                     &settings.service_name,
                     Masker::default(),
                 )))

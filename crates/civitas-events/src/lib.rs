@@ -6,12 +6,14 @@
 //! - [`trace`]: W3C trace context (`traceparent`) parsing and formatting.
 //! - [`truncate`]: shortening a JSON value to a byte budget, with visible markers.
 //! - [`error`]: why a set of headers is not a CloudEvent.
+//! - [`error_code`]: the platform's error codes of adapters and sagas (`NAME(code)`).
 //!
 //! Everything here is testable on bytes alone; the crates that do I/O build on it.
 
 pub mod cloudevents;
 pub mod envelope;
 pub mod error;
+pub mod error_code;
 pub mod mask;
 pub mod saga;
 pub mod time;
@@ -24,5 +26,6 @@ pub use envelope::{
     ValidationErrorData, WorkflowData,
 };
 pub use error::CloudEventError;
+pub use error_code::AdapterErrorCode;
 pub use mask::Masker;
 pub use trace::TraceContext;

@@ -23,40 +23,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Error codes carried by [`StepError::code`]: the thousands digit is the class.
-pub mod codes {
-    /// 1xxx: the command cannot succeed as given (validation, rejected by the target). Never retried.
-    pub const INVALID_COMMAND: u16 = 1001;
-    /// The target rejected the request (HTTP 400/405/422 and other 4xx without a special meaning).
-    pub const REJECTED: u16 = 1002;
-    /// The target refused our credentials (HTTP 401/403).
-    pub const UNAUTHORIZED: u16 = 1003;
-    /// 2xxx: retryable, retries exhausted. The HTTP request timed out on every try.
-    pub const TIMEOUT: u16 = 2001;
-    /// The target could not be reached on any try (connection refused/reset, DNS).
-    pub const CONNECTION: u16 = 2002;
-    /// The target answered 429 on every try.
-    pub const RATE_LIMITED: u16 = 2003;
-    /// The target answered 5xx on every try.
-    pub const SERVER_ERROR: u16 = 2004;
-    /// The orchestrator got no result for a step within the step timeout.
-    pub const STEP_TIMED_OUT: u16 = 2010;
-    /// 3xxx: adapter-specific. More than one FROST project carries the dataset's name.
-    pub const FROST_AMBIGUOUS_PROJECT: u16 = 3001;
-    /// FROST answered a create without telling the new project's id.
-    pub const FROST_NO_PROJECT_ID: u16 = 3002;
-    /// A FROST project to delete was not created by this saga; it is left alone.
-    pub const FROST_PROJECT_NOT_OURS: u16 = 3003;
-    /// An API's upstream URL cannot be made an APISIX upstream node (no host, bad port).
-    pub const APISIX_INVALID_UPSTREAM: u16 = 3101;
-    /// 9xxx: anything not classified above.
-    pub const UNKNOWN: u16 = 9001;
-
-    /// Whether `code` is in the retryable (2xxx) class.
-    pub fn is_retryable(code: u16) -> bool {
-        (2000..3000).contains(&code)
-    }
-}
+pub use crate::error_code::AdapterErrorCode;
 
 /// One API of a dataset, published through APISIX at `/v1/datasets/<datasetId>/<slug>`.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
@@ -222,24 +189,32 @@ pub enum ResultStatus {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StepError {
-    /// See [`codes`]: 1xxx fatal/validation, 2xxx retryable (exhausted), 3xxx adapter-specific,
-    /// 9xxx unknown.
+    /// A number of the platform's table, [`AdapterErrorCode`].
     pub code: u16,
+    /// Starts with `NAME(code): `, e.g. `FROST_ENTITY_ERROR(3201): create project: HTTP 400 …`.
     pub message: String,
 }
 
 impl StepError {
-    pub fn new(code: u16, message: impl Into<String>) -> Self {
+    /// An error with `code`; the message is prefixed with `NAME(code): ` unless it already
+    /// starts with it.
+    pub fn new(code: AdapterErrorCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let label = code.to_string();
         Self {
-            code,
-            message: message.into(),
+            code: code.code(),
+            message: if message.starts_with(&label) {
+                message
+            } else {
+                format!("{label}: {message}")
+            },
         }
     }
 }
 
 impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -395,7 +370,7 @@ pub struct DeadLetter {
 /// Size limits of every saga message (commands, results, requests), applied by field name
 /// when a message is read, so that no field can fail the saga store (PostgreSQL refuses
 /// index entries over ~2 700 bytes) or flood a log. A message over a limit goes to the
-/// dead-letter topic with [`codes::INVALID_COMMAND`].
+/// dead-letter topic with [`AdapterErrorCode::InvalidPayload`].
 ///
 /// Unknown fields are not kept, so they are not limited either.
 ///
@@ -487,7 +462,7 @@ pub mod limits {
 
 /// Reads a saga message (`what`, e.g. `frost.project.create command`): JSON of type `T`
 /// whose every field is within [`limits`]. `Err` is the dead letter's reason: `not a
-/// <what>: …`, or `INVALID_COMMAND(1001): …` for a field over its limit.
+/// <what>: …`, or `INVALID_PAYLOAD(1001): …` for a field over its limit.
 pub fn decode<T: serde::de::DeserializeOwned + Serialize>(
     payload: &[u8],
     what: &str,
@@ -501,12 +476,8 @@ pub fn decode<T: serde::de::DeserializeOwned + Serialize>(
     // The limits go by field name, so they are checked on the message as read: what it holds
     // and what the store will keep (unknown fields are dropped), whatever shape it came in.
     let named = serde_json::to_value(&typed).map_err(|e| format!("not a {what}: {e}"))?;
-    limits::check(&named).map_err(|reason| {
-        format!(
-            "INVALID_COMMAND({}): {what}: {reason}",
-            codes::INVALID_COMMAND
-        )
-    })?;
+    limits::check(&named)
+        .map_err(|reason| format!("{}: {what}: {reason}", AdapterErrorCode::InvalidPayload))?;
     Ok(typed)
 }
 
@@ -603,14 +574,22 @@ mod tests {
             status: ResultStatus::Failure,
             resource_id: None,
             resources: vec![],
-            error: Some(StepError::new(codes::SERVER_ERROR, "HTTP 500")),
+            error: Some(StepError::new(
+                AdapterErrorCode::ServiceUnavailable,
+                "HTTP 500",
+            )),
             attempts: 3,
             dry_run: false,
         };
         let value = serde_json::to_value(&result).unwrap();
         assert_eq!(value["operation"], "CREATE");
         assert_eq!(value["status"], "FAILURE");
-        assert_eq!(value["error"]["code"], 2004);
+        // 5xx is the platform's SERVICE_UNAVAILABLE (2002), named in the message.
+        assert_eq!(value["error"]["code"], 2002);
+        assert_eq!(
+            value["error"]["message"],
+            "SERVICE_UNAVAILABLE(2002): HTTP 500"
+        );
         assert!(value.get("dryRun").is_none());
     }
 
@@ -623,7 +602,7 @@ mod tests {
             "dataset.create.requested",
         )
         .unwrap_err();
-        assert!(err.starts_with("INVALID_COMMAND(1001)"), "{err}");
+        assert!(err.starts_with("INVALID_PAYLOAD(1001)"), "{err}");
         assert!(
             err.contains("$.messageId: 4000 characters, at most 255"),
             "{err}"
@@ -659,9 +638,9 @@ mod tests {
 
     #[test]
     fn only_2xxx_codes_are_retryable() {
-        assert!(codes::is_retryable(codes::SERVER_ERROR));
-        assert!(!codes::is_retryable(codes::REJECTED));
-        assert!(!codes::is_retryable(codes::FROST_AMBIGUOUS_PROJECT));
+        assert!(AdapterErrorCode::ServiceUnavailable.is_retryable());
+        assert!(!AdapterErrorCode::FrostEntityError.is_retryable());
+        assert!(!AdapterErrorCode::FrostAmbiguousProject.is_retryable());
     }
 
     #[test]

@@ -20,51 +20,12 @@ use civitas_events::{
     Attributes, CloudEvent, Envelope, Masker, MetricsData, OperationData, SecretData, TraceContext,
     UserContext, ValidationErrorData, WorkflowData,
 };
-use civitas_topics::CrudKind;
+use civitas_topics::CrudTopics;
 use serde::Serialize;
 
 use crate::error::KafkaError;
 use crate::publisher::Publisher;
 use crate::record::Record;
-
-/// The six topic names of the CRUD service for one prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrudTopics {
-    pub operations: String,
-    pub errors: String,
-    pub workflows: String,
-    pub secrets: String,
-    pub secrets_audit: String,
-    pub metrics: String,
-}
-
-impl CrudTopics {
-    /// The names under `prefix` (`crud` by default: `crud.operations`, …), with the
-    /// suffixes of the topic catalog's [`CrudKind`].
-    pub fn new(prefix: &str) -> Self {
-        let name = |kind: CrudKind| format!("{prefix}.{}", kind.suffix());
-        Self {
-            operations: name(CrudKind::Operations),
-            errors: name(CrudKind::Errors),
-            workflows: name(CrudKind::Workflows),
-            secrets: name(CrudKind::Secrets),
-            secrets_audit: name(CrudKind::SecretsAudit),
-            metrics: name(CrudKind::Metrics),
-        }
-    }
-
-    /// All six, in the seed's order.
-    pub fn all(&self) -> [&str; 6] {
-        [
-            &self.operations,
-            &self.errors,
-            &self.workflows,
-            &self.secrets,
-            &self.secrets_audit,
-            &self.metrics,
-        ]
-    }
-}
 
 /// What ties an event to the request or workflow that caused it.
 #[derive(Debug, Clone, Default)]
@@ -107,12 +68,12 @@ struct Shape {
 }
 
 impl CrudEvents {
-    /// Events of `service` (the envelope's `service`, e.g. `crud-service`) under `prefix`.
-    pub fn new(publisher: Publisher, prefix: &str, service: &str, masker: Masker) -> Self {
+    /// Events of `service` (the envelope's `service`, e.g. `crud-service`) on `topics`.
+    pub fn new(publisher: Publisher, topics: CrudTopics, service: &str, masker: Masker) -> Self {
         Self {
             publisher,
             shape: Arc::new(Shape {
-                topics: CrudTopics::new(prefix),
+                topics,
                 service: service.to_owned(),
                 source: format!("/civitas/{service}"),
                 masker,

@@ -24,7 +24,7 @@ pub mod samples;
 pub mod settings;
 
 pub use broker::EmbeddedBroker;
-pub use crud_events::{CrudEvents, CrudTopics, EventContext};
+pub use crud_events::{CrudEvents, EventContext};
 pub use error::KafkaError;
 pub use publisher::{Publisher, PublisherStats};
 pub use reader::{ConsumedRecord, Filter, Reader, headers_of};

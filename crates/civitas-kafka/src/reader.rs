@@ -181,7 +181,7 @@ impl Reader {
     pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
         let consumer = settings
             .client_config_with(&[
-                ("group.id", "civitas-reader"),
+                ("group.id", civitas_topics::groups::TROUBLESHOOTING),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),

@@ -22,8 +22,6 @@ pub const EMBEDDED_FETCH_WAIT_MS: u32 = 1;
 pub struct KafkaSettings {
     /// `host:port[,host:port]`, as `KAFKA_BOOTSTRAP_SERVERS`.
     pub bootstrap_servers: String,
-    /// Prefix of the CRUD service's topics, as `KAFKA_TOPIC_PREFIX` (default `crud`).
-    pub topic_prefix: String,
     /// Raw librdkafka options passed through unchanged (TLS, SASL, tuning), e.g.
     /// `security.protocol=SASL_SSL`. They override our defaults.
     pub client_options: BTreeMap<String, String>,
@@ -34,11 +32,10 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    /// Settings for the given bootstrap servers with the default prefix.
+    /// Settings for the given bootstrap servers.
     pub fn new(bootstrap_servers: impl Into<String>) -> Self {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
-            topic_prefix: "crud".to_owned(),
             client_options: BTreeMap::new(),
             fetch_wait_ms: CLUSTER_FETCH_WAIT_MS,
         }
@@ -47,12 +44,6 @@ impl KafkaSettings {
     /// Replaces the consumers' fetch wait (see [`fetch_wait_ms`](Self::fetch_wait_ms)).
     pub fn with_fetch_wait_ms(mut self, ms: u32) -> Self {
         self.fetch_wait_ms = ms;
-        self
-    }
-
-    /// Replaces the CRUD topic prefix.
-    pub fn with_topic_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.topic_prefix = prefix.into();
         self
     }
 

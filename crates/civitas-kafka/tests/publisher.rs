@@ -36,7 +36,7 @@ async fn an_operation_event_arrives_with_envelope_key_headers_and_masked_params(
     let publisher = Publisher::connect(&settings).unwrap();
     let events = CrudEvents::new(
         publisher.clone(),
-        &settings.topic_prefix,
+        civitas_testkit::crud_topics(),
         "crud-service",
         Masker::default(),
     );
@@ -110,7 +110,7 @@ async fn a_secret_event_goes_to_the_functional_and_the_audit_topic_with_one_even
     let publisher = Publisher::connect(&settings).unwrap();
     let events = CrudEvents::new(
         publisher.clone(),
-        &settings.topic_prefix,
+        civitas_testkit::crud_topics(),
         "crud-service",
         Masker::default(),
     );

@@ -17,7 +17,12 @@ const KEYED: &str = "canaryKEYEDsecret";
 fn events() -> CrudEvents {
     // No broker is needed to build records: the client connects lazily.
     let publisher = Publisher::connect(&KafkaSettings::new("127.0.0.1:1")).unwrap();
-    CrudEvents::new(publisher, "crud", "crud-service", Masker::default())
+    CrudEvents::new(
+        publisher,
+        civitas_topics::CrudTopics::default(),
+        "crud-service",
+        Masker::default(),
+    )
 }
 
 /// A JSON value with `filler` bytes of plain text spread over `parts` strings, and the

@@ -145,7 +145,8 @@ fn outcome_consumer(
     config: &SagaConfig,
     partitions: i32,
 ) -> Result<StreamConsumer, SagaError> {
-    let mut client = civitas_kafka::consumer::group_config(settings, "civitas-bench-requester");
+    let mut client =
+        civitas_kafka::consumer::group_config(settings, civitas_topics::groups::PORTAL);
     for (key, value) in io::CONSUMER_LATENCY {
         if !settings.client_options.contains_key(*key) {
             client.set(*key, *value);
@@ -154,7 +155,7 @@ fn outcome_consumer(
     let consumer: StreamConsumer = client
         .create()
         .map_err(|source| SagaError::CreateConsumer {
-            group: "civitas-bench-requester".to_owned(),
+            group: civitas_topics::groups::PORTAL.to_owned(),
             source,
         })?;
     let mut assignment = TopicPartitionList::new();

@@ -16,7 +16,7 @@ use civitas_events::saga::{
 use serde_json::Value;
 
 use crate::machine::{Saga, StepState};
-use crate::topics::SagaTopics;
+use civitas_topics::SagaTopics;
 
 /// Name of the dataset-provisioning saga (stored with each instance).
 pub const DATASET_CREATE: &str = "dataset-create";

@@ -1,7 +1,6 @@
 //! The dataset-provisioning saga of civitas (seed 003, "Saga / Orchestrator Topics";
 //! DESIGN.md §4.3; `docs/saga.md`): the orchestrator and its FROST and APISIX adapters.
 //!
-//! - [`topics`]: the saga's topic names, from one configurable prefix.
 //! - [`definition`]: sagas as data — steps, their topics, conditions and command builders.
 //! - [`machine`]: the orchestrator as a pure state machine (`state + input → state + commands`).
 //! - [`store`]: saga instances and processed message ids in SQLite or PostgreSQL.
@@ -23,7 +22,6 @@ pub mod orchestrator;
 pub mod request;
 pub mod service;
 pub mod store;
-pub mod topics;
 
 pub use definition::SagaDefinition;
 pub use error::SagaError;
@@ -31,4 +29,3 @@ pub use machine::{Command, Input, Saga, SagaStatus, StepStatus};
 pub use orchestrator::{Orchestrator, OrchestratorConfig, Outcome};
 pub use service::{Component, Running, SagaConfig};
 pub use store::SagaStore;
-pub use topics::SagaTopics;

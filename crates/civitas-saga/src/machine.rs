@@ -13,10 +13,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     DatasetCreateCompleted, DatasetCreateFailed, DatasetCreateRequested, FailedStatus,
     InterventionRequired, Resource, ResultStatus, StepError, StepFailure, StepOperation,
-    StepResult, codes,
+    StepResult,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -496,7 +497,7 @@ impl<'d> Machine<'d> {
                 self.fail_step(
                     index,
                     StepError::new(
-                        codes::INVALID_COMMAND,
+                        AdapterErrorCode::InvalidPayload,
                         format!(
                             "step {step_id} is not in definition {}",
                             self.definition.name
@@ -545,7 +546,10 @@ impl<'d> Machine<'d> {
                         .push(Command::ScheduleTimeout { step_id, deadline });
                 }
                 Err(reason) => {
-                    self.fail_step(index, StepError::new(codes::INVALID_COMMAND, reason));
+                    self.fail_step(
+                        index,
+                        StepError::new(AdapterErrorCode::InvalidPayload, reason),
+                    );
                 }
             }
             return;
@@ -666,7 +670,7 @@ impl<'d> Machine<'d> {
                     return;
                 }
                 Err(reason) => {
-                    let error = StepError::new(codes::INVALID_COMMAND, reason);
+                    let error = StepError::new(AdapterErrorCode::InvalidPayload, reason);
                     self.saga.steps[index].status = StepStatus::CompensationFailed;
                     self.log(
                         Some(&step_id),
@@ -874,7 +878,7 @@ impl<'d> Machine<'d> {
             ResultStatus::Failure => {
                 let error = result.error.unwrap_or_else(|| {
                     StepError::new(
-                        codes::UNKNOWN,
+                        AdapterErrorCode::UnknownError,
                         "the adapter reported a failure without an error",
                     )
                 });
@@ -905,7 +909,7 @@ impl<'d> Machine<'d> {
         let timed_out = compensation
             .error
             .as_ref()
-            .is_some_and(|e| e.code == codes::STEP_TIMED_OUT);
+            .is_some_and(|e| e.code == AdapterErrorCode::StepTimeout);
         match step.status {
             StepStatus::Compensating => {}
             StepStatus::CompensationFailed if timed_out => {
@@ -927,7 +931,7 @@ impl<'d> Machine<'d> {
             ResultStatus::Failure => {
                 let error = result.error.unwrap_or_else(|| {
                     StepError::new(
-                        codes::UNKNOWN,
+                        AdapterErrorCode::UnknownError,
                         "the adapter reported a failure without an error",
                     )
                 });
@@ -950,7 +954,7 @@ impl<'d> Machine<'d> {
         let now = self.now;
         let timeout = self.definition.timeout_of(step_id);
         let error = StepError::new(
-            codes::STEP_TIMED_OUT,
+            AdapterErrorCode::StepTimeout,
             format!(
                 "no result within the step timeout of {} ms",
                 timeout.as_millis()
@@ -1134,7 +1138,7 @@ pub fn failed_message(saga: &Saga) -> DatasetCreateFailed {
     };
     let failure = saga.failure.clone().unwrap_or(StepFailure {
         step_id: String::new(),
-        error: StepError::new(codes::UNKNOWN, "no failure recorded"),
+        error: StepError::new(AdapterErrorCode::UnknownError, "no failure recorded"),
     });
     DatasetCreateFailed {
         message_id: format!("{}:failed", saga.saga_id),

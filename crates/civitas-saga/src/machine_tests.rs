@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     DatasetApi, DatasetCreateRequested, FailedStatus, Resource, ResultStatus, StepError,
-    StepOperation, StepResult, codes,
+    StepOperation, StepResult,
 };
 use serde_json::json;
 
@@ -14,7 +15,7 @@ use crate::definition::{
     APISIX_ROUTE, FROST_PROJECT, KIND_APISIX_ROUTE, KIND_APISIX_UPSTREAM, KIND_FROST_PROJECT,
     SagaDefinition, StepDefinition,
 };
-use crate::topics::SagaTopics;
+use civitas_topics::SagaTopics;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -102,8 +103,12 @@ fn result(
         status,
         resource_id: resources.first().map(|r| r.id.clone()),
         resources,
-        error: (status == ResultStatus::Failure)
-            .then(|| StepError::new(codes::SERVER_ERROR, "HTTP 500 (gave up after 3 tries)")),
+        error: (status == ResultStatus::Failure).then(|| {
+            StepError::new(
+                AdapterErrorCode::ServiceUnavailable,
+                "HTTP 500 (gave up after 3 tries)",
+            )
+        }),
         attempts: 1,
         dry_run: false,
     }
@@ -198,7 +203,7 @@ fn a_request_starts_a_saga_that_dispatches_the_frost_project_first() {
         commands,
         vec![
             Command::Dispatch {
-                topic: "core.civitas.frost.project.create".into(),
+                topic: SagaTopics::default().frost_project_create,
                 step_id: FROST_PROJECT.into(),
                 message_id: "saga-1:frost-project:create".into(),
                 message: json!({
@@ -230,7 +235,7 @@ fn a_frost_success_dispatches_the_apisix_route_with_the_project_id() {
     let Command::Dispatch { topic, message, .. } = &commands[0] else {
         panic!("expected a dispatch, got {commands:?}")
     };
-    assert_eq!(topic, "core.civitas.apisix.route.create");
+    assert_eq!(*topic, SagaTopics::default().apisix_route_create);
     assert_eq!(message["frostProjectId"], "42");
     assert_eq!(message["apis"][0]["slug"], "api0");
 }
@@ -247,7 +252,7 @@ fn an_apisix_success_completes_the_saga_with_every_provisioned_resource() {
     let [Command::PublishCompleted { topic, message }] = commands.as_slice() else {
         panic!("expected only completed, got {commands:?}")
     };
-    assert_eq!(topic, "core.civitas.dataset.create.completed");
+    assert_eq!(*topic, SagaTopics::default().completed);
     assert_eq!(message.message_id, "saga-1:completed");
     assert_eq!(message.request_id, "req-1");
     assert_eq!(message.frost_project_id.as_deref(), Some("42"));
@@ -286,7 +291,7 @@ fn a_failure_at_the_first_step_fails_the_saga_without_compensation() {
     let message = failed_message_of(&commands);
     assert_eq!(message.status, FailedStatus::Failed);
     assert_eq!(message.failed_step, FROST_PROJECT);
-    assert_eq!(message.error.code, codes::SERVER_ERROR);
+    assert_eq!(message.error.code, AdapterErrorCode::ServiceUnavailable);
     assert!(message.cleaned_resources.is_empty() && message.stale_resources.is_empty());
     assert!(intervention_of(&commands).is_none());
 }
@@ -308,7 +313,7 @@ fn an_apisix_failure_compensates_the_frost_project() {
     else {
         panic!("expected a dispatch, got {commands:?}")
     };
-    assert_eq!(topic, "core.civitas.frost.project.delete");
+    assert_eq!(*topic, SagaTopics::default().frost_project_delete);
     assert_eq!(message_id, "saga-1:frost-project:delete");
     assert_eq!(message["projectId"], "42");
     assert_eq!(saga.next_deadline(), Some(t(32)));
@@ -354,7 +359,7 @@ fn a_failed_compensation_ends_compensation_failed_with_an_intervention_naming_th
             _ => None,
         })
         .collect();
-    assert_eq!(topics, ["core.civitas.dataset.create.escalated"]);
+    assert_eq!(topics, [SagaTopics::default().intervention]);
 }
 
 #[test]
@@ -376,7 +381,7 @@ fn a_failed_step_that_left_routes_is_undone_first_then_earlier_steps_in_reverse_
     let (saga, commands) = run(Some(saga), input, t(2));
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.apisix.route.delete"]
+        [SagaTopics::default().apisix_route_delete]
     );
     let Command::Dispatch { message, .. } = &commands[0] else {
         unreachable!()
@@ -389,7 +394,7 @@ fn a_failed_step_that_left_routes_is_undone_first_then_earlier_steps_in_reverse_
     let (saga, commands) = run(Some(saga), input, t(3));
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.frost.project.delete"]
+        [SagaTopics::default().frost_project_delete]
     );
 
     let input = undone(&saga, FROST_PROJECT, ResultStatus::Success);
@@ -407,7 +412,7 @@ fn compensation_is_best_effort_a_failed_undo_does_not_stop_the_next() {
     let (saga, commands) = run(Some(saga), input, t(3));
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.frost.project.delete"]
+        [SagaTopics::default().frost_project_delete]
     );
     let input = undone(&saga, FROST_PROJECT, ResultStatus::Success);
     let (saga, commands) = run(Some(saga), input, t(4));
@@ -432,16 +437,16 @@ fn a_step_timeout_counts_as_a_failure_and_triggers_compensation() {
     assert_eq!(step(&saga, APISIX_ROUTE).status, StepStatus::TimedOut);
     assert_eq!(
         step(&saga, APISIX_ROUTE).error.as_ref().unwrap().code,
-        codes::STEP_TIMED_OUT
+        AdapterErrorCode::StepTimeout
     );
     assert_eq!(
         saga.failure.as_ref().unwrap().error.code,
-        codes::STEP_TIMED_OUT
+        AdapterErrorCode::StepTimeout
     );
     assert_eq!(saga.status, SagaStatus::Compensating);
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.frost.project.delete"]
+        [SagaTopics::default().frost_project_delete]
     );
 }
 
@@ -456,7 +461,7 @@ fn a_timeout_of_the_first_step_fails_the_saga() {
     assert_eq!(saga.status, SagaStatus::Failed);
     assert_eq!(
         failed_message_of(&commands).error.code,
-        codes::STEP_TIMED_OUT
+        AdapterErrorCode::StepTimeout
     );
 }
 
@@ -649,7 +654,7 @@ fn resume_re_dispatches_a_compensation_in_flight() {
     );
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.frost.project.delete"]
+        [SagaTopics::default().frost_project_delete]
     );
     assert_eq!(saga.next_deadline(), Some(t(130)));
 }
@@ -703,10 +708,12 @@ fn a_third_step_added_to_the_definition_runs_last_and_is_compensated_first() {
     let mut definition = def();
     definition.steps.push(StepDefinition {
         id: "geoserver-workspace".into(),
-        command_topic: "core.civitas.geoserver.workspace.create".into(),
-        result_topic: "core.civitas.geoserver.workspace.result".into(),
+        command_topic: geoserver("create"),
+        result_topic: civitas_topics::SagaTopic::result("geoserver", "workspace")
+            .unwrap()
+            .to_string(),
         compensation: Some(crate::definition::Compensation {
-            topic: "core.civitas.geoserver.workspace.delete".into(),
+            topic: geoserver("delete"),
             build: |ctx, created| {
                 Ok(json!({"messageId": ctx.message_id, "workspace": created[0].id}))
             },
@@ -726,10 +733,7 @@ fn a_third_step_added_to_the_definition_runs_last_and_is_compensated_first() {
     let (saga, _) = go(Some(saga), input, t(1));
     let input = ok(&saga, APISIX_ROUTE, routes());
     let (saga, commands) = go(Some(saga), input, t(2));
-    assert_eq!(
-        dispatched_topics(&commands),
-        ["core.civitas.geoserver.workspace.create"]
-    );
+    assert_eq!(dispatched_topics(&commands), [geoserver("create")]);
     assert_eq!(step(&saga, "geoserver-workspace").deadline, Some(t(7)));
     let workspace = Resource {
         kind: "geoserver-workspace".into(),
@@ -744,14 +748,14 @@ fn a_third_step_added_to_the_definition_runs_last_and_is_compensated_first() {
     let (saga, commands) = go(Some(saga), input, t(7));
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.apisix.route.delete"]
+        [SagaTopics::default().apisix_route_delete]
     );
     let _ = workspace;
     let input = undone(&saga, APISIX_ROUTE, ResultStatus::Success);
     let (saga, commands) = go(Some(saga), input, t(8));
     assert_eq!(
         dispatched_topics(&commands),
-        ["core.civitas.frost.project.delete"]
+        [SagaTopics::default().frost_project_delete]
     );
     let input = undone(&saga, FROST_PROJECT, ResultStatus::Success);
     let (saga, _) = go(Some(saga), input, t(9));
@@ -767,6 +771,14 @@ fn a_step_whose_command_cannot_be_built_fails_with_a_validation_error() {
     assert_eq!(saga.status, SagaStatus::Failed);
     assert_eq!(
         failed_message_of(&commands).error.code,
-        codes::INVALID_COMMAND
+        AdapterErrorCode::InvalidPayload
     );
+}
+
+/// `core.civitas.geoserver.workspace.<verb>`, a command topic of a system the shipped saga
+/// does not know.
+fn geoserver(verb: &str) -> String {
+    civitas_topics::SagaTopic::command("geoserver", "workspace", verb)
+        .unwrap()
+        .to_string()
 }

@@ -53,7 +53,7 @@ pub struct OrchestratorConfig {
 impl Default for OrchestratorConfig {
     fn default() -> Self {
         Self {
-            group: "civitas-saga-orchestrator".to_owned(),
+            group: civitas_topics::groups::ORCHESTRATOR.to_owned(),
             timer_interval: Duration::from_millis(100),
             republish_window: Duration::from_secs(60),
             processed_retention: Duration::from_secs(7 * 24 * 3600),

@@ -12,7 +12,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::SagaError;
 use crate::io::Envelope;
-use crate::topics::SagaTopics;
+use civitas_topics::{SagaTopics, groups};
 
 /// `ce_source` of requests made from the command line.
 pub const CLI_SOURCE: &str = "/civitas/cli";
@@ -89,14 +89,14 @@ impl OutcomeWatcher {
         let fetch_wait = settings.fetch_wait_ms.to_string();
         let consumer: BaseConsumer = settings
             .client_config_with(&[
-                ("group.id", "civitas-saga-watch"),
+                ("group.id", groups::PORTAL),
                 ("enable.auto.commit", "false"),
                 ("fetch.wait.max.ms", &fetch_wait),
                 ("log_level", "3"),
             ])
             .create()
             .map_err(|source| SagaError::CreateConsumer {
-                group: "civitas-saga-watch".to_owned(),
+                group: groups::PORTAL.to_owned(),
                 source,
             })?;
         let mut assignment = TopicPartitionList::new();

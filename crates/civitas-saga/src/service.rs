@@ -18,7 +18,7 @@ use crate::error::SagaError;
 use crate::io;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::store::SagaStore;
-use crate::topics::SagaTopics;
+use civitas_topics::SagaTopics;
 
 /// Everything the saga's components are configured with.
 #[derive(Debug, Clone)]
@@ -45,8 +45,8 @@ impl Default for SagaConfig {
             orchestrator: OrchestratorConfig::default(),
             frost: FrostConfig::default(),
             apisix: ApisixConfig::default(),
-            frost_group: "civitas-frost-adapter".to_owned(),
-            apisix_group: "civitas-apisix-adapter".to_owned(),
+            frost_group: civitas_topics::groups::FROST_ADAPTER.to_owned(),
+            apisix_group: civitas_topics::groups::APISIX_ADAPTER.to_owned(),
             adapter_batch: 64,
         }
     }

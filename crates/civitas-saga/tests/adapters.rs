@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use civitas_credentials::{AuthConfig, CredentialRef};
+use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     ApisixRouteCreate, ApisixRouteDelete, DatasetApi, FrostProjectCreate, FrostProjectDelete,
-    ResultStatus, StepOperation, codes,
+    ResultStatus, StepOperation,
 };
-use civitas_saga::SagaTopics;
 use civitas_saga::adapter::apisix::{ApisixAdapter, ApisixConfig};
 use civitas_saga::adapter::frost::{FrostAdapter, FrostConfig};
 use civitas_saga::adapter::{Handler, RetryPolicy};
+use civitas_topics::SagaTopics;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -210,7 +211,7 @@ async fn frost_retries_a_500_three_times_then_fails_with_a_2xxx_code() {
     assert_eq!(result.status, ResultStatus::Failure);
     assert_eq!(result.attempts, 3);
     let error = result.error.unwrap();
-    assert_eq!(error.code, codes::SERVER_ERROR);
+    assert_eq!(error.code, AdapterErrorCode::ServiceUnavailable);
     assert!(error.message.contains("HTTP 500"), "{}", error.message);
 }
 
@@ -244,7 +245,7 @@ async fn frost_times_out_each_try_and_fails_with_the_timeout_code() {
     let result = frost(&server).create(&create()).await;
     assert_eq!(
         result.error.as_ref().map(|e| e.code),
-        Some(codes::TIMEOUT),
+        Some(AdapterErrorCode::ConnectionTimeout.code()),
         "{result:?}"
     );
     assert_eq!(result.attempts, 3);
@@ -259,7 +260,10 @@ async fn frost_does_not_retry_a_400() {
         .mount(&server)
         .await;
     let result = frost(&server).create(&create()).await;
-    assert_eq!(result.error.map(|e| e.code), Some(codes::REJECTED));
+    assert_eq!(
+        result.error.map(|e| e.code),
+        Some(AdapterErrorCode::FrostEntityError.code())
+    );
     assert_eq!(result.attempts, 1);
 }
 
@@ -276,7 +280,7 @@ async fn frost_reports_two_projects_with_the_name_as_ambiguous() {
     let result = frost(&server).create(&create()).await;
     assert_eq!(
         result.error.map(|e| e.code),
-        Some(codes::FROST_AMBIGUOUS_PROJECT)
+        Some(AdapterErrorCode::FrostAmbiguousProject.code())
     );
 }
 
@@ -363,7 +367,7 @@ async fn frost_sends_a_bearer_token_and_a_401_fails_at_once_as_unauthorized() {
     assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
     assert_eq!(
         result.error.as_ref().map(|e| e.code),
-        Some(codes::UNAUTHORIZED),
+        Some(AdapterErrorCode::FrostEntityError.code()),
         "{result:?}"
     );
     assert_eq!(result.attempts, 1, "a 401 is not retried");
@@ -444,7 +448,11 @@ async fn a_refused_client_fails_at_once_and_an_unreachable_token_endpoint_is_ret
         .await;
     assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
     let error = result.error.as_ref().unwrap();
-    assert_eq!(error.code, codes::UNAUTHORIZED, "{result:?}");
+    assert_eq!(
+        error.code,
+        AdapterErrorCode::KeycloakClientError,
+        "{result:?}"
+    );
     assert!(error.message.contains("unauthorized_client"), "{error:?}");
     assert!(!error.message.contains("cl1ent-s3cret"), "{error:?}");
     assert_eq!(result.attempts, 1, "a refused client is not retried");
@@ -455,7 +463,7 @@ async fn a_refused_client_fails_at_once_and_an_unreachable_token_endpoint_is_ret
     assert_eq!(result.status, ResultStatus::Failure, "{result:?}");
     assert_eq!(
         result.error.as_ref().map(|e| e.code),
-        Some(codes::CONNECTION),
+        Some(AdapterErrorCode::NetworkError.code()),
         "{result:?}"
     );
     assert_eq!(
@@ -495,7 +503,7 @@ async fn frost_never_deletes_a_project_another_saga_created() {
     let result = frost(&server).delete(&delete()).await;
     assert_eq!(
         result.error.map(|e| e.code),
-        Some(codes::FROST_PROJECT_NOT_OURS)
+        Some(AdapterErrorCode::FrostProjectNotOurs.code())
     );
 }
 
@@ -598,7 +606,10 @@ async fn apisix_reports_what_it_wrote_before_a_persistent_500() {
         .await;
     let result = apisix(&server).create(&route_create()).await;
     assert_eq!(result.status, ResultStatus::Failure);
-    assert_eq!(result.error.as_ref().unwrap().code, codes::SERVER_ERROR);
+    assert_eq!(
+        result.error.as_ref().unwrap().code,
+        AdapterErrorCode::ServiceUnavailable
+    );
     assert_eq!(result.attempts, 4);
     assert_eq!(result.resources.len(), 1);
     assert_eq!(result.resources[0].kind, "apisix-upstream");
@@ -682,7 +693,7 @@ async fn apisix_ids_that_would_change_the_path_go_to_the_dead_letter_topic_unsen
                 .await
                 .unwrap_err();
             assert!(
-                err.starts_with("INVALID_COMMAND(1001)"),
+                err.starts_with("INVALID_PAYLOAD(1001)"),
                 "{attack:?}: {err}"
             );
         }
@@ -704,7 +715,7 @@ async fn frost_project_ids_that_would_change_the_path_go_to_the_dead_letter_topi
             .await
             .unwrap_err();
         assert!(
-            err.starts_with("INVALID_COMMAND(1001)"),
+            err.starts_with("INVALID_PAYLOAD(1001)"),
             "{attack:?}: {err}"
         );
         assert!(err.contains("projectId"), "{err}");

@@ -240,7 +240,7 @@ async fn an_apisix_500_compensates_the_frost_project_and_announces_failed() {
     let value = &failed[0].value;
     assert_eq!(value["status"], "COMPENSATED");
     assert_eq!(value["failedStep"], "apisix-route");
-    assert_eq!(value["error"]["code"], 2004);
+    assert_eq!(value["error"]["code"], 2002, "SERVICE_UNAVAILABLE");
     assert_eq!(value["cleanedResources"][0]["id"], "dryrun-ds-2");
     assert_eq!(value["staleResources"], serde_json::json!([]));
     assert!(
@@ -283,7 +283,7 @@ async fn a_step_without_an_answer_times_out_and_is_compensated() {
     let failed = harness
         .read(&harness.config.topics.failed, 1, PATIENCE)
         .await;
-    assert_eq!(failed[0].value["error"]["code"], 2010);
+    assert_eq!(failed[0].value["error"]["code"], 4001, "STEP_TIMEOUT");
     assert_eq!(failed[0].value["failedStep"], "apisix-route");
     harness.shutdown().await;
 }

@@ -11,9 +11,10 @@ use civitas_saga::io::{Received, Recorder};
 use civitas_saga::machine::{self, Input};
 use civitas_saga::store::Applied;
 use civitas_saga::{
-    Orchestrator, OrchestratorConfig, Outcome, SagaDefinition, SagaStatus, SagaStore, SagaTopics,
+    Orchestrator, OrchestratorConfig, Outcome, SagaDefinition, SagaStatus, SagaStore,
 };
 use civitas_testkit::unique_name;
+use civitas_topics::SagaTopics;
 
 async fn sqlite() -> (SagaStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -327,7 +328,7 @@ async fn the_timer_fails_a_step_whose_deadline_passed(store: SagaStore) {
         .collect();
     assert_eq!(topics_of(&failed), ["core.civitas.dataset.create.failed"]);
     let value: serde_json::Value = serde_json::from_slice(&failed[0].payload).unwrap();
-    assert_eq!(value["error"]["code"], 2010);
+    assert_eq!(value["error"]["code"], 4001, "STEP_TIMEOUT");
     assert_eq!(value["status"], "FAILED");
 }
 
@@ -617,7 +618,7 @@ async fn a_message_id_over_its_limit_is_dead_lettered_with_1001_and_the_next_sag
     assert_eq!(dead.len(), 1, "{:?}", topics_of(&letters));
     let letter: DeadLetter = serde_json::from_slice(&dead[0].payload).unwrap();
     assert!(
-        letter.reason.starts_with("INVALID_COMMAND(1001)"),
+        letter.reason.starts_with("INVALID_PAYLOAD(1001)"),
         "{}",
         letter.reason
     );

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use civitas_kafka::{ConsumedRecord, EmbeddedBroker, KafkaSettings};
+use civitas_topics::CrudTopics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -16,9 +17,14 @@ pub async fn start_broker(brokers: i32) -> EmbeddedBroker {
         .expect("the embedded broker starts")
 }
 
-/// Client settings for `broker` with a unique CRUD topic prefix, so tests never share topics.
+/// Client settings for `broker`.
 pub fn settings(broker: &EmbeddedBroker) -> KafkaSettings {
-    broker.settings().with_topic_prefix(unique_name("crud"))
+    broker.settings()
+}
+
+/// The CRUD topics under a unique prefix (`crud-<random>`), so tests never share topics.
+pub fn crud_topics() -> CrudTopics {
+    CrudTopics::with_prefix(&unique_name("crud")).expect("crud-<hex> is a valid CRUD prefix")
 }
 
 /// `prefix-<random>`: unique topic, group and prefix names per test.

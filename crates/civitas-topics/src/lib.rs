@@ -12,6 +12,8 @@
 //!   `config/catalog.yaml` and extensible by the operator.
 //! - [`lint`](mod@lint): every violation of a catalog or a list of names, with file and line.
 //! - [`plan`](mod@plan): the pure diff between catalog and cluster ([`plan()`], [`Plan`]).
+//! - [`product`]: the topics and consumer groups civitas's own components use ([`CrudTopics`],
+//!   [`SagaTopics`], [`groups`]), built from the typed names.
 //! - [`strimzi`]: `KafkaTopic` and `KafkaUser` resources.
 //! - [`acl`]: the ACL matrix ([`AclMatrix`], [`AclMatrix::who`]), Kafka bindings and
 //!   `kafka-acls.sh` lines.
@@ -27,6 +29,7 @@ pub mod lint;
 mod locate;
 pub mod name;
 pub mod plan;
+pub mod product;
 pub mod rules;
 pub mod strimzi;
 mod yaml;
@@ -44,5 +47,6 @@ pub use name::{
     TopicName,
 };
 pub use plan::{Action, ConfigChange, ExistingTopic, Plan, plan};
+pub use product::{CrudTopics, SagaTopics, groups};
 pub use rules::{NamingContext, Rule, check_prefix};
 pub use strimzi::{render_strimzi_topics, render_strimzi_users};

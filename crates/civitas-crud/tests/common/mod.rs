@@ -12,7 +12,8 @@ use civitas_crud::config::{Catalog, parse_system};
 use civitas_crud::credentials::{CredentialError, CredentialRef, CredentialResolver};
 use civitas_crud::events::Events;
 use civitas_crud::{App, CrudSettings, Running};
-use civitas_kafka::{ConsumedRecord, CrudTopics, EmbeddedBroker, KafkaSettings, Publisher};
+use civitas_kafka::{ConsumedRecord, EmbeddedBroker, KafkaSettings, Publisher};
+use civitas_topics::CrudTopics;
 use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -63,7 +64,7 @@ impl TestApp {
     ) -> Self {
         let broker = civitas_testkit::start_broker(1).await;
         let kafka = civitas_testkit::settings(&broker).with_client_options(options.iter().copied());
-        let topics = CrudTopics::new(&kafka.topic_prefix);
+        let topics = civitas_testkit::crud_topics();
         for topic in topics.all() {
             broker.create_topic(topic, 1).expect("topic created");
         }
@@ -71,7 +72,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = CrudSettings {
             database_url: format!("sqlite://{}/crud.db", dir.path().display()),
-            topic_prefix: kafka.topic_prefix.clone(),
+            topics: topics.clone(),
             ..CrudSettings::default()
         };
         configure(&mut settings);

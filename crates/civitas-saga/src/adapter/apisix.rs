@@ -17,9 +17,9 @@
 
 use std::time::Duration;
 
+use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     self, ApisixRouteCreate, ApisixRouteDelete, DatasetApi, Resource, StepOperation, StepResult,
-    codes,
 };
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +31,7 @@ use super::{
 };
 use crate::definition::{KIND_APISIX_ROUTE, KIND_APISIX_UPSTREAM};
 use crate::error::SagaError;
-use crate::topics::SagaTopics;
+use civitas_topics::SagaTopics;
 
 /// How to reach APISIX.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub fn api_id(dataset_id: &str, slug: &str) -> String {
 pub fn bodies(command: &ApisixRouteCreate, api: &DatasetApi) -> Result<(Value, Value), CallError> {
     let url = Url::parse(&api.upstream_url).map_err(|e| {
         CallError::new(
-            codes::APISIX_INVALID_UPSTREAM,
+            AdapterErrorCode::ApisixUpstreamError,
             format!(
                 "api {}: upstreamUrl {:?} is not a URL: {e}",
                 api.slug, api.upstream_url
@@ -81,7 +81,7 @@ pub fn bodies(command: &ApisixRouteCreate, api: &DatasetApi) -> Result<(Value, V
     })?;
     let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
         CallError::new(
-            codes::APISIX_INVALID_UPSTREAM,
+            AdapterErrorCode::ApisixUpstreamError,
             format!(
                 "api {}: upstreamUrl {:?} has no host",
                 api.slug, api.upstream_url
@@ -90,7 +90,7 @@ pub fn bodies(command: &ApisixRouteCreate, api: &DatasetApi) -> Result<(Value, V
     })?;
     let port = url.port_or_known_default().ok_or_else(|| {
         CallError::new(
-            codes::APISIX_INVALID_UPSTREAM,
+            AdapterErrorCode::ApisixUpstreamError,
             format!(
                 "api {}: upstreamUrl {:?} has no port",
                 api.slug, api.upstream_url
@@ -129,6 +129,15 @@ pub fn bodies(command: &ApisixRouteCreate, api: &DatasetApi) -> Result<(Value, V
         "labels": labels,
     });
     Ok((upstream, route))
+}
+
+/// The code of an APISIX refusal (4xx) of a `kind` (`routes` or `upstreams`).
+fn refused(kind: &str) -> AdapterErrorCode {
+    if kind == "upstreams" {
+        AdapterErrorCode::ApisixUpstreamError
+    } else {
+        AdapterErrorCode::ApisixRouteError
+    }
 }
 
 /// `<base>/apisix/admin/<kind>/<id>`, the id percent-encoded (it was checked when the
@@ -183,7 +192,7 @@ impl ApisixAdapter {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
-        Err(classify_status(status, &what, &text))
+        Err(classify_status(status, refused(kind), &what, &text))
     }
 
     async fn delete_one(&self, base: &str, kind: &str, id: &str) -> Result<(), CallError> {
@@ -199,7 +208,7 @@ impl ApisixAdapter {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
-        Err(classify_status(status, &what, &text))
+        Err(classify_status(status, refused(kind), &what, &text))
     }
 
     fn upstream_resource(id: &str) -> Resource {
@@ -397,6 +406,6 @@ mod tests {
         let mut command = command();
         command.apis[0].upstream_url = "unix:/run/frost.sock".into();
         let err = bodies(&command, &command.apis[0]).unwrap_err();
-        assert!(err.code == codes::APISIX_INVALID_UPSTREAM, "{err:?}");
+        assert!(err.code == AdapterErrorCode::ApisixUpstreamError, "{err:?}");
     }
 }

@@ -24,8 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_credentials::{AuthConfig, Authenticator, LocalResolver};
+use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
-    self, FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult, codes,
+    self, FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult,
 };
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -36,7 +37,7 @@ use super::{
 };
 use crate::definition::KIND_FROST_PROJECT;
 use crate::error::SagaError;
-use crate::topics::SagaTopics;
+use civitas_topics::SagaTopics;
 
 /// How to reach FROST.
 #[derive(Debug, Clone)]
@@ -201,11 +202,16 @@ impl FrostAdapter {
             .await
             .map_err(|e| classify_transport(&e, what))?;
         if !status.is_success() {
-            return Err(classify_status(status, what, &body));
+            return Err(classify_status(
+                status,
+                AdapterErrorCode::FrostEntityError,
+                what,
+                &body,
+            ));
         }
         let value: Value = serde_json::from_str(&body).map_err(|e| {
             CallError::new(
-                codes::UNKNOWN,
+                AdapterErrorCode::DeserializationError,
                 format!("{what}: the answer is not JSON: {e}"),
             )
         })?;
@@ -218,7 +224,7 @@ impl FrostAdapter {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
             many => Err(CallError::new(
-                codes::FROST_AMBIGUOUS_PROJECT,
+                AdapterErrorCode::FrostAmbiguousProject,
                 format!(
                     "{} FROST projects are named {name:?}; expected at most one",
                     many.len()
@@ -246,7 +252,12 @@ impl FrostAdapter {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(classify_status(status, what, &text));
+            return Err(classify_status(
+                status,
+                AdapterErrorCode::FrostEntityError,
+                what,
+                &text,
+            ));
         }
         let from_body = serde_json::from_str::<Value>(&text)
             .ok()
@@ -257,7 +268,7 @@ impl FrostAdapter {
             .or_else(|| from_body.as_ref().map(|p| p.id.clone()))
             .ok_or_else(|| {
                 CallError::new(
-                    codes::FROST_NO_PROJECT_ID,
+                    AdapterErrorCode::DeserializationError,
                     format!("{what}: HTTP {status} without a Location header or an @iot.id"),
                 )
             })?;
@@ -285,11 +296,16 @@ impl FrostAdapter {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(classify_status(status, what, &text));
+            return Err(classify_status(
+                status,
+                AdapterErrorCode::FrostEntityError,
+                what,
+                &text,
+            ));
         }
         let value: Value = serde_json::from_str(&text).map_err(|e| {
             CallError::new(
-                codes::UNKNOWN,
+                AdapterErrorCode::DeserializationError,
                 format!("{what}: the answer is not JSON: {e}"),
             )
         })?;
@@ -309,7 +325,12 @@ impl FrostAdapter {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
-        Err(classify_status(status, what, &text))
+        Err(classify_status(
+            status,
+            AdapterErrorCode::FrostEntityError,
+            what,
+            &text,
+        ))
     }
 
     /// Find-or-create; the resources on success.
@@ -333,7 +354,7 @@ impl FrostAdapter {
         });
         if command.dataset_id.trim().is_empty() || command.name.trim().is_empty() {
             let err = CallError::new(
-                codes::INVALID_COMMAND,
+                AdapterErrorCode::InvalidPayload,
                 "datasetId and name must not be empty",
             );
             return reply.result(Err((err, Vec::new())), 0, false);
@@ -371,7 +392,7 @@ impl FrostAdapter {
                             Ok(Some(project)) => project,
                             Ok(None) => {
                                 let err = CallError::new(
-                                    codes::FROST_NO_PROJECT_ID,
+                                    AdapterErrorCode::DeserializationError,
                                     format!(
                                         "FROST answered 409 to the create but no project is named {name:?}"
                                     ),
@@ -415,7 +436,7 @@ impl FrostAdapter {
         };
         if project.saga_id.as_deref() != Some(command.saga_id.as_str()) {
             let err = CallError::new(
-                codes::FROST_PROJECT_NOT_OURS,
+                AdapterErrorCode::FrostProjectNotOurs,
                 format!(
                     "project {} was not created by saga {}; it is kept",
                     command.project_id, command.saga_id

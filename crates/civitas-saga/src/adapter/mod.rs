@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_credentials::AuthError;
-use civitas_events::saga::{ResultStatus, StepError, StepOperation, StepResult, codes};
+use civitas_events::AdapterErrorCode;
+use civitas_events::saga::{ResultStatus, StepError, StepOperation, StepResult};
 use civitas_kafka::KafkaSettings;
 use reqwest::StatusCode;
 use tokio::sync::watch;
@@ -62,12 +63,12 @@ impl RetryPolicy {
 /// A failed call, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
-    pub code: u16,
+    pub code: AdapterErrorCode,
     pub message: String,
 }
 
 impl CallError {
-    pub fn new(code: u16, message: impl Into<String>) -> Self {
+    pub fn new(code: AdapterErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -75,7 +76,7 @@ impl CallError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        codes::is_retryable(self.code)
+        self.code.is_retryable()
     }
 
     /// The error as it goes into a result.
@@ -84,8 +85,16 @@ impl CallError {
     }
 }
 
-/// Classifies an HTTP answer that is not the expected one.
-pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError {
+/// Classifies an HTTP answer that is not the expected one: 404 `RESOURCE_NOT_FOUND`, 429
+/// `RATE_LIMITED`, 5xx `SERVICE_UNAVAILABLE`, any other 4xx `refused` (the target system's
+/// code, e.g. `FROST_ENTITY_ERROR` — the platform's table has no code for 401/403 apart from
+/// the system's own).
+pub fn classify_status(
+    status: StatusCode,
+    refused: AdapterErrorCode,
+    what: &str,
+    body: &str,
+) -> CallError {
     // Masked before it is cut, so that a cut cannot hide a secret's shape from the masker.
     static MASKER: std::sync::LazyLock<civitas_events::Masker> =
         std::sync::LazyLock::new(civitas_events::Masker::default);
@@ -98,11 +107,11 @@ pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError 
         .collect();
     let message = format!("{what}: HTTP {status}: {body}");
     let code = match status.as_u16() {
-        429 => codes::RATE_LIMITED,
-        500..=599 => codes::SERVER_ERROR,
-        401 | 403 => codes::UNAUTHORIZED,
-        400..=499 => codes::REJECTED,
-        _ => codes::UNKNOWN,
+        429 => AdapterErrorCode::RateLimited,
+        500..=599 => AdapterErrorCode::ServiceUnavailable,
+        404 => AdapterErrorCode::ResourceNotFound,
+        400..=499 => refused,
+        _ => AdapterErrorCode::UnknownError,
     };
     CallError::new(code, message)
 }
@@ -113,15 +122,15 @@ pub fn classify_status(status: StatusCode, what: &str, body: &str) -> CallError 
 /// missing.
 pub fn classify_auth(err: &AuthError, what: &str) -> CallError {
     let code = match err {
-        AuthError::Credential(_) => codes::UNAUTHORIZED,
-        AuthError::Token { status: None, .. } => codes::CONNECTION,
+        AuthError::Credential(_) => AdapterErrorCode::MissingConfig,
+        AuthError::Token { status: None, .. } => AdapterErrorCode::NetworkError,
         AuthError::Token {
             status: Some(status),
             ..
         } => match status {
-            429 => codes::RATE_LIMITED,
-            500..=599 => codes::SERVER_ERROR,
-            _ => codes::UNAUTHORIZED,
+            429 => AdapterErrorCode::RateLimited,
+            500..=599 => AdapterErrorCode::ServiceUnavailable,
+            _ => AdapterErrorCode::KeycloakClientError,
         },
     };
     let detail = match err {
@@ -138,13 +147,13 @@ pub fn classify_auth(err: &AuthError, what: &str) -> CallError {
 pub fn classify_transport(err: &reqwest::Error, what: &str) -> CallError {
     let message = format!("{what}: {}", io::error_chain(err));
     let code = if err.is_timeout() {
-        codes::TIMEOUT
+        AdapterErrorCode::ConnectionTimeout
     } else if err.is_connect() || err.is_request() {
-        codes::CONNECTION
+        AdapterErrorCode::NetworkError
     } else if err.is_decode() {
-        codes::UNKNOWN
+        AdapterErrorCode::UnknownError
     } else {
-        codes::CONNECTION
+        AdapterErrorCode::NetworkError
     };
     CallError::new(code, message)
 }
@@ -374,7 +383,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Checks ids that a command puts into an outside system's URL path (APISIX route and
 /// upstream ids, FROST project ids): an empty id or a dot segment (`..`, `%2e%2e`, …) would
 /// move the request to another resource. `Err` is the dead letter's reason, with code
-/// [`codes::INVALID_COMMAND`].
+/// [`AdapterErrorCode::InvalidPayload`].
 pub fn check_path_ids<'a>(
     field: &str,
     ids: impl IntoIterator<Item = &'a String>,
@@ -383,8 +392,8 @@ pub fn check_path_ids<'a>(
         if let Err(reason) = civitas_credentials::url_path::check_segment(id) {
             let shown: String = id.chars().take(80).flat_map(char::escape_debug).collect();
             return Err(format!(
-                "INVALID_COMMAND({}): {field}[{index}] \"{shown}\" cannot go into a URL path: {reason}",
-                codes::INVALID_COMMAND
+                "{}: {field}[{index}] \"{shown}\" cannot go into a URL path: {reason}",
+                AdapterErrorCode::InvalidPayload
             ));
         }
     }
@@ -423,13 +432,17 @@ mod tests {
 
     #[test]
     fn status_codes_are_classified_by_the_error_code_classes() {
-        let code = |s: u16| classify_status(StatusCode::from_u16(s).unwrap(), "x", "").code;
-        assert_eq!(code(500), codes::SERVER_ERROR);
-        assert_eq!(code(503), codes::SERVER_ERROR);
-        assert_eq!(code(429), codes::RATE_LIMITED);
-        assert_eq!(code(401), codes::UNAUTHORIZED);
-        assert_eq!(code(400), codes::REJECTED);
-        assert_eq!(code(302), codes::UNKNOWN);
+        let code = |s: u16| {
+            let refused = AdapterErrorCode::FrostEntityError;
+            classify_status(StatusCode::from_u16(s).unwrap(), refused, "x", "").code
+        };
+        assert_eq!(code(500), AdapterErrorCode::ServiceUnavailable);
+        assert_eq!(code(503), AdapterErrorCode::ServiceUnavailable);
+        assert_eq!(code(429), AdapterErrorCode::RateLimited);
+        assert_eq!(code(401), AdapterErrorCode::FrostEntityError);
+        assert_eq!(code(400), AdapterErrorCode::FrostEntityError);
+        assert_eq!(code(404), AdapterErrorCode::ResourceNotFound);
+        assert_eq!(code(302), AdapterErrorCode::UnknownError);
     }
 
     #[tokio::test(start_paused = true)]
@@ -438,13 +451,18 @@ mod tests {
         let mut calls = Vec::new();
         let (outcome, attempts) = with_retries(&RetryPolicy::default(), || {
             calls.push(start.elapsed().as_millis());
-            async { Err::<(), _>(CallError::new(codes::SERVER_ERROR, "HTTP 500")) }
+            async {
+                Err::<(), _>(CallError::new(
+                    AdapterErrorCode::ServiceUnavailable,
+                    "HTTP 500",
+                ))
+            }
         })
         .await;
         assert_eq!(attempts, 3);
         assert_eq!(calls, [0, 1000, 3000]);
         let err = outcome.unwrap_err();
-        assert_eq!(err.code, codes::SERVER_ERROR);
+        assert_eq!(err.code, AdapterErrorCode::ServiceUnavailable);
         assert!(
             err.message.contains("gave up after 3 tries"),
             "{}",
@@ -457,11 +475,19 @@ mod tests {
         let mut calls = 0;
         let (outcome, attempts) = with_retries(&RetryPolicy::default(), || {
             calls += 1;
-            async { Err::<(), _>(CallError::new(codes::REJECTED, "HTTP 400")) }
+            async {
+                Err::<(), _>(CallError::new(
+                    AdapterErrorCode::FrostEntityError,
+                    "HTTP 400",
+                ))
+            }
         })
         .await;
         assert_eq!((calls, attempts), (1, 1));
-        assert_eq!(outcome.unwrap_err().code, codes::REJECTED);
+        assert_eq!(
+            outcome.unwrap_err().code,
+            AdapterErrorCode::FrostEntityError
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -472,7 +498,10 @@ mod tests {
             let fail = calls == 1;
             async move {
                 if fail {
-                    Err(CallError::new(codes::TIMEOUT, "timed out"))
+                    Err(CallError::new(
+                        AdapterErrorCode::ConnectionTimeout,
+                        "timed out",
+                    ))
                 } else {
                     Ok(7)
                 }

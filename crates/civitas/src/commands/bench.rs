@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, EmbeddedBroker, EventContext, KafkaSettings, Publisher, Record};
+use civitas_topics::CrudTopics;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -58,23 +59,19 @@ async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     };
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench{}", &run_id[..8]);
+    let topics = CrudTopics::with_prefix(&prefix)?;
     let bare_topic = format!("{prefix}.bare");
-    let ours_topic = format!("{prefix}.operations");
+    let ours_topic = topics.operations.clone();
     if let Some(b) = &broker {
         b.create_topic(&bare_topic, args.partitions)?;
         b.create_topic(&ours_topic, args.partitions)?;
     }
-    let settings = KafkaSettings::new(&bootstrap).with_topic_prefix(&prefix);
+    let settings = KafkaSettings::new(&bootstrap);
 
     // The bytes both sides publish: one masked operation envelope with all headers, as
     // our publisher produces it.
     let publisher = Publisher::connect(&settings)?;
-    let events = CrudEvents::new(
-        publisher.clone(),
-        &prefix,
-        "crud-service",
-        Masker::default(),
-    );
+    let events = CrudEvents::new(publisher.clone(), topics, "crud-service", Masker::default());
     let ctx = EventContext::correlated("b1e-2d8a-bench");
     let (sample, _) = events.operation_record(
         "update",

@@ -26,7 +26,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let publisher = Publisher::connect(&settings)?;
     let events = CrudEvents::new(
         publisher.clone(),
-        &settings.topic_prefix,
+        args.kafka.crud_topics()?,
         &args.service,
         Masker::default(),
     );

@@ -17,7 +17,8 @@ use civitas_saga::machine::Saga;
 use civitas_saga::request::{OutcomeWatcher, SagaOutcome, request_record};
 use civitas_saga::service::{self, Component, Running, SagaConfig};
 use civitas_saga::store::redact_url;
-use civitas_saga::{SagaStatus, SagaStore, SagaTopics};
+use civitas_saga::{SagaStatus, SagaStore};
+use civitas_topics::SagaTopics;
 
 use super::shared::{KafkaArgs, parse_kafka_options, parse_pair, shutdown_signal};
 
@@ -86,8 +87,6 @@ pub struct RequestArgs {
     /// How long --wait waits.
     #[arg(long, default_value_t = 120)]
     pub wait_timeout_secs: u64,
-    #[arg(long, env = "CIVITAS_SAGA_TOPIC_PREFIX", default_value = civitas_saga::topics::DEFAULT_PREFIX)]
-    pub saga_topic_prefix: String,
     #[command(flatten)]
     pub kafka: KafkaArgs,
 }
@@ -95,9 +94,6 @@ pub struct RequestArgs {
 /// The saga's settings in `civitas up` and `civitas serve …`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServiceArgs {
-    /// Prefix of the saga topics.
-    #[arg(long, env = "CIVITAS_SAGA_TOPIC_PREFIX", default_value = civitas_saga::topics::DEFAULT_PREFIX)]
-    pub saga_topic_prefix: String,
     /// How long a saga step (or its compensation) may take before it counts as failed.
     #[arg(long, env = "CIVITAS_SAGA_STEP_TIMEOUT_SECS", default_value_t = 30)]
     pub step_timeout_secs: u64,
@@ -193,7 +189,7 @@ impl ServiceArgs {
         };
         let request_timeout = Duration::from_secs(self.adapter_request_timeout_secs);
         SagaConfig {
-            topics: SagaTopics::new(&self.saga_topic_prefix),
+            topics: SagaTopics::default(),
             step_timeout: Duration::from_secs(self.step_timeout_secs),
             frost: FrostConfig {
                 base_url: self.frost_url.clone(),
@@ -254,7 +250,8 @@ impl ServiceArgs {
             match component {
                 Component::Orchestrator => println!(
                     "civitas: saga orchestrator: step timeout {} s, topics {}.*",
-                    self.step_timeout_secs, config.topics.prefix
+                    self.step_timeout_secs,
+                    civitas_topics::rules::SAGA_PREFIX
                 ),
                 Component::FrostAdapter => println!(
                     "civitas: FROST adapter: {}{}",
@@ -665,7 +662,7 @@ async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
         bail!("invalid request: {}", problems.join("; "));
     }
     let settings = args.kafka.settings()?;
-    let topics = SagaTopics::new(&args.saga_topic_prefix);
+    let topics = SagaTopics::default();
     let watcher = if args.wait {
         let (settings, topics) = (settings.clone(), topics.clone());
         Some(

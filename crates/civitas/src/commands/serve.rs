@@ -12,6 +12,7 @@ use anyhow::Context;
 use civitas_crud::caller_auth::CallerAuthSettings;
 use civitas_crud::{App, CrudSettings, Running};
 use civitas_kafka::{KafkaSettings, Publisher, outbox};
+use civitas_topics::CrudTopics;
 use sqlx::AnyPool;
 
 use super::shared::{KafkaArgs, shutdown_signal};
@@ -129,12 +130,12 @@ impl CallerAuthArgs {
 }
 
 impl CrudArgs {
-    pub fn settings(&self, topic_prefix: &str) -> CrudSettings {
+    pub fn settings(&self, topics: &CrudTopics) -> CrudSettings {
         CrudSettings {
             service_name: self.service_name.clone(),
             database_url: self.database_url.clone(),
             systems_dir: self.systems.clone(),
-            topic_prefix: topic_prefix.to_owned(),
+            topics: topics.clone(),
             publish_events: !self.no_events,
             caller_auth: self.caller_auth.settings(),
             authz: self.caller_auth.authz.clone(),
@@ -148,10 +149,10 @@ impl CrudArgs {
 /// Builds the CRUD service and serves it in the background; prints its address.
 pub async fn start_crud(
     args: &CrudArgs,
-    topic_prefix: &str,
+    topics: &CrudTopics,
     publisher: Publisher,
 ) -> anyhow::Result<Running> {
-    let settings = args.settings(topic_prefix);
+    let settings = args.settings(topics);
     let app = App::build(&settings, Some(publisher))
         .await
         .context("starting the CRUD service")?;
@@ -289,7 +290,7 @@ async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
         "civitas: CRUD service publishing to {}",
         settings.bootstrap_servers
     );
-    let running = start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
+    let running = start_crud(&args.crud, &args.kafka.crud_topics()?, publisher.clone()).await?;
     shutdown_signal().await;
     println!("civitas: shutting down, finishing requests");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);

@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 use anyhow::{Context, bail};
 use civitas_events::Masker;
 use civitas_kafka::{ConsumedRecord, KafkaSettings};
+use civitas_topics::{CrudTopics, NamingContext};
 use serde_json::Value;
 
 /// Where the Kafka cluster is.
@@ -25,6 +26,10 @@ pub struct KafkaArgs {
 impl KafkaArgs {
     pub fn settings(&self) -> anyhow::Result<KafkaSettings> {
         self.client.settings(&self.bootstrap)
+    }
+
+    pub fn crud_topics(&self) -> anyhow::Result<CrudTopics> {
+        self.client.crud_topics()
     }
 }
 
@@ -52,13 +57,23 @@ pub struct ClientArgs {
 impl ClientArgs {
     pub fn settings(&self, bootstrap: &str) -> anyhow::Result<KafkaSettings> {
         let options = parse_kafka_options(&self.options)?;
-        let mut settings = KafkaSettings::new(bootstrap)
-            .with_topic_prefix(self.topic_prefix.clone())
-            .with_client_options(options);
+        let mut settings = KafkaSettings::new(bootstrap).with_client_options(options);
         if let Some(ms) = self.fetch_wait_ms {
             settings = settings.with_fetch_wait_ms(ms);
         }
         Ok(settings)
+    }
+
+    /// The naming context with the CRUD prefix of `--topic-prefix`, checked.
+    pub fn naming(&self) -> anyhow::Result<NamingContext> {
+        NamingContext::new()
+            .with_crud_prefix(&self.topic_prefix)
+            .context("--topic-prefix / KAFKA_TOPIC_PREFIX")
+    }
+
+    /// The CRUD topics under `--topic-prefix`.
+    pub fn crud_topics(&self) -> anyhow::Result<CrudTopics> {
+        Ok(CrudTopics::in_context(&self.naming()?))
     }
 }
 

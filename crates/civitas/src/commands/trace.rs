@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use civitas_kafka::{CrudTopics, Filter, Reader};
-use civitas_topics::{Family, NamingContext, TopicName};
+use civitas_kafka::{Filter, Reader};
+use civitas_topics::{CrudTopics, Family, NamingContext, TopicName};
 
 use super::shared::{KafkaArgs, print_record};
 
@@ -43,13 +43,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let settings = args.kafka.settings()?;
+    let naming = args.kafka.client.naming()?;
     let filter = Filter {
         correlation_id: Some(args.correlation_id.clone()),
         ..Filter::default()
     };
     tokio::task::spawn_blocking(move || {
         let reader = Reader::connect(&settings)?;
-        let mut topics = platform_topics(&reader, &settings.topic_prefix, args.all_topics)?;
+        let mut topics = platform_topics(&reader, &naming, args.all_topics)?;
         for topic in args.topics {
             if !topics.contains(&topic) {
                 topics.push(topic);
@@ -83,16 +84,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The topics a correlation id can appear on: the crud topics, and every topic of the cluster
 /// that is a configuration event or a saga topic by the naming rules. Payload topics (sensor
 /// data, possibly huge) only with `all`.
-fn platform_topics(reader: &Reader, crud_prefix: &str, all: bool) -> anyhow::Result<Vec<String>> {
-    let crud = CrudTopics::new(crud_prefix);
+fn platform_topics(
+    reader: &Reader,
+    naming: &NamingContext,
+    all: bool,
+) -> anyhow::Result<Vec<String>> {
+    let crud = CrudTopics::in_context(naming);
     let mut topics: Vec<String> = crud.all().iter().map(|t| (*t).to_owned()).collect();
-    let naming = NamingContext::default()
-        .with_crud_prefix(crud_prefix)
-        .context("KAFKA_TOPIC_PREFIX")?;
     for name in reader.topics()? {
         let wanted = all && !name.starts_with("__")
             || matches!(
-                TopicName::parse(&name, &naming).map(|t| t.family()),
+                TopicName::parse(&name, naming).map(|t| t.family()),
                 Ok(Family::ConfigEvent | Family::Saga)
             );
         if wanted && !topics.contains(&name) {

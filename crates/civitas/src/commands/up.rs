@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use civitas_kafka::EmbeddedBroker;
 use civitas_kafka::settings::EMBEDDED_FETCH_WAIT_MS;
-use civitas_kafka::{CrudTopics, EmbeddedBroker};
 
 use super::shared::{ClientArgs, shutdown_signal};
 
@@ -38,7 +38,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let crud_topics = CrudTopics::new(&args.client.topic_prefix);
+    let crud_topics = args.client.crud_topics()?;
     let (broker, bootstrap) = match &args.kafka {
         Some(bootstrap) => {
             println!("civitas: using the Kafka cluster at {bootstrap}");
@@ -82,8 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (publisher, outbox) =
         super::serve::crud_publisher(&settings, &args.crud.database_url).await?;
-    let crud =
-        super::serve::start_crud(&args.crud, &settings.topic_prefix, publisher.clone()).await?;
+    let crud = super::serve::start_crud(&args.crud, &crud_topics, publisher.clone()).await?;
     let mut saga = super::saga::start_in_up(
         &args.saga,
         &settings,

@@ -20,8 +20,9 @@ use serde_json::json;
 use civitas_kafka::{EmbeddedBroker, Publisher};
 use civitas_topics::CrudTopics;
 
+use crate::app::App;
 use crate::server::Running;
-use crate::startup::{App, CrudSettings};
+use crate::startup::CrudSettings;
 
 /// How to load the service.
 #[derive(Debug, Clone)]

@@ -20,7 +20,9 @@
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::caller_auth::Refused;
@@ -126,17 +128,36 @@ impl ApiError {
         }
     }
 
-    /// The response body (without the correlation id).
-    pub fn body(&self) -> Value {
+    /// The response body, with `correlation_id` when given.
+    pub fn body_with(&self, correlation_id: Option<&str>) -> ErrorBody {
+        let correlation_id = correlation_id.map(str::to_owned);
         match self {
-            ApiError::Validation(issues) => json!({ "detail": issues }),
-            ApiError::Upstream { error, url, detail } => json!({
-                "error": error,
-                "upstream": {"url": url, "detail": detail},
+            ApiError::Validation(issues) => ErrorBody::Validation(ValidationBody {
+                detail: issues.clone(),
+                correlation_id,
             }),
-            ApiError::Internal(_) => json!({"detail": "Internal Server Error"}),
-            other => json!({"detail": other.message()}),
+            ApiError::Upstream { error, url, detail } => ErrorBody::Upstream(UpstreamBody {
+                error: error.clone(),
+                upstream: UpstreamInfo {
+                    url: url.clone(),
+                    detail: detail.clone(),
+                },
+                correlation_id,
+            }),
+            ApiError::Internal(_) => ErrorBody::Detail(DetailBody {
+                detail: "Internal Server Error".to_owned(),
+                correlation_id,
+            }),
+            other => ErrorBody::Detail(DetailBody {
+                detail: other.message(),
+                correlation_id,
+            }),
         }
+    }
+
+    /// The response body (without the correlation id), as JSON.
+    pub fn body(&self) -> Value {
+        serde_json::to_value(self.body_with(None)).unwrap_or(Value::Null)
     }
 
     /// The response, with `correlation_id` in the body when given.
@@ -144,10 +165,7 @@ impl ApiError {
         if let ApiError::Internal(message) = &self {
             tracing::error!(correlation_id, error = %message, "internal error");
         }
-        let mut body = self.body();
-        if let (Some(id), Value::Object(fields)) = (correlation_id, &mut body) {
-            fields.insert("correlation_id".into(), Value::String(id.to_owned()));
-        }
+        let body = self.body_with(correlation_id);
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let ApiError::Unauthorized(refused) = &self {
             response
@@ -204,7 +222,7 @@ impl From<ConnectorError> for ApiError {
                     None => "Upstream unreachable".to_owned(),
                 },
                 url,
-                detail: json!({"token_request_failed": detail}),
+                detail: serde_json::json!({"token_request_failed": detail}),
             },
             ConnectorError::Auth(AuthError::Credential(e)) | ConnectorError::Credential(e) => {
                 ApiError::Unavailable(e.to_string())
@@ -215,6 +233,49 @@ impl From<ConnectorError> for ApiError {
             ConnectorError::Internal(m) => ApiError::Internal(m),
         }
     }
+}
+
+/// The body of an error response: one of the three shapes of the table above (the types the
+/// OpenAPI document is generated from).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ErrorBody {
+    Detail(DetailBody),
+    Validation(ValidationBody),
+    Upstream(UpstreamBody),
+}
+
+/// `{"detail": "…", "correlation_id": "…"}`: 400, 404, 409, 413, 503, 500.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailBody {
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+/// 422: FastAPI's validation detail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationBody {
+    pub detail: Vec<ValidationIssue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+/// 502: `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamBody {
+    /// `HTTP Error <code>` or `Upstream unreachable`.
+    pub error: String,
+    pub upstream: UpstreamInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamInfo {
+    pub url: String,
+    /// The system's answer (any JSON: an object, a text, or null when it sent nothing).
+    pub detail: serde_json::Value,
 }
 
 /// The RFC 6750 challenge: no error code when no token was sent, else `invalid_token`.
@@ -249,6 +310,7 @@ fn loc_text(loc: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn an_upstream_error_has_the_seed_shape() {

@@ -13,11 +13,14 @@
 //!   `user_context`; [`authz`]: what they may run (the policy file).
 //! - [`request`]: the `/execute` body and its FastAPI-style validation.
 //! - [`systems`]: the configured systems and the lookup of a request's command.
+//! - [`executor`]: runs one command for one caller and publishes its events — the API behind
+//!   `/execute` and workflows.
 //! - [`events`], [`metrics`]: what each request leaves behind.
-//! - [`routes`], [`error`], [`startup`], [`server`]: the HTTP API, its errors, building the
-//!   app and serving it.
+//! - [`app`]: the shared state; [`routes`], [`error`], [`startup`], [`server`]: the HTTP API,
+//!   its errors, building the app and serving it.
 //! - [`bench`](mod@bench): the load generator behind `civitas bench execute`.
 
+pub mod app;
 pub mod authz;
 pub mod bench;
 pub mod caller_auth;
@@ -27,6 +30,7 @@ pub mod connectors;
 pub mod directory;
 pub mod error;
 pub mod events;
+pub mod executor;
 pub mod metrics;
 pub mod request;
 pub mod retry;
@@ -40,8 +44,10 @@ pub mod template;
 /// with the saga's adapters.
 pub use civitas_credentials::{auth, credentials};
 
+pub use app::App;
 /// A database URL without its password, for messages.
 pub use civitas_store::redact as redact_database_url;
 pub use error::ApiError;
+pub use executor::{CommandExecutor, Executed, Invocation, Outcome};
 pub use server::{Running, serve};
-pub use startup::{App, CrudSettings, StartupError};
+pub use startup::{CrudSettings, StartupError};

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::startup::App;
+use crate::app::App;
 
 /// Longest pause after failed `accept`s in a row (it doubles from 10 ms).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);

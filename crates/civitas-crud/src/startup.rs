@@ -1,9 +1,10 @@
-//! Building the app: settings → systems, database, events, metrics → router. Serving it is
+//! Building the app: settings → systems, database, events, metrics. Its state is
+//! [`app`](crate::app)'s, its routes [`routes`](crate::routes)', serving it
 //! [`server`](crate::server)'s.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use civitas_crud::startup::{App, CrudSettings};
+//! use civitas_crud::{App, CrudSettings};
 //!
 //! let app = App::build(&CrudSettings::default(), None).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -15,13 +16,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, Publisher};
 use civitas_topics::CrudTopics;
 use sqlx::AnyPool;
 
+use crate::app::{App, AppInner};
 use crate::authz::Policy;
 use crate::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
 use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
@@ -30,8 +30,6 @@ use crate::credentials::{CredentialResolver, LocalResolver};
 use crate::directory::DirectoryStore;
 use crate::events::Events;
 use crate::metrics::Metrics;
-use crate::routes;
-use crate::routes::json_only::post_json;
 use crate::systems::{Systems, SystemsError};
 use crate::template::Templates;
 
@@ -100,37 +98,6 @@ pub enum StartupError {
         "an authorization policy needs caller authentication (--auth-issuer): without it no caller has claims to match"
     )]
     PolicyWithoutAuth,
-}
-
-/// The shared state of the app.
-#[derive(Debug)]
-pub struct AppInner {
-    pub service_name: String,
-    pub systems: Systems,
-    pub events: Events,
-    pub masker: Masker,
-    /// Configuration-event topics of the shipped catalog (seed 003).
-    pub config_topics: ConfigTopics,
-    pub metrics: Metrics,
-    pub pool: Option<AnyPool>,
-    pub body_limit_bytes: usize,
-    pub header_read_timeout: Duration,
-    pub body_read_timeout: Duration,
-    /// `None`: callers are not authenticated.
-    pub caller_auth: Option<CallerAuth>,
-    /// `None`: every caller may run every command.
-    pub policy: Option<Policy>,
-}
-
-/// The app: cheap to clone, one per service instance.
-#[derive(Debug, Clone)]
-pub struct App(pub Arc<AppInner>);
-
-impl std::ops::Deref for App {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
 }
 
 impl App {
@@ -244,25 +211,5 @@ impl App {
             caller_auth: None,
             policy: None,
         })
-    }
-
-    /// The HTTP routes.
-    pub fn router(&self) -> Router {
-        // State-changing routes take only JSON (cross-site request guard: `post_json`);
-        // caller authentication runs first, outside it.
-        let mut callers = Router::new()
-            .route("/execute", post_json(routes::execute::execute))
-            .route("/systems", get(routes::systems::systems));
-        if self.caller_auth.is_some() {
-            callers = callers.route_layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                routes::caller::authenticate,
-            ));
-        }
-        callers
-            .route("/health", get(routes::health::health))
-            .route("/metrics", get(routes::metrics::metrics))
-            .route("/openapi.json", get(routes::openapi::openapi))
-            .with_state(self.clone())
     }
 }

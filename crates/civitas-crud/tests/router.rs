@@ -593,3 +593,28 @@ async fn a_list_param_over_the_limit_is_400_before_any_database_work() {
         "{body}"
     );
 }
+
+#[test]
+fn the_openapi_check_of_error_responses_refuses_what_the_document_does_not_say() {
+    use common::openapi_check::assert_documented;
+    let refused = |status: u16, body: Value| {
+        std::panic::catch_unwind(|| assert_documented("post", "/execute", status, &body)).is_err()
+    };
+    assert!(!refused(
+        404,
+        json!({"detail": "no such system", "correlation_id": "c"})
+    ));
+    assert!(refused(404, json!({"detail": 3})), "a wrong type");
+    assert!(
+        refused(404, json!({"correlation_id": "c"})),
+        "a required field missing"
+    );
+    assert!(
+        refused(404, json!({"detail": "x", "extra": 1})),
+        "a field not documented"
+    );
+    assert!(
+        refused(418, json!({"detail": "x"})),
+        "a status not documented"
+    );
+}

@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use super::execute::{CORRELATION_HEADER, callers_correlation_id};
+use super::extract::{CORRELATION_HEADER, callers_correlation_id};
+use crate::app::App;
 use crate::caller_auth::Identity;
 use crate::error::ApiError;
-use crate::startup::App;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;

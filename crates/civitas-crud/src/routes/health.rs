@@ -15,7 +15,7 @@ use civitas_kafka::PublisherStats;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::startup::App;
+use crate::app::App;
 
 /// How long a lost record keeps `/health` degraded.
 const LOSS_WINDOW: Duration = Duration::from_secs(300);

@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
+use crate::app::App;
 use crate::error::ApiError;
-use crate::startup::App;
 
 /// A `POST` route that takes only `application/json`: every state-changing route is made
 /// with this. A method the route does not have still gets its 405.

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
-use crate::startup::App;
+use crate::app::App;
 
 #[utoipa::path(
     get,

@@ -1,11 +1,41 @@
 //! The HTTP routes: `POST /execute`, `GET /systems`, `GET /health`, `GET /metrics`,
-//! `GET /openapi.json`; [`caller`], the authentication in front of the first two; and
-//! [`json_only`], which refuses state-changing requests that are not `application/json`.
+//! `GET /openapi.json`; [`caller`], the authentication in front of the first two;
+//! [`extract`], the `/execute` request's context and body; and [`json_only`], which refuses
+//! state-changing requests that are not `application/json`.
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::app::App;
+use json_only::post_json;
 
 pub mod caller;
 pub mod execute;
+pub mod extract;
 pub mod health;
 pub mod json_only;
 pub mod metrics;
 pub mod openapi;
 pub mod systems;
+
+impl App {
+    /// The HTTP routes.
+    pub fn router(&self) -> Router {
+        // State-changing routes take only JSON (cross-site request guard: `post_json`);
+        // caller authentication runs first, outside it.
+        let mut callers = Router::new()
+            .route("/execute", post_json(execute::execute))
+            .route("/systems", get(systems::systems));
+        if self.caller_auth.is_some() {
+            callers = callers.route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                caller::authenticate,
+            ));
+        }
+        callers
+            .route("/health", get(health::health))
+            .route("/metrics", get(metrics::metrics))
+            .route("/openapi.json", get(openapi::openapi))
+            .with_state(self.clone())
+    }
+}

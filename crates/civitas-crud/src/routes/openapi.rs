@@ -2,46 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
+use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::{OpenApi, ToSchema};
 
+use crate::app::App;
+use crate::error::{DetailBody, UpstreamBody, UpstreamInfo, ValidationBody};
 use crate::request::{ExecuteRequest, ValidationIssue};
 use crate::routes::execute::ExecuteResponse;
 use crate::routes::health::{EventsHealth, Health};
 use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse};
-use crate::startup::App;
-
-/// `{"detail": "…", "correlation_id": "…"}`: 400, 404, 409, 413, 503, 500.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DetailBody {
-    pub detail: String,
-    pub correlation_id: Option<String>,
-}
-
-/// 422: FastAPI's validation detail.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ValidationBody {
-    pub detail: Vec<ValidationIssue>,
-    pub correlation_id: Option<String>,
-}
-
-/// 502: `{"error": "HTTP Error <code>", "upstream": {"url", "detail"}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UpstreamBody {
-    /// `HTTP Error <code>` or `Upstream unreachable`.
-    pub error: String,
-    pub upstream: UpstreamInfo,
-    pub correlation_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UpstreamInfo {
-    pub url: String,
-    /// The system's answer (JSON, or text).
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
-}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -8,10 +8,10 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::app::App;
 use crate::authz::Target;
 use crate::config::{ConfigEvent, ConnectorKind, Kind};
 use crate::routes::caller::Caller;
-use crate::startup::App;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SystemsResponse {

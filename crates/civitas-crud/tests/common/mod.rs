@@ -2,6 +2,8 @@
 //! topics and SQLite database; requests; reading the events back.
 #![allow(dead_code)]
 
+pub mod openapi_check;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -107,13 +109,21 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        read(request.send().await.expect("the request is answered")).await
+        read(
+            "post",
+            request.send().await.expect("the request is answered"),
+        )
+        .await
     }
 
     /// `GET path`, read.
     pub async fn get(&self, path: &str) -> TestResponse {
         let request = self.client.get(format!("{}{path}", self.running.url()));
-        read(request.send().await.expect("the request is answered")).await
+        read(
+            "get",
+            request.send().await.expect("the request is answered"),
+        )
+        .await
     }
 
     /// The first `count` records of `<prefix>.operations`.
@@ -157,12 +167,17 @@ impl TestApp {
     }
 }
 
-pub async fn read(response: reqwest::Response) -> TestResponse {
+/// Reads a response to `method` (`get`, `post`); an error response must be documented.
+pub async fn read(method: &str, response: reqwest::Response) -> TestResponse {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    let path = response.url().path().to_owned();
     let bytes = response.bytes().await.unwrap_or_default();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    if status >= 400 {
+        openapi_check::assert_documented(method, &path, status, &body);
+    }
     TestResponse {
         status,
         headers,
@@ -253,6 +268,10 @@ pub async fn oneshot(app: &App, method: &str, uri: &str, body: Option<Value>) ->
         .unwrap();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    if status >= 400 {
+        let path = uri.split('?').next().unwrap_or(uri);
+        openapi_check::assert_documented(&method.to_ascii_lowercase(), path, status, &body);
+    }
     (status, body)
 }
 

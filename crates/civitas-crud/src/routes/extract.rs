@@ -1,0 +1,218 @@
+//! The extractors of `POST /execute`: [`RequestContext`] (correlation id, trace, caller; one
+//! per request, cached in its extensions) and [`ExecuteBody`] (the command, read within the
+//! body limits and validated). A body that is refused is answered with its error — 408, 413
+//! or 422 — after its `validation_error` event went to `<prefix>.errors`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use civitas_events::{TraceContext, ValidationDetail, ValidationErrorData};
+use civitas_kafka::EventContext;
+use serde_json::Value;
+
+use crate::app::App;
+use crate::authz::Grants;
+use crate::error::ApiError;
+use crate::request::{self, ExecuteRequest, Invalid, ValidationIssue};
+use crate::routes::caller::Caller;
+
+/// The request and response header that carries the correlation id.
+pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// What ties a request's events and answer together: its correlation id (the caller's
+/// `X-Correlation-ID` when usable, else a new UUID), its trace (a child of the caller's
+/// `traceparent`, else a new root) and its caller.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub started: Instant,
+    pub correlation_id: String,
+    pub events: EventContext,
+    pub grants: Option<Arc<Grants>>,
+}
+
+impl RequestContext {
+    fn of(parts: &Parts) -> Self {
+        let correlation_id = callers_correlation_id(&parts.headers)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let trace = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse)
+            .map(|caller| caller.child())
+            .unwrap_or_else(TraceContext::new_root);
+        let caller = parts.extensions.get::<Caller>();
+        Self {
+            started: Instant::now(),
+            events: EventContext {
+                correlation_id: Some(correlation_id.clone()),
+                trace: Some(trace),
+                user_context: caller.map(|caller| caller.0.user.clone()),
+            },
+            grants: caller.map(|caller| caller.0.grants.clone()),
+            correlation_id,
+        }
+    }
+
+    /// An error answer of this request: the body carries the correlation id, and so does the
+    /// `X-Correlation-ID` header. Counted in the request metrics.
+    pub fn refuse(&self, app: &App, labels: (&str, &str), error: ApiError) -> ExecuteError {
+        app.metrics
+            .record_execute(labels.0, labels.1, error.outcome(), self.started.elapsed());
+        ExecuteError {
+            correlation_id: self.correlation_id.clone(),
+            error,
+        }
+    }
+}
+
+impl FromRequestParts<App> for RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, Self::Rejection> {
+        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+            return Ok(ctx.clone());
+        }
+        let ctx = RequestContext::of(parts);
+        parts.extensions.insert(ctx.clone());
+        Ok(ctx)
+    }
+}
+
+/// An error answer of `/execute`, with the request's correlation id.
+#[derive(Debug)]
+pub struct ExecuteError {
+    pub correlation_id: String,
+    pub error: ApiError,
+}
+
+impl IntoResponse for ExecuteError {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response_with(Some(&self.correlation_id));
+        set_correlation_header(&mut response, &self.correlation_id);
+        response
+    }
+}
+
+/// Puts `X-Correlation-ID` on a response.
+pub fn set_correlation_header(response: &mut Response, correlation_id: &str) {
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+}
+
+/// The `/execute` body as a command.
+#[derive(Debug)]
+pub struct ExecuteBody(pub ExecuteRequest);
+
+impl FromRequest<App> for ExecuteBody {
+    type Rejection = ExecuteError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(ctx) = RequestContext::from_request_parts(&mut parts, app).await;
+        let read = tokio::time::timeout(
+            app.body_read_timeout,
+            axum::body::to_bytes(body, app.body_limit_bytes),
+        )
+        .await;
+        let unknown = ("unknown", "unknown");
+        let bytes = match read {
+            Ok(Ok(bytes)) => bytes,
+            Err(_) => {
+                let error = ApiError::RequestTimeout(format!(
+                    "the body did not arrive within {} s",
+                    app.body_read_timeout.as_secs()
+                ));
+                publish_invalid(app, &ctx.events, &body_issue("body_timeout", &error));
+                return Err(ctx.refuse(app, unknown, error));
+            }
+            Ok(Err(_)) => {
+                let error = ApiError::PayloadTooLarge(format!(
+                    "the body is larger than {} bytes (or could not be read)",
+                    app.body_limit_bytes
+                ));
+                publish_invalid(app, &ctx.events, &body_issue("body_too_large", &error));
+                return Err(ctx.refuse(app, unknown, error));
+            }
+        };
+        match request::parse(&bytes) {
+            Ok(command) => Ok(ExecuteBody(command)),
+            Err(invalid) => {
+                publish_invalid(app, &ctx.events, &invalid);
+                let mut issues = invalid.issues;
+                for issue in &mut issues {
+                    app.masker.mask_in_place(&mut issue.input);
+                }
+                let correlation_id = &ctx.correlation_id;
+                tracing::info!(%correlation_id, errors = issues.len(), "invalid /execute body");
+                Err(ctx.refuse(app, unknown, ApiError::Validation(issues)))
+            }
+        }
+    }
+}
+
+/// A body that could not be read, as a validation issue at `body`.
+fn body_issue(kind: &str, error: &ApiError) -> Invalid {
+    Invalid {
+        issues: vec![ValidationIssue {
+            kind: kind.into(),
+            loc: vec![Value::from("body")],
+            msg: error.message(),
+            input: Value::Null,
+            ctx: None,
+        }],
+        partial: Default::default(),
+    }
+}
+
+/// One `validation_error` event on `<prefix>.errors`.
+fn publish_invalid(app: &App, ctx: &EventContext, invalid: &Invalid) {
+    // FastAPI repeats the whole body as the input of every missing field; the event keeps it
+    // once and points the later issues at it.
+    let mut errors: Vec<ValidationDetail> = Vec::with_capacity(invalid.issues.len());
+    for (index, issue) in invalid.issues.iter().enumerate() {
+        let first = invalid.issues[..index]
+            .iter()
+            .position(|earlier| earlier.input == issue.input && is_container(&issue.input));
+        errors.push(ValidationDetail {
+            kind: issue.kind.clone(),
+            loc: issue.loc.clone(),
+            msg: issue.msg.clone(),
+            input: match first {
+                Some(first) => Value::String(format!("…[same as errors[{first}].input]")),
+                None => app.masker.masked(&issue.input),
+            },
+        });
+    }
+    let partial = &invalid.partial;
+    app.events.validation_error(
+        ctx,
+        ValidationErrorData {
+            path: "/execute".to_owned(),
+            errors,
+            system: partial.system.clone(),
+            object_type: partial.object_type.clone(),
+            action: partial.action.clone(),
+            object_id: partial.object_id.clone(),
+        },
+    );
+}
+
+fn is_container(value: &Value) -> bool {
+    matches!(value, Value::Object(_) | Value::Array(_))
+}
+
+/// The caller's `X-Correlation-ID` when usable: 1 to 128 visible ASCII characters.
+pub(crate) fn callers_correlation_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(&CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+}

@@ -106,6 +106,14 @@ impl Emit for Recorder {
     }
 }
 
+/// The `traceparent` of a message sent now: the current span's when spans are exported
+/// (the next hop becomes its child), else `inherited` unchanged.
+pub fn outgoing_traceparent(inherited: Option<&str>) -> Option<String> {
+    civitas_telemetry::trace_of(&tracing::Span::current())
+        .map(|t| t.to_header())
+        .or_else(|| inherited.map(str::to_owned))
+}
+
 /// CloudEvents attributes of a saga message.
 #[derive(Debug, Clone, Default)]
 pub struct Envelope {
@@ -178,10 +186,27 @@ impl Received {
             correlation_id: event
                 .as_ref()
                 .and_then(|e| e.correlation_id().map(str::to_owned)),
-            traceparent: event
-                .as_ref()
-                .and_then(|e| e.traceparent().map(str::to_owned)),
+            traceparent: outgoing_traceparent(event.as_ref().and_then(|e| e.traceparent())),
         }
+    }
+
+    /// The span of handling this record: topic, partition, offset, and the saga and step
+    /// once known; a child of the record's `traceparent` when spans are exported, so every
+    /// hop of a saga is part of the trace that asked for it.
+    pub fn span(&self, component: &str) -> tracing::Span {
+        let span = tracing::info_span!(
+            "saga.message",
+            component,
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            saga_id = tracing::field::Empty,
+            step = tracing::field::Empty,
+        );
+        if let Some(traceparent) = self.event().as_ref().and_then(|e| e.traceparent()) {
+            civitas_telemetry::continue_trace(&span, traceparent);
+        }
+        span
     }
 
     /// The headers as a map (for dead letters).

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 use civitas_events::saga::{self, DatasetCreateRequested, StepResult};
 use civitas_kafka::KafkaSettings;
@@ -214,7 +215,7 @@ impl Orchestrator {
             source: SOURCE.to_owned(),
             subject: Some(saga.dataset_id.clone()),
             correlation_id: Some(saga.correlation_id.clone()),
-            traceparent: saga.traceparent.clone(),
+            traceparent: io::outgoing_traceparent(saga.traceparent.as_deref()),
         };
         for command in commands {
             let record = match &command {
@@ -338,6 +339,12 @@ impl Orchestrator {
     /// Handles one consumed record: a request or a step result. Unreadable records go to
     /// the dead-letter topic (and count as handled).
     pub async fn on_record(&self, record: &Received) -> Result<(), SagaError> {
+        self.handle_record(record)
+            .instrument(record.span("saga-orchestrator"))
+            .await
+    }
+
+    async fn handle_record(&self, record: &Received) -> Result<(), SagaError> {
         let (input, message_id) = match self.decode(record) {
             Decoded::Input(input, message_id) => (*input, message_id),
             Decoded::DeadLetter(reason) => {
@@ -347,7 +354,12 @@ impl Orchestrator {
             Decoded::Ignore => return Ok(()),
         };
         let saga_id = match &input {
-            Input::StepResult(r) | Input::CompensationResult(r) => r.saga_id.clone(),
+            Input::StepResult(r) | Input::CompensationResult(r) => {
+                let span = tracing::Span::current();
+                span.record("saga_id", r.saga_id.as_str());
+                span.record("step", r.step_id.as_str());
+                r.saga_id.clone()
+            }
             _ => String::new(),
         };
         match self.apply(input, Some(&message_id)).await? {

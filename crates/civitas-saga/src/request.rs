@@ -29,7 +29,7 @@ pub fn request_record(
         source: source.to_owned(),
         subject: Some(request.dataset_id.clone()),
         correlation_id: Some(correlation_id.to_owned()),
-        traceparent: None,
+        traceparent: crate::io::outgoing_traceparent(None),
     }
     .record(&topics.requested, &request.message_id, request)
 }

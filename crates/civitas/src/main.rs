@@ -2,7 +2,6 @@
 //! `commands/`, turns its arguments into library calls and prints the result.
 
 mod commands;
-mod telemetry;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -14,7 +13,14 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    telemetry::init(cli.command.is_service());
+    // Kept until the end of main: dropping it exports the last spans.
+    let _telemetry = match civitas_telemetry::init(cli.command.is_service(), "civitas") {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     match commands::run(cli).await {
         Ok(code) => code,
         Err(err) => {

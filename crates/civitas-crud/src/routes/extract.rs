@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use civitas_events::{TraceContext, ValidationDetail, ValidationErrorData};
+use civitas_events::{ValidationDetail, ValidationErrorData};
 use civitas_kafka::EventContext;
 use serde_json::Value;
 
@@ -39,13 +39,13 @@ impl RequestContext {
         let correlation_id = callers_correlation_id(&parts.headers)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let trace = parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(TraceContext::parse)
-            .map(|caller| caller.child())
-            .unwrap_or_else(TraceContext::new_root);
+        // The request's span (exported: its ids), else a child of the caller's traceparent.
+        let trace = civitas_telemetry::event_trace(
+            parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok()),
+        );
         let caller = parts.extensions.get::<Caller>();
         Self {
             started: Instant::now(),

@@ -4,7 +4,9 @@
 //! state-changing requests that are not `application/json`.
 
 use axum::Router;
+use axum::extract::MatchedPath;
 use axum::routing::get;
+use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use json_only::post_json;
@@ -37,5 +39,24 @@ impl App {
             .route("/metrics", get(metrics::metrics))
             .route("/openapi.json", get(openapi::openapi))
             .with_state(self.clone())
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
     }
+}
+
+/// The span of one HTTP request: method and route (never the raw path, which a caller
+/// chooses), a child of the caller's `traceparent` when spans are exported.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let span = tracing::info_span!("http.request", method = %request.method(), route);
+    if let Some(traceparent) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        civitas_telemetry::continue_trace(&span, traceparent);
+    }
+    span
 }

@@ -16,6 +16,7 @@ pub mod frost;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use civitas_credentials::AuthError;
 use civitas_events::AdapterErrorCode;
@@ -286,10 +287,18 @@ impl<H: Handler> Adapter<H> {
 
     /// Handles one record and publishes its answer.
     pub async fn on_record(&self, record: &Received) {
+        let span = record.span(self.handler.component());
+        self.handle_record(record).instrument(span).await
+    }
+
+    async fn handle_record(&self, record: &Received) {
         let component = self.handler.component();
         let envelope = record.reply_envelope(&format!("/civitas/{component}"));
         match self.handler.handle(&record.topic, &record.payload).await {
             Ok(result) => {
+                let span = tracing::Span::current();
+                span.record("saga_id", result.saga_id.as_str());
+                span.record("step", result.step_id.as_str());
                 tracing::info!(component, saga_id = %result.saga_id, step = %result.step_id,
                     operation = ?result.operation, status = ?result.status,
                     error = ?result.error.as_ref().map(ToString::to_string), attempts = result.attempts,

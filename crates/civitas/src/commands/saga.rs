@@ -673,12 +673,20 @@ async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let record = request_record(
-        &topics,
-        &request,
-        civitas_saga::request::CLI_SOURCE,
-        &request.message_id,
-    )?;
+    // With spans exported, the request starts the saga's trace (and prints its id).
+    let span = tracing::info_span!("saga.request", dataset_id = %request.dataset_id);
+    let record = span.in_scope(|| {
+        request_record(
+            &topics,
+            &request,
+            civitas_saga::request::CLI_SOURCE,
+            &request.message_id,
+        )
+    })?;
+    if let Some(trace) = civitas_telemetry::trace_of(&span) {
+        println!("trace id {}", trace.trace_id);
+    }
+    drop(span);
     let publisher = Publisher::connect(&settings)?;
     publisher.send(record);
     tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10)))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Acceptance of the event outbox (README, "Delivery guarantees"): `civitas serve crud` against
 # a broker that goes away; the events it could not deliver by shutdown are kept in its database
-# and delivered by the next start. Uses its own tansu broker (scripts/tansu.sh, installed by
+# and delivered by the next start. Uses its own broker (scripts/broker.sh, installed by
 # scripts/test.sh), not the running `civitas up`.
 # Environment: CIVITAS_BIN (binary).
 set -euo pipefail
@@ -9,14 +9,14 @@ cd "$(dirname "$0")/.."
 
 bin="${CIVITAS_BIN:-target/debug/civitas}"
 work="$(mktemp -d)"
-export CIVITAS_TANSU_DIR="$work/tansu"
+export CIVITAS_BROKER_DIR="$work/broker"
 port=29192
 broker="127.0.0.1:$port"
 http="127.0.0.1:28180"
 serve_pid=""
 cleanup() {
   [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null || true
-  scripts/tansu.sh stop
+  scripts/broker.sh stop
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -24,7 +24,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 step() { echo "--- $*"; }
 
 start_broker() {
-  eval "$(scripts/tansu.sh start "$port")"
+  eval "$(scripts/broker.sh start "$port")"
   "$bin" topics apply --kafka "$broker" --yes >"$work/apply.out" 2>&1 \
     || fail "topics apply failed: $(tail -3 "$work/apply.out")"
 }
@@ -53,9 +53,7 @@ stop_serve() {
 step "serve crud against a broker that goes away before a request"
 start_broker
 start_serve "$work/serve1.out"
-tansu_pid=$(cat "$CIVITAS_TANSU_DIR/pid")
-scripts/tansu.sh stop
-for _ in $(seq 1 50); do kill -0 "$tansu_pid" 2>/dev/null || break; sleep 0.1; done
+scripts/broker.sh stop
 user="outbox-$(date +%s)-$$"
 code=$(curl -s -o "$work/create.json" -w '%{http_code}' "http://$http/execute" -H 'content-type: application/json' \
   -d "{\"system\":\"local\",\"object_type\":\"user\",\"action\":\"create\",\"params\":{\"username\":\"$user\",\"password\":\"s3cret-$$\"}}")

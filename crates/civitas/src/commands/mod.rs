@@ -3,6 +3,7 @@
 pub mod acls;
 pub mod bench;
 pub mod bench_execute;
+pub mod config;
 pub mod emit;
 pub mod saga;
 pub mod serve;
@@ -14,14 +15,27 @@ pub mod up;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::settings_file::SettingsFile;
 
 /// The event core of a smart-city data platform.
 #[derive(Debug, Parser)]
 #[command(name = "civitas", version, about)]
 pub struct Cli {
+    /// A settings file (YAML) whose values stand in for flags not given (flag > environment
+    /// > file > default); format: docs/operations.md. `civitas config show` prints the result.
+    #[arg(long, global = true, env = crate::settings_file::CONFIG_ENV, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line's definition, before a settings file is applied.
+    pub fn command_for_settings() -> clap::Command {
+        Self::command()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +61,8 @@ pub enum Command {
     Acls(acls::Args),
     /// The dataset-provisioning saga: list and show sagas, publish a request.
     Saga(saga::Args),
+    /// The settings: `config show` prints the effective ones.
+    Config(config::Args),
 }
 
 impl Command {
@@ -56,7 +72,7 @@ impl Command {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli, file: &SettingsFile) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => up::run(*args).await,
         Command::Serve(args) => serve::run(*args).await,
@@ -67,5 +83,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topics(args) => topics::run(args).await,
         Command::Acls(args) => acls::run(args).await,
         Command::Saga(args) => saga::run(args).await,
+        Command::Config(args) => config::run(args, file, Cli::command_for_settings()),
     }
 }

@@ -58,6 +58,20 @@ impl Admin {
         })
     }
 
+    /// The names of `topics` the cluster does not have, in catalog order.
+    pub fn missing(
+        &self,
+        topics: &[civitas_topics::TopicSpec],
+        timeout: Duration,
+    ) -> Result<Vec<String>, KafkaError> {
+        let existing = self.topic_names(timeout)?;
+        Ok(topics
+            .iter()
+            .map(|t| t.name.to_string())
+            .filter(|n| !existing.contains(n))
+            .collect())
+    }
+
     /// The names of the cluster's topics (a metadata request, no configs), waiting at most
     /// `timeout`. Blocking.
     pub fn topic_names(&self, timeout: Duration) -> Result<BTreeSet<String>, KafkaError> {

@@ -118,6 +118,24 @@ impl EmbeddedBroker {
         }
     }
 
+    /// Creates every topic of a catalog with the catalog's partition count, at most
+    /// `max_partitions` (the mock keeps everything in memory, so a laptop run stays small).
+    /// Configs (retention, cleanup) do not apply: the mock has none. Returns how many.
+    pub fn provision(
+        &self,
+        topics: &[civitas_topics::TopicSpec],
+        max_partitions: i32,
+    ) -> Result<usize, KafkaError> {
+        let cap = max_partitions.max(1);
+        for t in topics {
+            let partitions = i32::try_from(t.settings.partitions)
+                .unwrap_or(i32::MAX)
+                .min(cap);
+            self.create_topic(&t.name.to_string(), partitions)?;
+        }
+        Ok(topics.len())
+    }
+
     /// Fault injection: broker `id` (1-based) stops answering until [`broker_up`](Self::broker_up).
     pub fn broker_down(&self, id: i32) -> Result<(), KafkaError> {
         self.mock()

@@ -1,13 +1,14 @@
 //! Kafka I/O for civitas: everything that talks to a broker.
 //!
-//! - [`settings`]: client settings (bootstrap servers, topic prefix, raw librdkafka options).
+//! - [`settings`]: client settings (bootstrap servers, raw librdkafka options, fetch wait).
 //! - [`publisher`]: the one shared producer of a process, with delivery tracking, a retry
 //!   queue, and a builder thread for records built off the caller's thread (`send_later`).
 //! - [`Record`]: one record to publish, its headers kept as librdkafka's own list.
 //! - [`crud_events`]: the CRUD service's event producer (seed 000): envelope, key, headers, topics.
 //! - [`admin`]: reading a real cluster's topics and applying a provisioning plan.
 //! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port).
-//! - [`reader`]: reading records back — the engine behind `civitas tail` and `civitas trace`.
+//! - [`reader`]: reading records back — the engine behind `civitas tail` and `civitas trace`;
+//!   [`display`]: a record as a person sees it (masked, escaped, one line).
 //! - [`consumer`]: consumer settings for the components that subscribe in consumer groups.
 
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod broker;
 pub mod consumer;
 pub mod crud_events;
 mod deferred;
+pub mod display;
 pub mod error;
 pub mod outbox;
 pub mod publisher;

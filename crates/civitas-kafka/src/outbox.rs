@@ -112,3 +112,62 @@ pub async fn resend(pool: &AnyPool, publisher: &Publisher) -> Result<usize, Outb
         }
     }
 }
+
+/// How long shutdown waits for librdkafka to give back the records it still holds.
+const TAKE_BACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What [`flush_or_keep`] did with the records the publisher still held.
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    /// Why the flush did not finish in time; `None`: every record was delivered.
+    pub flush_error: Option<crate::KafkaError>,
+    /// Records taken back from the producer and kept in the outbox for the next start.
+    pub kept: usize,
+    /// Records lost: not taken back from the producer, or not written to the outbox.
+    pub lost: usize,
+    /// Why the outbox could not keep the undelivered records.
+    pub keep_error: Option<OutboxError>,
+}
+
+impl Shutdown {
+    /// Nothing was lost (kept records are not lost: the next start sends them).
+    pub fn nothing_lost(&self) -> bool {
+        self.lost == 0
+    }
+}
+
+/// The end of a service's publisher: flushes within `timeout`; what the broker has not taken
+/// by then is taken back from the producer and kept in the outbox for the next start. `Err`
+/// only when the blocking flush panicked.
+pub async fn flush_or_keep(
+    publisher: Publisher,
+    pool: &AnyPool,
+    timeout: std::time::Duration,
+) -> Result<Shutdown, tokio::task::JoinError> {
+    let (flush_error, undelivered, unreturned) =
+        tokio::task::spawn_blocking(move || match publisher.flush(timeout) {
+            Ok(()) => (None, Vec::new(), 0),
+            Err(err) => {
+                let undelivered = publisher.take_undelivered(TAKE_BACK_TIMEOUT);
+                let left = publisher.stats();
+                (Some(err), undelivered, left.in_flight + left.deferred)
+            }
+        })
+        .await?;
+    let mut shutdown = Shutdown {
+        flush_error,
+        lost: unreturned as usize,
+        ..Shutdown::default()
+    };
+    if undelivered.is_empty() {
+        return Ok(shutdown);
+    }
+    match keep(pool, &undelivered).await {
+        Ok(()) => shutdown.kept = undelivered.len(),
+        Err(err) => {
+            shutdown.lost += undelivered.len();
+            shutdown.keep_error = Some(err);
+        }
+    }
+    Ok(shutdown)
+}

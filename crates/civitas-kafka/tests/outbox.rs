@@ -57,14 +57,13 @@ async fn undelivered_records_survive_a_restart(pool: AnyPool) {
         .unwrap();
         first.send(record);
     }
-    let undelivered = tokio::task::spawn_blocking(move || {
-        assert!(first.flush(Duration::from_millis(500)).is_err());
-        first.take_undelivered(Duration::from_secs(10))
-    })
-    .await
-    .unwrap();
-    assert_eq!(undelivered.len() as u64, total);
-    outbox::keep(&pool, &undelivered).await.unwrap();
+    // The service's shutdown: flush, take back, keep.
+    let shutdown = outbox::flush_or_keep(first, &pool, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(shutdown.flush_error.is_some(), "the broker is down");
+    assert_eq!(shutdown.kept as u64, total);
+    assert!(shutdown.nothing_lost(), "{shutdown:?}");
 
     // The next start: the broker is back.
     broker.broker_up(1).unwrap();

@@ -216,57 +216,35 @@ pub async fn crud_publisher(
     Ok((publisher, outbox))
 }
 
-/// Flushes the publisher at shutdown. What the broker has not taken within `timeout` is kept
-/// in the outbox for the next start: exit code 0 then, since nothing is lost; 1 when an
-/// event could not be kept.
+/// Flushes the publisher at shutdown and reports what was kept or lost. Exit code 0 when
+/// nothing is lost (kept events are sent by the next start), 1 otherwise.
 pub async fn flush_or_keep(
     publisher: Publisher,
     outbox: &AnyPool,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let (flushed, undelivered, unreturned) =
-        tokio::task::spawn_blocking(move || match publisher.flush(timeout) {
-            Ok(()) => (Ok(()), Vec::new(), 0),
-            Err(err) => {
-                let undelivered = publisher.take_undelivered(TAKE_BACK_TIMEOUT);
-                let left = publisher.stats();
-                (Err(err), undelivered, left.in_flight + left.deferred)
-            }
-        })
-        .await?;
-    let Err(err) = flushed else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    eprintln!("civitas: {err}");
-    let mut code = ExitCode::SUCCESS;
-    if unreturned > 0 {
+    let mut shutdown = outbox::flush_or_keep(publisher, outbox, timeout).await?;
+    if let Some(err) = &shutdown.flush_error {
+        eprintln!("civitas: {err}");
+    }
+    if shutdown.kept > 0 {
         eprintln!(
-            "civitas: {unreturned} event(s) could not be taken back from the producer and are lost"
-        );
-        code = ExitCode::FAILURE;
-    }
-    if undelivered.is_empty() {
-        return Ok(code);
-    }
-    match outbox::keep(outbox, &undelivered).await {
-        Ok(()) => eprintln!(
             "civitas: {} undelivered event(s) kept in the outbox; the next start sends them",
-            undelivered.len()
-        ),
-        Err(err) => {
-            eprintln!(
-                "civitas: {} undelivered event(s) are lost: {:#}",
-                undelivered.len(),
-                anyhow::Error::from(err)
-            );
-            code = ExitCode::FAILURE;
-        }
+            shutdown.kept
+        );
     }
-    Ok(code)
+    if let Some(err) = shutdown.keep_error.take() {
+        eprintln!(
+            "civitas: undelivered event(s) could not be kept: {:#}",
+            anyhow::Error::from(err)
+        );
+    }
+    if shutdown.nothing_lost() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("civitas: {} event(s) are lost", shutdown.lost);
+    Ok(ExitCode::FAILURE)
 }
-
-/// How long shutdown waits for librdkafka to give back the records it still holds.
-const TAKE_BACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.component {

@@ -536,13 +536,8 @@ pub fn provision_embedded(
     max_partitions: i32,
 ) -> anyhow::Result<usize> {
     let topics = up_catalog(extensions, crud_prefix)?;
+    broker.provision(&topics, max_partitions)?;
     let cap = max_partitions.max(1);
-    for t in &topics {
-        let partitions = i32::try_from(t.settings.partitions)
-            .unwrap_or(i32::MAX)
-            .min(cap);
-        broker.create_topic(&t.name.to_string(), partitions)?;
-    }
     let per_family: Vec<String> = Family::ALL
         .iter()
         .map(|f| {
@@ -575,23 +570,19 @@ pub async fn hint_missing_topics(
         }
     };
     let settings = settings.clone();
-    let names = tokio::task::spawn_blocking(move || {
-        Admin::connect(&settings)?.topic_names(std::time::Duration::from_secs(5))
+    let total = topics.len();
+    let missing = tokio::task::spawn_blocking(move || {
+        Admin::connect(&settings)?.missing(&topics, std::time::Duration::from_secs(5))
     })
     .await;
-    match names {
-        Ok(Ok(existing)) => {
-            let missing: Vec<String> = topics
-                .iter()
-                .map(|t| t.name.to_string())
-                .filter(|n| !existing.contains(n))
-                .collect();
+    match missing {
+        Ok(Ok(missing)) => {
             if let Some(first) = missing.first() {
                 println!(
                     "civitas: {} of {} catalog topics are missing on {bootstrap} (e.g. {first}); \
                      run civitas topics plan --kafka {bootstrap}, then civitas topics apply",
                     missing.len(),
-                    topics.len()
+                    total
                 );
             }
         }

@@ -7,8 +7,8 @@
 //! - [`connectors`]: the [`Connector`](connectors::Connector) trait; `http` (declarative) and
 //!   `directory` (built-in users and groups).
 //! - [`directory`]: the directory's storage in the civitas database (SQLite / PostgreSQL).
-//! - [`auth`], [`credentials`] (from `civitas-credentials`), [`retry`]: how the http connector
-//!   talks to a system.
+//! - [`auth`], [`credentials`] (from `civitas-http`, whose `Client` the http connector
+//!   sends with): how the http connector talks to a system.
 //! - [`caller_auth`]: who calls the API (OpenID Connect bearer tokens), the events'
 //!   `user_context`; [`authz`]: what they may run (the policy file).
 //! - [`request`]: the `/execute` body and its FastAPI-style validation.
@@ -33,16 +33,15 @@ pub mod events;
 pub mod executor;
 pub mod metrics;
 pub mod request;
-pub mod retry;
 pub mod routes;
 pub mod server;
 pub mod startup;
 pub mod systems;
 pub mod template;
 
-/// Secret pointers and the auth of outgoing requests live in `civitas-credentials`, shared
+/// Secret pointers and the auth of outgoing requests live in `civitas-http`, shared
 /// with the saga's adapters.
-pub use civitas_credentials::{auth, credentials};
+pub use civitas_http::{auth, credentials};
 
 pub use app::App;
 /// A database URL without its password, for messages.

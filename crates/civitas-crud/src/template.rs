@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use civitas_credentials::url_path;
+use civitas_http::url_path;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;

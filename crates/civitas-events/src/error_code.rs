@@ -11,142 +11,91 @@
 
 use std::fmt;
 
-/// One code of the table; on the wire it is the number ([`code`](Self::code)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AdapterErrorCode {
+/// The table, once: each row is a variant, its number and its name.
+macro_rules! adapter_error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($code:literal, $name:literal),)*) => {
+        /// One code of the table; on the wire it is the number ([`code`](Self::code)).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AdapterErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl AdapterErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [AdapterErrorCode] = &[$(AdapterErrorCode::$variant,)*];
+
+            /// The number and the name.
+            const fn entry(self) -> (u16, &'static str) {
+                match self {
+                    $(AdapterErrorCode::$variant => ($code, $name),)*
+                }
+            }
+        }
+    };
+}
+
+adapter_error_codes! {
     /// 1001: the message or command is invalid (validation, unreadable, unsafe id).
-    InvalidPayload,
+    InvalidPayload = (1001, "INVALID_PAYLOAD"),
     /// 1002: the target has no such resource (HTTP 404 where one was expected).
-    ResourceNotFound,
+    ResourceNotFound = (1002, "RESOURCE_NOT_FOUND"),
     /// 1003: configuration the call needs is missing (e.g. a credential that does not resolve).
-    MissingConfig,
+    MissingConfig = (1003, "MISSING_CONFIG"),
     /// 1004: the operation is not supported.
-    UnsupportedOperation,
+    UnsupportedOperation = (1004, "UNSUPPORTED_OPERATION"),
     /// 1005: the resource type is not supported.
-    InvalidResourceType,
+    InvalidResourceType = (1005, "INVALID_RESOURCE_TYPE"),
     /// 2001: the target did not answer in time, on every try.
-    ConnectionTimeout,
+    ConnectionTimeout = (2001, "CONNECTION_TIMEOUT"),
     /// 2002: the target answered 5xx, on every try.
-    ServiceUnavailable,
+    ServiceUnavailable = (2002, "SERVICE_UNAVAILABLE"),
     /// 2003: the target could not be reached (refused, reset, DNS), on every try.
-    NetworkError,
+    NetworkError = (2003, "NETWORK_ERROR"),
     /// 2004: the target answered 429, on every try.
-    RateLimited,
+    RateLimited = (2004, "RATE_LIMITED"),
     /// 2005: a result could not be published.
-    PublishError,
+    PublishError = (2005, "PUBLISH_ERROR"),
     /// 2006: publishing a result timed out.
-    PublishTimeout,
+    PublishTimeout = (2006, "PUBLISH_TIMEOUT"),
     /// 3001: Keycloak, unspecified.
-    KeycloakError,
+    KeycloakError = (3001, "KEYCLOAK_ERROR"),
     /// 3002: Keycloak reports a conflict.
-    KeycloakConflict,
+    KeycloakConflict = (3002, "KEYCLOAK_CONFLICT"),
     /// 3003: Keycloak realm.
-    KeycloakRealmError,
+    KeycloakRealmError = (3003, "KEYCLOAK_REALM_ERROR"),
     /// 3004: Keycloak user.
-    KeycloakUserError,
+    KeycloakUserError = (3004, "KEYCLOAK_USER_ERROR"),
     /// 3005: Keycloak client; also the token endpoint refusing our client credentials.
-    KeycloakClientError,
+    KeycloakClientError = (3005, "KEYCLOAK_CLIENT_ERROR"),
     /// 3006: Keycloak role.
-    KeycloakRoleError,
+    KeycloakRoleError = (3006, "KEYCLOAK_ROLE_ERROR"),
     /// 3007: Keycloak group.
-    KeycloakGroupError,
+    KeycloakGroupError = (3007, "KEYCLOAK_GROUP_ERROR"),
     /// 3101: APISIX, unspecified.
-    ApisixError,
+    ApisixError = (3101, "APISIX_ERROR"),
     /// 3102: APISIX refused a route (4xx).
-    ApisixRouteError,
+    ApisixRouteError = (3102, "APISIX_ROUTE_ERROR"),
     /// 3103: APISIX refused an upstream (4xx), or an upstream URL cannot be an APISIX node.
-    ApisixUpstreamError,
+    ApisixUpstreamError = (3103, "APISIX_UPSTREAM_ERROR"),
     /// 3201: FROST refused the request (4xx other than 404 and 429).
-    FrostEntityError,
-    /// 4001 (civitas): the orchestrator got no result for a step within the step timeout.
-    StepTimeout,
-    /// 4002 (civitas): more than one FROST project carries the dataset's name.
-    FrostAmbiguousProject,
-    /// 4003 (civitas): the FROST project to delete was not created by this saga; it is kept.
-    FrostProjectNotOurs,
+    FrostEntityError = (3201, "FROST_ENTITY_ERROR"),
+    /// 4001: (civitas) the orchestrator got no result for a step within the step timeout.
+    StepTimeout = (4001, "STEP_TIMEOUT"),
+    /// 4002: (civitas) more than one FROST project carries the dataset's name.
+    FrostAmbiguousProject = (4002, "FROST_AMBIGUOUS_PROJECT"),
+    /// 4003: (civitas) the FROST project to delete was not created by this saga; it is kept.
+    FrostProjectNotOurs = (4003, "FROST_PROJECT_NOT_OURS"),
     /// 9001: anything not classified above.
-    UnknownError,
+    UnknownError = (9001, "UNKNOWN_ERROR"),
     /// 9002: a value could not be serialized.
-    SerializationError,
+    SerializationError = (9002, "SERIALIZATION_ERROR"),
     /// 9003: an answer could not be read (not JSON, or without what we need).
-    DeserializationError,
+    DeserializationError = (9003, "DESERIALIZATION_ERROR"),
     /// 9004: the configuration is invalid.
-    ConfigurationError,
+    ConfigurationError = (9004, "CONFIGURATION_ERROR"),
 }
 
 impl AdapterErrorCode {
-    /// Every code, in table order.
-    pub const ALL: [AdapterErrorCode; 29] = {
-        use AdapterErrorCode::*;
-        [
-            InvalidPayload,
-            ResourceNotFound,
-            MissingConfig,
-            UnsupportedOperation,
-            InvalidResourceType,
-            ConnectionTimeout,
-            ServiceUnavailable,
-            NetworkError,
-            RateLimited,
-            PublishError,
-            PublishTimeout,
-            KeycloakError,
-            KeycloakConflict,
-            KeycloakRealmError,
-            KeycloakUserError,
-            KeycloakClientError,
-            KeycloakRoleError,
-            KeycloakGroupError,
-            ApisixError,
-            ApisixRouteError,
-            ApisixUpstreamError,
-            FrostEntityError,
-            StepTimeout,
-            FrostAmbiguousProject,
-            FrostProjectNotOurs,
-            UnknownError,
-            SerializationError,
-            DeserializationError,
-            ConfigurationError,
-        ]
-    };
-
-    /// The number and the name.
-    const fn entry(self) -> (u16, &'static str) {
-        use AdapterErrorCode::*;
-        match self {
-            InvalidPayload => (1001, "INVALID_PAYLOAD"),
-            ResourceNotFound => (1002, "RESOURCE_NOT_FOUND"),
-            MissingConfig => (1003, "MISSING_CONFIG"),
-            UnsupportedOperation => (1004, "UNSUPPORTED_OPERATION"),
-            InvalidResourceType => (1005, "INVALID_RESOURCE_TYPE"),
-            ConnectionTimeout => (2001, "CONNECTION_TIMEOUT"),
-            ServiceUnavailable => (2002, "SERVICE_UNAVAILABLE"),
-            NetworkError => (2003, "NETWORK_ERROR"),
-            RateLimited => (2004, "RATE_LIMITED"),
-            PublishError => (2005, "PUBLISH_ERROR"),
-            PublishTimeout => (2006, "PUBLISH_TIMEOUT"),
-            KeycloakError => (3001, "KEYCLOAK_ERROR"),
-            KeycloakConflict => (3002, "KEYCLOAK_CONFLICT"),
-            KeycloakRealmError => (3003, "KEYCLOAK_REALM_ERROR"),
-            KeycloakUserError => (3004, "KEYCLOAK_USER_ERROR"),
-            KeycloakClientError => (3005, "KEYCLOAK_CLIENT_ERROR"),
-            KeycloakRoleError => (3006, "KEYCLOAK_ROLE_ERROR"),
-            KeycloakGroupError => (3007, "KEYCLOAK_GROUP_ERROR"),
-            ApisixError => (3101, "APISIX_ERROR"),
-            ApisixRouteError => (3102, "APISIX_ROUTE_ERROR"),
-            ApisixUpstreamError => (3103, "APISIX_UPSTREAM_ERROR"),
-            FrostEntityError => (3201, "FROST_ENTITY_ERROR"),
-            StepTimeout => (4001, "STEP_TIMEOUT"),
-            FrostAmbiguousProject => (4002, "FROST_AMBIGUOUS_PROJECT"),
-            FrostProjectNotOurs => (4003, "FROST_PROJECT_NOT_OURS"),
-            UnknownError => (9001, "UNKNOWN_ERROR"),
-            SerializationError => (9002, "SERIALIZATION_ERROR"),
-            DeserializationError => (9003, "DESERIALIZATION_ERROR"),
-            ConfigurationError => (9004, "CONFIGURATION_ERROR"),
-        }
-    }
-
     /// The number, e.g. 3201.
     pub const fn code(self) -> u16 {
         self.entry().0
@@ -159,7 +108,7 @@ impl AdapterErrorCode {
 
     /// The code with this number, if the table has one.
     pub fn from_code(code: u16) -> Option<AdapterErrorCode> {
-        Self::ALL.into_iter().find(|c| c.code() == code)
+        Self::ALL.iter().copied().find(|c| c.code() == code)
     }
 
     /// Whether a later try may succeed (the 2xxx class).
@@ -196,7 +145,7 @@ mod tests {
         names.dedup();
         assert_eq!(numbers.len(), AdapterErrorCode::ALL.len());
         assert_eq!(names.len(), AdapterErrorCode::ALL.len());
-        for c in AdapterErrorCode::ALL {
+        for &c in AdapterErrorCode::ALL {
             assert_eq!(AdapterErrorCode::from_code(c.code()), Some(c));
         }
         assert_eq!(AdapterErrorCode::from_code(2010), None);

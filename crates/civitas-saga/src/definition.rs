@@ -9,13 +9,15 @@
 
 use std::time::Duration;
 
+use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
-    ApisixRouteCreate, ApisixRouteDelete, DatasetCreateRequested, FrostProjectCreate,
-    FrostProjectDelete, Resource,
+    ApisixRouteCreate, ApisixRouteDelete, DatasetCreateCompleted, DatasetCreateFailed,
+    DatasetCreateRequested, FailedStatus, FrostProjectCreate, FrostProjectDelete, Resource,
+    StepError, StepFailure,
 };
 use serde_json::Value;
 
-use crate::machine::{Saga, StepState};
+use crate::state::{Saga, SagaStatus, StepState, StepStatus};
 use civitas_topics::SagaTopics;
 
 /// Name of the dataset-provisioning saga (stored with each instance).
@@ -57,6 +59,11 @@ pub type BuildCommand = fn(&CommandContext<'_>) -> Result<Value, String>;
 /// Builds a compensation command from the resources the step created.
 pub type BuildCompensation = fn(&CommandContext<'_>, &[Resource]) -> Result<Value, String>;
 
+/// Builds the message a completed saga announces.
+pub type BuildCompleted = fn(&Saga) -> DatasetCreateCompleted;
+/// Builds the message a failed saga announces.
+pub type BuildFailed = fn(&Saga) -> DatasetCreateFailed;
+
 /// How a step is undone.
 #[derive(Debug, Clone)]
 pub struct Compensation {
@@ -91,6 +98,10 @@ pub struct SagaDefinition {
     pub dead_letter_topic: String,
     pub steps: Vec<StepDefinition>,
     pub step_timeout: Duration,
+    /// What a completed saga announces on `completed_topic`.
+    pub completed: BuildCompleted,
+    /// What a failed saga announces on `failed_topic`.
+    pub failed: BuildFailed,
 }
 
 impl SagaDefinition {
@@ -105,6 +116,8 @@ impl SagaDefinition {
             intervention_topic: topics.intervention.clone(),
             dead_letter_topic: topics.dataset_deadletter.clone(),
             step_timeout,
+            completed: dataset_completed,
+            failed: dataset_failed,
             steps: vec![
                 StepDefinition {
                     id: FROST_PROJECT.to_owned(),
@@ -221,4 +234,86 @@ fn apisix_route_delete(ctx: &CommandContext<'_>, created: &[Resource]) -> Result
         route_ids: ids(KIND_APISIX_ROUTE),
         upstream_ids: ids(KIND_APISIX_UPSTREAM),
     })
+}
+
+/// The `dataset.create.completed` of a completed saga.
+pub fn dataset_completed(saga: &Saga) -> DatasetCreateCompleted {
+    let resources: Vec<Resource> = saga
+        .steps
+        .iter()
+        .flat_map(|s| s.resources.iter().cloned())
+        .collect();
+    let project = resources.iter().find(|r| r.kind == KIND_FROST_PROJECT);
+    let routes: Vec<&Resource> = resources
+        .iter()
+        .filter(|r| r.kind == KIND_APISIX_ROUTE)
+        .collect();
+    DatasetCreateCompleted {
+        message_id: format!("{}:completed", saga.saga_id),
+        saga_id: saga.saga_id.clone(),
+        dataset_id: saga.dataset_id.clone(),
+        request_id: saga.request_id.clone(),
+        frost_project_id: project.map(|p| p.id.clone()),
+        frost_project_url: project.and_then(|p| p.url.clone()),
+        route_ids: routes.iter().map(|r| r.id.clone()).collect(),
+        public_urls: routes.iter().filter_map(|r| r.url.clone()).collect(),
+        started_at: saga.created_at,
+        completed_at: saga.finished_at.unwrap_or(saga.updated_at),
+        duration_ms: elapsed_ms(saga),
+        resources,
+    }
+}
+
+/// The `dataset.create.failed` of a failed saga: what was cleaned, what is stale, what was kept.
+pub fn dataset_failed(saga: &Saga) -> DatasetCreateFailed {
+    let mut cleaned = Vec::new();
+    let mut stale = Vec::new();
+    let mut kept = Vec::new();
+    for step in &saga.steps {
+        match step.status {
+            StepStatus::Compensated => {
+                cleaned.extend(step.created());
+                kept.extend(step.reused());
+            }
+            StepStatus::CompensationFailed => {
+                stale.extend(step.created());
+                kept.extend(step.reused());
+            }
+            StepStatus::Succeeded => kept.extend(step.resources.iter().cloned()),
+            StepStatus::Failed => {
+                stale.extend(step.created());
+                kept.extend(step.reused());
+            }
+            _ => {}
+        }
+    }
+    let status = match saga.status {
+        SagaStatus::CompensationFailed => FailedStatus::CompensationFailed,
+        SagaStatus::Compensated => FailedStatus::Compensated,
+        _ => FailedStatus::Failed,
+    };
+    let failure = saga.failure.clone().unwrap_or(StepFailure {
+        step_id: String::new(),
+        error: StepError::new(AdapterErrorCode::UnknownError, "no failure recorded"),
+    });
+    DatasetCreateFailed {
+        message_id: format!("{}:failed", saga.saga_id),
+        saga_id: saga.saga_id.clone(),
+        dataset_id: saga.dataset_id.clone(),
+        request_id: saga.request_id.clone(),
+        status,
+        failed_step: failure.step_id,
+        error: failure.error,
+        cleaned_resources: cleaned,
+        stale_resources: stale,
+        kept_resources: kept,
+        started_at: saga.created_at,
+        finished_at: saga.finished_at.unwrap_or(saga.updated_at),
+        duration_ms: elapsed_ms(saga),
+    }
+}
+
+fn elapsed_ms(saga: &Saga) -> i64 {
+    let end = saga.finished_at.unwrap_or(saga.updated_at);
+    (end - saga.created_at).num_milliseconds()
 }

@@ -152,6 +152,28 @@ impl Envelope {
     }
 }
 
+/// Sends a record `component` cannot handle to `topic` (its dead-letter topic) with the
+/// reason — the one way the orchestrator and the adapters write dead letters.
+pub fn send_dead_letter(
+    emit: &dyn Emit,
+    record: &Received,
+    component: &str,
+    topic: &str,
+    reason: String,
+    now: DateTime<Utc>,
+) {
+    tracing::warn!(component, topic = %record.topic, offset = record.offset, %reason,
+        "unreadable record sent to the dead-letter topic");
+    let envelope = record.reply_envelope(&format!("/civitas/{component}"));
+    let letter = record.dead_letter(component, reason, now);
+    match envelope.record(topic, &letter.message_id, &letter) {
+        Ok(out) => emit.emit(out),
+        Err(err) => {
+            tracing::error!(component, error = %error_chain(&err), "could not encode a dead letter")
+        }
+    }
+}
+
 /// One consumed record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {

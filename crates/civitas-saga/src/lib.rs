@@ -21,6 +21,7 @@ pub mod machine;
 pub mod orchestrator;
 pub mod request;
 pub mod service;
+pub mod state;
 pub mod store;
 
 pub use definition::SagaDefinition;

@@ -1,5 +1,7 @@
 //! The orchestrator as a pure state machine: [`handle`] takes the saga as stored (or none),
 //! one [`Input`] and the time, and returns the new saga and the [`Command`]s to carry out.
+//! The stored state is [`state`](crate::state)'s; what a finished saga announces is built by
+//! its [`SagaDefinition`] (`completed`, `failed`).
 //! No I/O, no clock, no randomness: every id it makes derives from the saga id, so the same
 //! input on the same state gives the same output (the driver relies on that to retry).
 //!
@@ -15,272 +17,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
-    DatasetCreateCompleted, DatasetCreateFailed, DatasetCreateRequested, FailedStatus,
-    InterventionRequired, Resource, ResultStatus, StepError, StepFailure, StepOperation,
-    StepResult,
+    DatasetCreateCompleted, DatasetCreateFailed, DatasetCreateRequested, InterventionRequired,
+    Resource, ResultStatus, StepError, StepFailure, StepOperation, StepResult,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::definition::{CommandContext, KIND_APISIX_ROUTE, KIND_FROST_PROJECT, SagaDefinition};
-
-/// Status of a saga (the real platform's set).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SagaStatus {
-    /// Accepted, no step dispatched yet.
-    Pending,
-    /// A step is running.
-    Executing,
-    /// Every step succeeded (or was skipped).
-    Completed,
-    /// A step failed; earlier steps are being undone.
-    Compensating,
-    /// A step failed and every undo succeeded.
-    Compensated,
-    /// A step failed and at least one undo failed: an operator must act.
-    CompensationFailed,
-    /// A step failed before anything was created; nothing to undo.
-    Failed,
-}
-
-impl SagaStatus {
-    /// The name as stored and printed, e.g. `COMPENSATION_FAILED`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Executing => "EXECUTING",
-            Self::Completed => "COMPLETED",
-            Self::Compensating => "COMPENSATING",
-            Self::Compensated => "COMPENSATED",
-            Self::CompensationFailed => "COMPENSATION_FAILED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    /// Whether the saga has ended.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Compensated | Self::CompensationFailed | Self::Failed
-        )
-    }
-}
-
-impl std::fmt::Display for SagaStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// Status of one step.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StepStatus {
-    Pending,
-    /// Command sent (or to be re-sent on resume); waiting for the result or the deadline.
-    Dispatched,
-    Succeeded,
-    Failed,
-    /// No result before the deadline.
-    TimedOut,
-    /// Compensation sent; waiting for its result.
-    Compensating,
-    Compensated,
-    CompensationFailed,
-    /// The step's condition was false for this request.
-    Skipped,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Dispatched => "DISPATCHED",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::TimedOut => "TIMED_OUT",
-            Self::Compensating => "COMPENSATING",
-            Self::Compensated => "COMPENSATED",
-            Self::CompensationFailed => "COMPENSATION_FAILED",
-            Self::Skipped => "SKIPPED",
-        }
-    }
-}
-
-impl std::fmt::Display for StepStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// A compensation in flight or done.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CompensationState {
-    pub command_id: String,
-    pub command: Value,
-    pub dispatched_at: DateTime<Utc>,
-    pub deadline: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub dispatches: u32,
-    pub error: Option<StepError>,
-}
-
-/// A result that came after its step had timed out (or its compensation had): kept for the
-/// record, without effect on the saga.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct LateResult {
-    pub received_at: DateTime<Utc>,
-    pub message_id: String,
-    pub operation: StepOperation,
-    pub status: ResultStatus,
-    pub error: Option<StepError>,
-    pub resources: Vec<Resource>,
-}
-
-/// One step of a saga instance.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StepState {
-    pub step_id: String,
-    pub status: StepStatus,
-    pub command_id: Option<String>,
-    /// The command as sent, re-sent unchanged on resume.
-    pub command: Option<Value>,
-    pub dispatched_at: Option<DateTime<Utc>>,
-    pub deadline: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// How often the command was sent (more than 1 after a restart).
-    pub dispatches: u32,
-    /// HTTP tries the adapter reported.
-    pub attempts: u32,
-    pub resources: Vec<Resource>,
-    pub error: Option<StepError>,
-    pub compensation: Option<CompensationState>,
-    pub late_results: Vec<LateResult>,
-}
-
-impl StepState {
-    fn new(step_id: &str) -> Self {
-        Self {
-            step_id: step_id.to_owned(),
-            status: StepStatus::Pending,
-            command_id: None,
-            command: None,
-            dispatched_at: None,
-            deadline: None,
-            finished_at: None,
-            dispatches: 0,
-            attempts: 0,
-            resources: Vec::new(),
-            error: None,
-            compensation: None,
-            late_results: Vec::new(),
-        }
-    }
-
-    fn created(&self) -> Vec<Resource> {
-        self.resources
-            .iter()
-            .filter(|r| r.created)
-            .cloned()
-            .collect()
-    }
-
-    fn reused(&self) -> Vec<Resource> {
-        self.resources
-            .iter()
-            .filter(|r| !r.created)
-            .cloned()
-            .collect()
-    }
-}
-
-/// One line of a saga's history, for `civitas saga show`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct TimelineEntry {
-    pub at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    pub event: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// A saga instance: everything the orchestrator knows about one dataset's provisioning.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Saga {
-    pub saga_id: String,
-    pub definition: String,
-    pub dataset_id: String,
-    /// `messageId` of the request that started it.
-    pub request_id: String,
-    /// Carried as `ce_correlationid` on every message of the saga.
-    pub correlation_id: String,
-    pub traceparent: Option<String>,
-    pub request: DatasetCreateRequested,
-    pub status: SagaStatus,
-    pub steps: Vec<StepState>,
-    /// The step whose failure ended the forward path, and why.
-    pub failure: Option<StepFailure>,
-    /// Steps still to compensate, next first.
-    pub to_compensate: Vec<String>,
-    pub interventions: u32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Bumped on every change; the store writes only over the version it read.
-    pub version: i64,
-    pub timeline: Vec<TimelineEntry>,
-}
-
-impl Saga {
-    /// The earliest deadline of a step or compensation in flight.
-    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        self.steps
-            .iter()
-            .filter_map(|s| match s.status {
-                StepStatus::Dispatched => s.deadline,
-                StepStatus::Compensating => s.compensation.as_ref().and_then(|c| c.deadline),
-                _ => None,
-            })
-            .min()
-    }
-
-    /// The steps whose deadline has passed at `now`.
-    pub fn expired_steps(&self, now: DateTime<Utc>) -> Vec<String> {
-        self.steps
-            .iter()
-            .filter(|s| {
-                let deadline = match s.status {
-                    StepStatus::Dispatched => s.deadline,
-                    StepStatus::Compensating => s.compensation.as_ref().and_then(|c| c.deadline),
-                    _ => None,
-                };
-                deadline.is_some_and(|d| d <= now)
-            })
-            .map(|s| s.step_id.clone())
-            .collect()
-    }
-
-    /// Steps that succeeded (or were skipped), out of all.
-    pub fn steps_done(&self) -> (usize, usize) {
-        let done = self
-            .steps
-            .iter()
-            .filter(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped))
-            .count();
-        (done, self.steps.len())
-    }
-
-    fn step_index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.step_id == id)
-    }
-}
+use crate::definition::{CommandContext, SagaDefinition};
+pub use crate::state::{
+    CompensationState, LateResult, Saga, SagaStatus, StepState, StepStatus, TimelineEntry,
+};
 
 /// What the orchestrator reacts to.
 #[derive(Debug, Clone, PartialEq)]
@@ -485,7 +230,7 @@ impl<'d> Machine<'d> {
                 .position(|s| s.status == StepStatus::Pending)
             else {
                 self.set_status(SagaStatus::Completed);
-                let message = completed_message(&self.saga);
+                let message = (self.definition.completed)(&self.saga);
                 self.commands.push(Command::PublishCompleted {
                     topic: self.definition.completed_topic.clone(),
                     message,
@@ -707,7 +452,7 @@ impl<'d> Machine<'d> {
             SagaStatus::Compensated
         };
         self.set_status(status);
-        let message = failed_message(&self.saga);
+        let message = (self.definition.failed)(&self.saga);
         let stale = message.stale_resources.clone();
         self.commands.push(Command::PublishFailed {
             topic: self.definition.failed_topic.clone(),
@@ -788,12 +533,12 @@ impl<'d> Machine<'d> {
         match self.saga.status {
             SagaStatus::Completed => self.commands.push(Command::PublishCompleted {
                 topic: self.definition.completed_topic.clone(),
-                message: completed_message(&self.saga),
+                message: (self.definition.completed)(&self.saga),
             }),
             SagaStatus::Compensated | SagaStatus::CompensationFailed | SagaStatus::Failed => {
                 self.commands.push(Command::PublishFailed {
                     topic: self.definition.failed_topic.clone(),
-                    message: failed_message(&self.saga),
+                    message: (self.definition.failed)(&self.saga),
                 });
             }
             _ => {}
@@ -1073,88 +818,6 @@ impl<'d> Machine<'d> {
 
 fn add(time: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
     time + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
-fn elapsed_ms(saga: &Saga) -> i64 {
-    let end = saga.finished_at.unwrap_or(saga.updated_at);
-    (end - saga.created_at).num_milliseconds()
-}
-
-/// The `dataset.create.completed` of a completed saga.
-pub fn completed_message(saga: &Saga) -> DatasetCreateCompleted {
-    let resources: Vec<Resource> = saga
-        .steps
-        .iter()
-        .flat_map(|s| s.resources.iter().cloned())
-        .collect();
-    let project = resources.iter().find(|r| r.kind == KIND_FROST_PROJECT);
-    let routes: Vec<&Resource> = resources
-        .iter()
-        .filter(|r| r.kind == KIND_APISIX_ROUTE)
-        .collect();
-    DatasetCreateCompleted {
-        message_id: format!("{}:completed", saga.saga_id),
-        saga_id: saga.saga_id.clone(),
-        dataset_id: saga.dataset_id.clone(),
-        request_id: saga.request_id.clone(),
-        frost_project_id: project.map(|p| p.id.clone()),
-        frost_project_url: project.and_then(|p| p.url.clone()),
-        route_ids: routes.iter().map(|r| r.id.clone()).collect(),
-        public_urls: routes.iter().filter_map(|r| r.url.clone()).collect(),
-        started_at: saga.created_at,
-        completed_at: saga.finished_at.unwrap_or(saga.updated_at),
-        duration_ms: elapsed_ms(saga),
-        resources,
-    }
-}
-
-/// The `dataset.create.failed` of a failed saga: what was cleaned, what is stale, what was kept.
-pub fn failed_message(saga: &Saga) -> DatasetCreateFailed {
-    let mut cleaned = Vec::new();
-    let mut stale = Vec::new();
-    let mut kept = Vec::new();
-    for step in &saga.steps {
-        match step.status {
-            StepStatus::Compensated => {
-                cleaned.extend(step.created());
-                kept.extend(step.reused());
-            }
-            StepStatus::CompensationFailed => {
-                stale.extend(step.created());
-                kept.extend(step.reused());
-            }
-            StepStatus::Succeeded => kept.extend(step.resources.iter().cloned()),
-            StepStatus::Failed => {
-                stale.extend(step.created());
-                kept.extend(step.reused());
-            }
-            _ => {}
-        }
-    }
-    let status = match saga.status {
-        SagaStatus::CompensationFailed => FailedStatus::CompensationFailed,
-        SagaStatus::Compensated => FailedStatus::Compensated,
-        _ => FailedStatus::Failed,
-    };
-    let failure = saga.failure.clone().unwrap_or(StepFailure {
-        step_id: String::new(),
-        error: StepError::new(AdapterErrorCode::UnknownError, "no failure recorded"),
-    });
-    DatasetCreateFailed {
-        message_id: format!("{}:failed", saga.saga_id),
-        saga_id: saga.saga_id.clone(),
-        dataset_id: saga.dataset_id.clone(),
-        request_id: saga.request_id.clone(),
-        status,
-        failed_step: failure.step_id,
-        error: failure.error,
-        cleaned_resources: cleaned,
-        stale_resources: stale,
-        kept_resources: kept,
-        started_at: saga.created_at,
-        finished_at: saga.finished_at.unwrap_or(saga.updated_at),
-        duration_ms: elapsed_ms(saga),
-    }
 }
 
 #[cfg(test)]

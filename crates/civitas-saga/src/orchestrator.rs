@@ -263,20 +263,14 @@ impl Orchestrator {
     }
 
     fn dead_letter(&self, record: &Received, reason: String) {
-        tracing::warn!(topic = %record.topic, offset = record.offset, %reason,
-            "unreadable record sent to the dead-letter topic");
-        let letter = record.dead_letter("saga-orchestrator", reason, self.clock.now());
-        let envelope = record.reply_envelope(SOURCE);
-        match envelope.record(
+        io::send_dead_letter(
+            self.emit.as_ref(),
+            record,
+            "saga-orchestrator",
             &self.definition.dead_letter_topic,
-            &letter.message_id,
-            &letter,
-        ) {
-            Ok(out) => self.emit.emit(out),
-            Err(err) => {
-                tracing::error!(error = %io::error_chain(&err), "could not encode a dead letter")
-            }
-        }
+            reason,
+            self.clock.now(),
+        );
     }
 
     /// What a consumed record asks for: an input with its message id, a dead letter, or

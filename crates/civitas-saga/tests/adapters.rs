@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use civitas_credentials::{AuthConfig, CredentialRef};
 use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     ApisixRouteCreate, ApisixRouteDelete, DatasetApi, FrostProjectCreate, FrostProjectDelete,
     ResultStatus, StepOperation,
 };
+use civitas_http::{AuthConfig, CredentialRef};
 use civitas_saga::adapter::apisix::{ApisixAdapter, ApisixConfig};
 use civitas_saga::adapter::frost::{FrostAdapter, FrostConfig};
 use civitas_saga::adapter::{Handler, RetryPolicy};
@@ -21,9 +21,10 @@ const NAME_FILTER: &str = "name eq 'Luftqualitaet (ds-1)'";
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
+        attempts: 3,
+        initial: Duration::from_millis(5),
+        max: Duration::from_millis(20),
+        ..RetryPolicy::default()
     }
 }
 

@@ -39,11 +39,12 @@ fn config(step_timeout: Duration) -> SagaConfig {
         ..SagaConfig::default()
     };
     let fast = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
+        attempts: 3,
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        ..RetryPolicy::default()
     };
-    config.frost.retry = fast;
+    config.frost.retry = fast.clone();
     config.apisix.retry = fast;
     config
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use civitas_credentials::AuthConfig;
+pub use civitas_http::AuthConfig;
 
 /// One system file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -80,6 +80,20 @@ impl Default for RetryConfig {
             multiplier: 2.0,
             jitter: 0.2,
             retry_on: vec![429, 502, 503, 504],
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The policy the http client applies.
+    pub fn policy(&self) -> civitas_http::RetryPolicy {
+        civitas_http::RetryPolicy {
+            attempts: self.attempts.max(1),
+            initial: std::time::Duration::from_millis(self.initial_backoff_ms),
+            max: std::time::Duration::from_millis(self.max_backoff_ms),
+            multiplier: self.multiplier,
+            jitter: self.jitter,
+            retry_on: self.retry_on.clone(),
         }
     }
 }

@@ -17,11 +17,10 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::{Command, Connector, ConnectorError, Executed, describe_reqwest};
-use crate::auth::Authenticator;
 use crate::config::{SystemConfig, SystemType};
 use crate::credentials::CredentialResolver;
-use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::template::{self, Templates};
+use civitas_http::{Answer, Authenticator, Client, Failed, RetryPolicy, SendError};
 
 /// Longest upstream error detail kept, in bytes of JSON.
 const MAX_DETAIL_BYTES: usize = 4 * 1024;
@@ -36,8 +35,7 @@ pub struct HttpConnector {
     base_url: String,
     headers: Vec<(String, String)>,
     settings: Value,
-    client: reqwest::Client,
-    auth: Authenticator,
+    client: Client,
     retry: RetryPolicy,
     templates: Arc<Templates>,
 }
@@ -79,9 +77,11 @@ impl HttpConnector {
                 .to_owned(),
             headers,
             settings: Value::Object(settings),
-            auth: Authenticator::new(system.auth.clone(), resolver, client.clone()),
-            client,
-            retry: RetryPolicy::from(&system.retry),
+            client: Client::new(
+                client.clone(),
+                Authenticator::new(system.auth.clone(), resolver, client),
+            ),
+            retry: system.retry.policy(),
             templates,
         })
     }
@@ -140,79 +140,52 @@ impl HttpConnector {
         };
         let shown_url = shown_url(&url, &query);
 
-        let mut attempt = 1;
-        let mut token_renewed = false;
-        loop {
-            let mut request = self.client.request(method.as_reqwest(), &url).query(&query);
-            for (name, value) in &headers {
-                request = request.header(name.as_str(), value.as_str());
-            }
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let request = self.auth.apply(request).await?;
-            let wait = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if response.status().is_success() {
-                        return self.map_response(command, response, vars, object_id).await;
-                    }
-                    if status == 401 && self.auth.caches_tokens() && !token_renewed {
-                        // The cached token may have been revoked: fetch a new one, once.
-                        self.auth.invalidate().await;
-                        token_renewed = true;
-                        continue;
-                    }
-                    let retry_after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let detail = read_detail(response).await;
-                    if !(self.retry.retries_status(status) && self.retry.has_attempt_after(attempt))
-                    {
-                        return Err(ConnectorError::Upstream {
-                            status,
-                            url: shown_url,
-                            detail,
-                        });
-                    }
-                    tracing::warn!(system = %self.name, url = %shown_url, status, attempt, "retrying after an error status");
-                    self.retry.backoff(attempt, retry_after)
+        let (outcome, _tries) = self
+            .client
+            .send(&self.retry, |http| {
+                let mut request = http.request(method.as_reqwest(), &url).query(&query);
+                for (name, value) in &headers {
+                    request = request.header(name.as_str(), value.as_str());
                 }
-                Err(error) if error.is_builder() => {
-                    return Err(ConnectorError::BadParams(format!(
-                        "the request could not be built from these params: {}",
-                        describe_reqwest(&error)
-                    )));
+                if let Some(body) = &body {
+                    request = request.json(body);
                 }
-                Err(error) => {
-                    let detail = describe_reqwest(&error);
-                    if !self.retry.has_attempt_after(attempt) {
-                        return Err(ConnectorError::Unreachable {
-                            url: shown_url,
-                            detail,
-                        });
-                    }
-                    tracing::warn!(system = %self.name, url = %shown_url, %detail, attempt, "retrying after a failed try");
-                    self.retry.backoff(attempt, None)
-                }
-            };
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+                request
+            })
+            .await;
+        match outcome {
+            Ok(answer) => self.map_response(command, answer, vars, object_id),
+            Err(Failed::Status(answer)) => Err(ConnectorError::Upstream {
+                status: answer.status.as_u16(),
+                url: shown_url,
+                detail: detail_of(&answer),
+            }),
+            Err(Failed::Send(SendError::Auth(error))) => Err(ConnectorError::Auth(error)),
+            Err(Failed::Send(SendError::Build(error))) => Err(ConnectorError::BadParams(format!(
+                "the request could not be built from these params: {}",
+                describe_reqwest(&error)
+            ))),
+            Err(Failed::Send(SendError::Transport(error))) => Err(ConnectorError::Unreachable {
+                url: shown_url,
+                detail: describe_reqwest(&error),
+            }),
+            Err(Failed::Send(SendError::Body { error, .. })) => Err(ConnectorError::Unreachable {
+                url: shown_url,
+                detail: error.to_string(),
+            }),
         }
     }
 
-    async fn map_response(
+    fn map_response(
         &self,
         command: Command<'_>,
-        response: reqwest::Response,
+        answer: Answer,
         mut vars: Value,
         object_id: Option<&str>,
     ) -> Result<Executed, ConnectorError> {
-        let status = response.status().as_u16();
+        let status = answer.status.as_u16();
         let mut headers = Map::new();
-        for (name, value) in response.headers() {
+        for (name, value) in &answer.headers {
             if let Ok(value) = value.to_str() {
                 headers.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
             }
@@ -221,14 +194,7 @@ impl HttpConnector {
             .get("location")
             .and_then(Value::as_str)
             .and_then(location_id);
-        let bytes =
-            civitas_credentials::read_body(response, civitas_credentials::MAX_RESPONSE_BYTES)
-                .await
-                .map_err(|e| ConnectorError::Unreachable {
-                    url: self.base_url.clone(),
-                    detail: e.to_string(),
-                })?;
-        let body = parse_body(&bytes);
+        let body = parse_body(&answer.body);
         let Some(spec) = &command.spec.response else {
             return Ok(Executed::new(body, object_id.map(str::to_owned)));
         };
@@ -284,14 +250,9 @@ fn parse_body(bytes: &[u8]) -> Value {
 /// An upstream error answer as it goes into our response and event: parsed as JSON when it
 /// is JSON, masked (by key and by value: the text is outside our masking of params and
 /// results), and cut to [`MAX_DETAIL_BYTES`].
-async fn read_detail(response: reqwest::Response) -> Value {
-    let mut detail =
-        match civitas_credentials::read_body(response, civitas_credentials::MAX_RESPONSE_BYTES)
-            .await
-        {
-            Ok(bytes) => parse_body(&bytes),
-            Err(e) => Value::String(e.to_string()),
-        };
+/// An error answer's body, masked and cut for the caller and the event.
+fn detail_of(answer: &Answer) -> Value {
+    let mut detail = parse_body(&answer.body);
     MASKER.mask_in_place(&mut detail);
     fit_json(&mut detail, MAX_DETAIL_BYTES);
     detail

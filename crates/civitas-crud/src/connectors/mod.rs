@@ -108,4 +108,4 @@ pub trait Connector: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Executed, ConnectorError>>;
 }
 
-pub use civitas_credentials::describe_reqwest;
+pub use civitas_http::describe_reqwest;

@@ -15,19 +15,21 @@
 //! as success. A create that fails half-way reports what it wrote, so the orchestrator
 //! compensates it with `apisix.route.delete`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     self, ApisixRouteCreate, ApisixRouteDelete, DatasetApi, Resource, StepOperation, StepResult,
 };
+use civitas_http::{Answer, AuthConfig, Authenticator, Client, LocalResolver};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::{
-    CallError, CommandRef, Handler, RetryPolicy, check_path_ids, classify_status,
-    classify_transport, join_url, resource_id, with_retries,
+    CallError, CommandRef, Handler, RetryPolicy, check_path_ids, classify_answer, classify_send,
+    join_url, resource_id, with_retries,
 };
 use crate::definition::{KIND_APISIX_ROUTE, KIND_APISIX_UPSTREAM};
 use crate::error::SagaError;
@@ -147,7 +149,7 @@ fn admin_url(base: &str, kind: &str, id: &str) -> String {
         base,
         &format!(
             "/apisix/admin/{kind}/{}",
-            civitas_credentials::url_path::encode_segment(id)
+            civitas_http::url_path::encode_segment(id)
         ),
     )
 }
@@ -157,58 +159,66 @@ fn admin_url(base: &str, kind: &str, id: &str) -> String {
 pub struct ApisixAdapter {
     config: ApisixConfig,
     topics: SagaTopics,
-    http: reqwest::Client,
+    client: Client,
 }
 
 impl ApisixAdapter {
     pub fn new(config: ApisixConfig, topics: SagaTopics) -> Result<Self, SagaError> {
         let http = super::http_client(config.request_timeout)?;
+        // The admin key is a header of every request, not a credential the client renews.
+        let auth = Authenticator::new(AuthConfig::None, Arc::new(LocalResolver), http.clone());
         Ok(Self {
             config,
             topics,
-            http,
+            client: Client::new(http, auth),
         })
     }
 
-    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, url);
-        match &self.config.admin_key {
-            Some(key) => request.header("X-API-KEY", key.expose_secret()),
-            None => request,
-        }
+    /// One request to the Admin API, with the admin key.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer, CallError> {
+        self.client
+            .send_once(|http| {
+                let mut request = http.request(method.clone(), url);
+                if let Some(key) = &self.config.admin_key {
+                    request = request.header("X-API-KEY", key.expose_secret());
+                }
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                request
+            })
+            .await
+            .map_err(|e| classify_send(&e, what))
     }
 
     async fn put(&self, base: &str, kind: &str, id: &str, body: &Value) -> Result<(), CallError> {
         let what = format!("write APISIX {kind} {id}");
         let url = admin_url(base, kind, id);
-        let response = self
-            .request(reqwest::Method::PUT, url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, &what))?;
-        let status = response.status();
-        if status.is_success() || status == StatusCode::CONFLICT {
+        let answer = self
+            .send(reqwest::Method::PUT, &url, Some(body), &what)
+            .await?;
+        if answer.status.is_success() || answer.status == StatusCode::CONFLICT {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        Err(classify_status(status, refused(kind), &what, &text))
+        Err(classify_answer(&answer, refused(kind), &what))
     }
 
     async fn delete_one(&self, base: &str, kind: &str, id: &str) -> Result<(), CallError> {
         let what = format!("delete APISIX {kind} {id}");
         let url = admin_url(base, kind, id);
-        let response = self
-            .request(reqwest::Method::DELETE, url)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, &what))?;
-        let status = response.status();
-        if status.is_success() || status == StatusCode::NOT_FOUND {
+        let answer = self
+            .send(reqwest::Method::DELETE, &url, None, &what)
+            .await?;
+        if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        Err(classify_status(status, refused(kind), &what, &text))
+        Err(classify_answer(&answer, refused(kind), &what))
     }
 
     fn upstream_resource(id: &str) -> Resource {
@@ -258,19 +268,19 @@ impl ApisixAdapter {
             }
             return reply.result(Ok(resources), 0, true);
         };
-        let policy = self.config.retry;
+        let policy = &self.config.retry;
         let mut tries = 0;
         let mut written = Vec::new();
         for (api, upstream, route) in &planned {
             let id = api_id(&command.dataset_id, &api.slug);
             let (done, n) =
-                with_retries(&policy, || self.put(&base, "upstreams", &id, upstream)).await;
+                with_retries(policy, || self.put(&base, "upstreams", &id, upstream)).await;
             tries += n;
             if let Err(err) = done {
                 return reply.result(Err((err, written)), tries, false);
             }
             written.push(Self::upstream_resource(&id));
-            let (done, n) = with_retries(&policy, || self.put(&base, "routes", &id, route)).await;
+            let (done, n) = with_retries(policy, || self.put(&base, "routes", &id, route)).await;
             tries += n;
             if let Err(err) = done {
                 return reply.result(Err((err, written)), tries, false);
@@ -294,7 +304,7 @@ impl ApisixAdapter {
                 "dry-run: would DELETE these routes and upstreams");
             return reply.result(Ok(Vec::new()), 0, true);
         };
-        let policy = self.config.retry;
+        let policy = &self.config.retry;
         let mut tries = 0;
         let mut first_error = None;
         let mut left = Vec::new();
@@ -309,7 +319,7 @@ impl ApisixAdapter {
                     .map(|id| ("upstreams", KIND_APISIX_UPSTREAM, id)),
             );
         for (path, kind, id) in targets {
-            let (done, n) = with_retries(&policy, || self.delete_one(&base, path, id)).await;
+            let (done, n) = with_retries(policy, || self.delete_one(&base, path, id)).await;
             tries += n;
             if let Err(err) = done {
                 left.push(Resource {

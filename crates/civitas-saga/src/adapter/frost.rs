@@ -12,7 +12,7 @@
 //!   its `properties.civitasSagaId` is this saga's id, so a retry after a lost answer still
 //!   knows it made the project, and a reused one is never deleted.
 //! - delete: `GET <projects>(<id>)` (404 → already gone: success); a project whose
-//!   `civitasSagaId` is not this saga's is refused (3003) and left alone; else
+//!   `civitasSagaId` is not this saga's is refused (`FROST_PROJECT_NOT_OURS(4003)`) and left alone; else
 //!   `DELETE <projects>(<id>)`, where 404 also counts as success.
 //!
 //! Every request carries the configured credentials ([`FrostConfig::auth`]): HTTP Basic, as
@@ -23,17 +23,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use civitas_credentials::{AuthConfig, Authenticator, LocalResolver};
 use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     self, FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult,
 };
-use reqwest::{RequestBuilder, Response, StatusCode};
+use civitas_http::{Answer, AuthConfig, Authenticator, Client, LocalResolver};
+use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use super::{
-    CallError, CommandRef, Handler, RetryPolicy, check_path_ids, classify_auth, classify_status,
-    classify_transport, join_url, with_retries,
+    CallError, CommandRef, Handler, RetryPolicy, check_path_ids, classify_answer, classify_send,
+    join_url, with_retries,
 };
 use crate::definition::KIND_FROST_PROJECT;
 use crate::error::SagaError;
@@ -70,8 +70,7 @@ impl Default for FrostConfig {
 pub struct FrostAdapter {
     config: FrostConfig,
     topics: SagaTopics,
-    http: reqwest::Client,
-    auth: Arc<Authenticator>,
+    client: Client,
 }
 
 /// A project as FROST returns it.
@@ -116,7 +115,7 @@ fn entity_key(id: &str) -> String {
     } else {
         format!(
             "('{}')",
-            civitas_credentials::url_path::encode_segment(&id.replace('\'', "''"))
+            civitas_http::url_path::encode_segment(&id.replace('\'', "''"))
         )
     }
 }
@@ -132,16 +131,11 @@ fn id_from_location(location: &str) -> Option<String> {
 impl FrostAdapter {
     pub fn new(config: FrostConfig, topics: SagaTopics) -> Result<Self, SagaError> {
         let http = super::http_client(config.request_timeout)?;
-        let auth = Arc::new(Authenticator::new(
-            config.auth.clone(),
-            Arc::new(LocalResolver),
-            http.clone(),
-        ));
+        let auth = Authenticator::new(config.auth.clone(), Arc::new(LocalResolver), http.clone());
         Ok(Self {
             config,
             topics,
-            http,
-            auth,
+            client: Client::new(http, auth),
         })
     }
 
@@ -149,33 +143,17 @@ impl FrostAdapter {
         join_url(base, &self.config.projects_path)
     }
 
-    /// Sends `request` with the configured credentials. When FROST answers 401 to a cached
-    /// OAuth2 token (revoked, or the issuer's keys rotated), the token is fetched again and
-    /// the request sent once more.
-    async fn send(&self, request: RequestBuilder, what: &str) -> Result<Response, CallError> {
-        let again = self
-            .auth
-            .caches_tokens()
-            .then(|| request.try_clone())
-            .flatten();
-        let response = self.send_once(request, what).await?;
-        match again {
-            Some(again) if response.status() == StatusCode::UNAUTHORIZED => {
-                self.auth.invalidate().await;
-                self.send_once(again, what).await
-            }
-            _ => Ok(response),
-        }
-    }
-
-    async fn send_once(&self, request: RequestBuilder, what: &str) -> Result<Response, CallError> {
-        self.auth
-            .apply(request)
+    /// One request with the configured credentials (a 401 to a cached OAuth2 token renews
+    /// it and sends once more: the shared client's rule).
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        what: &str,
+    ) -> Result<Answer, CallError> {
+        self.client
+            .send_once(build)
             .await
-            .map_err(|e| classify_auth(&e, what))?
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e, what))
+            .map_err(|e| classify_send(&e, what))
     }
 
     fn resource(&self, project: &Project, base: &str, created: bool) -> Resource {
@@ -191,25 +169,19 @@ impl FrostAdapter {
 
     async fn find(&self, base: &str, name: &str) -> Result<Option<Project>, CallError> {
         let what = "find the FROST project";
-        let request = self
-            .http
-            .get(self.collection_url(base))
-            .query(&[("$filter", format!("name eq {}", odata_string(name)))]);
-        let response = self.send(request, what).await?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
-        if !status.is_success() {
-            return Err(classify_status(
-                status,
+        let filter = format!("name eq {}", odata_string(name));
+        let url = self.collection_url(base);
+        let answer = self
+            .send(|http| http.get(&url).query(&[("$filter", &filter)]), what)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(classify_answer(
+                &answer,
                 AdapterErrorCode::FrostEntityError,
                 what,
-                &body,
             ));
         }
-        let value: Value = serde_json::from_str(&body).map_err(|e| {
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| {
             CallError::new(
                 AdapterErrorCode::DeserializationError,
                 format!("{what}: the answer is not JSON: {e}"),
@@ -236,30 +208,25 @@ impl FrostAdapter {
     /// POSTs the project; `Ok(None)` on 409 (it exists: look it up).
     async fn post(&self, base: &str, body: &Value) -> Result<Option<Project>, CallError> {
         let what = "create the FROST project";
-        let request = self.http.post(self.collection_url(base)).json(body);
-        let response = self.send(request, what).await?;
-        let status = response.status();
-        let location = response
-            .headers()
+        let url = self.collection_url(base);
+        let answer = self.send(|http| http.post(&url).json(body), what).await?;
+        let status = answer.status;
+        let location = answer
+            .headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let text = response
-            .text()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
         if status == StatusCode::CONFLICT {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(classify_status(
-                status,
+            return Err(classify_answer(
+                &answer,
                 AdapterErrorCode::FrostEntityError,
                 what,
-                &text,
             ));
         }
-        let from_body = serde_json::from_str::<Value>(&text)
+        let from_body = serde_json::from_slice::<Value>(&answer.body)
             .ok()
             .and_then(|v| Project::from_json(&v));
         let id = location
@@ -286,24 +253,18 @@ impl FrostAdapter {
     async fn get(&self, base: &str, id: &str) -> Result<Option<Project>, CallError> {
         let what = "read the FROST project";
         let url = format!("{}{}", self.collection_url(base), entity_key(id));
-        let response = self.send(self.http.get(url), what).await?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| classify_transport(&e, what))?;
-        if status == StatusCode::NOT_FOUND {
+        let answer = self.send(|http| http.get(&url), what).await?;
+        if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        if !status.is_success() {
-            return Err(classify_status(
-                status,
+        if !answer.status.is_success() {
+            return Err(classify_answer(
+                &answer,
                 AdapterErrorCode::FrostEntityError,
                 what,
-                &text,
             ));
         }
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| {
             CallError::new(
                 AdapterErrorCode::DeserializationError,
                 format!("{what}: the answer is not JSON: {e}"),
@@ -319,17 +280,14 @@ impl FrostAdapter {
     async fn delete_request(&self, base: &str, id: &str) -> Result<(), CallError> {
         let what = "delete the FROST project";
         let url = format!("{}{}", self.collection_url(base), entity_key(id));
-        let response = self.send(self.http.delete(url), what).await?;
-        let status = response.status();
-        if status.is_success() || status == StatusCode::NOT_FOUND {
+        let answer = self.send(|http| http.delete(&url), what).await?;
+        if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        Err(classify_status(
-            status,
+        Err(classify_answer(
+            &answer,
             AdapterErrorCode::FrostEntityError,
             what,
-            &text,
         ))
     }
 
@@ -371,22 +329,22 @@ impl FrostAdapter {
             let resource = self.resource(&project, "dry-run://frost", true);
             return reply.result(Ok(vec![resource]), 0, true);
         };
-        let policy = self.config.retry;
+        let policy = &self.config.retry;
         let mut tries = 0;
-        let (found, n) = with_retries(&policy, || self.find(&base, &name)).await;
+        let (found, n) = with_retries(policy, || self.find(&base, &name)).await;
         tries += n;
         let project = match found {
             Err(err) => return reply.result(Err((err, Vec::new())), tries, false),
             Ok(Some(project)) => project,
             Ok(None) => {
-                let (posted, n) = with_retries(&policy, || self.post(&base, &body)).await;
+                let (posted, n) = with_retries(policy, || self.post(&base, &body)).await;
                 tries += n;
                 match posted {
                     Err(err) => return reply.result(Err((err, Vec::new())), tries, false),
                     Ok(Some(project)) => project,
                     Ok(None) => {
                         // 409: someone (maybe our own earlier try) made it; find it again.
-                        let (found, n) = with_retries(&policy, || self.find(&base, &name)).await;
+                        let (found, n) = with_retries(policy, || self.find(&base, &name)).await;
                         tries += n;
                         match found {
                             Ok(Some(project)) => project,
@@ -423,9 +381,9 @@ impl FrostAdapter {
                 "dry-run: would DELETE {}{}", self.config.projects_path, entity_key(&command.project_id));
             return reply.result(Ok(Vec::new()), 0, true);
         };
-        let policy = self.config.retry;
+        let policy = &self.config.retry;
         let (found, mut tries) =
-            with_retries(&policy, || self.get(&base, &command.project_id)).await;
+            with_retries(policy, || self.get(&base, &command.project_id)).await;
         let project = match found {
             Ok(None) => return reply.result(Ok(Vec::new()), tries, false),
             Ok(Some(project)) => project,
@@ -445,7 +403,7 @@ impl FrostAdapter {
             return reply.result(Err((err, Vec::new())), tries, false);
         }
         let (deleted, n) =
-            with_retries(&policy, || self.delete_request(&base, &command.project_id)).await;
+            with_retries(policy, || self.delete_request(&base, &command.project_id)).await;
         tries += n;
         match deleted {
             Ok(()) => reply.result(Ok(Vec::new()), tries, false),

@@ -1,8 +1,9 @@
 //! Adapters: plain command handlers. Each consumes its command topics in a consumer group,
-//! calls an outside system over HTTP, and publishes a [`StepResult`]. Retryable failures
-//! (timeouts, connection errors, 429, 5xx) are retried with `base·2^(n-1)` backoff capped
-//! at `max_delay`, at most `max_attempts` tries; a record that cannot be read goes to the
-//! adapter's dead-letter topic with the reason, and its offset is stored (never retried).
+//! calls an outside system over HTTP with the shared client of `civitas-http`, and publishes
+//! a [`StepResult`]. Retryable failures (timeouts, connection errors, 429, 5xx) are retried
+//! with `initial·2^(n-1)` backoff (±20 % jitter, `Retry-After` honoured) capped at `max`, at
+//! most `attempts` tries; a record that cannot be read goes to the adapter's dead-letter topic
+//! with the reason, and its offset is stored (never retried).
 //!
 //! - [`frost`]: FROST-Server projects (find-or-create, delete only what it created).
 //! - [`apisix`]: APISIX upstreams and routes (PUT under ids derived from the dataset).
@@ -18,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use civitas_credentials::AuthError;
 use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{ResultStatus, StepError, StepOperation, StepResult};
+use civitas_http::{Answer, AuthError, SendError, Verdict};
 use civitas_kafka::KafkaSettings;
 use reqwest::StatusCode;
 use tokio::sync::watch;
@@ -29,43 +30,17 @@ use crate::clock::Clock;
 use crate::error::SagaError;
 use crate::io::{self, Emit, Received};
 
-/// How failed HTTP calls are retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Tries in all, the first included (default 3).
-    pub max_attempts: u32,
-    /// Wait after the first failed try (default 1 s); doubles after each further one.
-    pub base_delay: Duration,
-    /// Longest wait between two tries (default 30 s).
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed try `attempt` (1-based): `base·2^(attempt-1)`, capped.
-    pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.base_delay
-            .checked_mul(factor)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
-    }
-}
+/// How failed HTTP calls are retried: the shared policy of `civitas-http` (backoff with
+/// jitter, `Retry-After`). Adapters retry by error class (2xxx), not by status list.
+pub use civitas_http::RetryPolicy;
 
 /// A failed call, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
     pub code: AdapterErrorCode,
     pub message: String,
+    /// How long the system asked us to wait (`Retry-After` of a 429 or 503).
+    pub retry_after: Option<Duration>,
 }
 
 impl CallError {
@@ -73,6 +48,7 @@ impl CallError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -115,6 +91,33 @@ pub fn classify_status(
         _ => AdapterErrorCode::UnknownError,
     };
     CallError::new(code, message)
+}
+
+/// Classifies an answer that is not the expected one, keeping its `Retry-After`.
+pub fn classify_answer(answer: &Answer, refused: AdapterErrorCode, what: &str) -> CallError {
+    CallError {
+        retry_after: answer.retry_after(),
+        ..classify_status(answer.status, refused, what, &answer.text())
+    }
+}
+
+/// Classifies a request that got no answer (see [`SendError`]).
+pub fn classify_send(err: &SendError, what: &str) -> CallError {
+    match err {
+        SendError::Auth(e) => classify_auth(e, what),
+        SendError::Transport(e) => classify_transport(e, what),
+        SendError::Build(_) => {
+            CallError::new(AdapterErrorCode::InvalidPayload, format!("{what}: {err}"))
+        }
+        SendError::Body {
+            error: civitas_http::ReadBodyError::Read(e),
+            ..
+        } => classify_transport(e, what),
+        SendError::Body { .. } => CallError::new(
+            AdapterErrorCode::DeserializationError,
+            format!("{what}: {err}"),
+        ),
+    }
 }
 
 /// Classifies a failure to authenticate a request: a credential that cannot be resolved, or
@@ -160,34 +163,28 @@ pub fn classify_transport(err: &reqwest::Error, what: &str) -> CallError {
 }
 
 /// Calls `call` until it succeeds, fails with a non-retryable error, or `policy` is
-/// exhausted. Returns the outcome and the number of tries.
-pub async fn with_retries<T, F, Fut>(
-    policy: &RetryPolicy,
-    mut call: F,
-) -> (Result<T, CallError>, u32)
+/// exhausted (the shared loop of `civitas-http`). Returns the outcome and the number of tries;
+/// an exhausted retryable error says how many.
+pub async fn with_retries<T, F, Fut>(policy: &RetryPolicy, call: F) -> (Result<T, CallError>, u32)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CallError>>,
 {
-    let max = policy.max_attempts.max(1);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Ok(value) => return (Ok(value), attempt),
-            Err(err) if err.is_retryable() && attempt < max => {
-                let delay = policy.delay_after(attempt);
-                tracing::info!(attempt, ?delay, error = %err.message, "retryable failure; retrying");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            Err(mut err) => {
-                if err.is_retryable() {
-                    err.message = format!("{} (gave up after {attempt} tries)", err.message);
-                }
-                return (Err(err), attempt);
-            }
+    let (outcome, attempts) = civitas_http::retry(policy, call, |err: &CallError| {
+        if err.is_retryable() {
+            Verdict::Retry(err.retry_after)
+        } else {
+            Verdict::Fatal
         }
-    }
+    })
+    .await;
+    let outcome = outcome.map_err(|mut err| {
+        if err.is_retryable() {
+            err.message = format!("{} (gave up after {attempts} tries)", err.message);
+        }
+        err
+    });
+    (outcome, attempts)
 }
 
 /// Identifies the command a result answers.
@@ -316,21 +313,14 @@ impl<H: Handler> Adapter<H> {
 
     /// Sends a record that cannot be handled to the adapter's dead-letter topic.
     fn dead_letter(&self, record: &Received, reason: String) {
-        let component = self.handler.component();
-        let envelope = record.reply_envelope(&format!("/civitas/{component}"));
-        tracing::warn!(component, topic = %record.topic, offset = record.offset, %reason,
-            "unreadable command sent to the dead-letter topic");
-        let letter = record.dead_letter(component, reason, self.clock.now());
-        match envelope.record(
+        io::send_dead_letter(
+            self.emit.as_ref(),
+            record,
+            self.handler.component(),
             self.handler.dead_letter_topic(),
-            &letter.message_id,
-            &letter,
-        ) {
-            Ok(out) => self.emit.emit(out),
-            Err(err) => {
-                tracing::error!(component, error = %io::error_chain(&err), "could not encode a dead letter")
-            }
-        }
+            reason,
+            self.clock.now(),
+        );
     }
 
     /// Consumes the command topics in `group` until `stop`; commands of a batch are handled
@@ -398,7 +388,7 @@ pub fn check_path_ids<'a>(
     ids: impl IntoIterator<Item = &'a String>,
 ) -> Result<(), String> {
     for (index, id) in ids.into_iter().enumerate() {
-        if let Err(reason) = civitas_credentials::url_path::check_segment(id) {
+        if let Err(reason) = civitas_http::url_path::check_segment(id) {
             let shown: String = id.chars().take(80).flat_map(char::escape_debug).collect();
             return Err(format!(
                 "{}: {field}[{index}] \"{shown}\" cannot go into a URL path: {reason}",
@@ -434,9 +424,11 @@ mod tests {
     #[test]
     fn the_backoff_doubles_from_one_second_and_is_capped_at_thirty() {
         let policy = RetryPolicy::default();
-        let delays: Vec<u64> = (1..=7).map(|n| policy.delay_after(n).as_secs()).collect();
+        let delays: Vec<u64> = (1..=7)
+            .map(|n| policy.backoff_with(n, 0.0, None).as_secs())
+            .collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(policy.delay_after(60), Duration::from_secs(30));
+        assert_eq!(policy.backoff_with(60, 0.0, None), Duration::from_secs(30));
     }
 
     #[test]
@@ -469,7 +461,10 @@ mod tests {
         })
         .await;
         assert_eq!(attempts, 3);
-        assert_eq!(calls, [0, 1000, 3000]);
+        // 1 s, then 2 s, each spread by the policy's ±20 % jitter.
+        assert_eq!(calls[0], 0);
+        assert!((800..=1200).contains(&calls[1]), "{calls:?}");
+        assert!((1600..=2400).contains(&(calls[2] - calls[1])), "{calls:?}");
         let err = outcome.unwrap_err();
         assert_eq!(err.code, AdapterErrorCode::ServiceUnavailable);
         assert!(

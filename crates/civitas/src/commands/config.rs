@@ -1,7 +1,7 @@
 //! `civitas config show`: the effective settings of `civitas up` — each with where it came
-//! from (environment variable, settings file or default) — as a settings file. Secret values
-//! are shown as `****` unless they are pointers (`env:NAME`, `file:PATH`); a database URL
-//! without its password.
+//! from (environment variable, settings file or default) — as a settings file. The saga's
+//! secrets are shown as `****`, Kafka options that hold secrets as `key=****` unless the
+//! value is a pointer (`env:NAME`, `file:PATH`), a database URL without its password.
 
 use std::process::ExitCode;
 
@@ -111,8 +111,8 @@ fn raw_values(matches: &ArgMatches, id: &str) -> Vec<String> {
 
 /// A value as it may be shown: pointers and non-secrets as they are.
 fn redact(key: &str, value: &str) -> String {
-    let pointer = value.starts_with("env:") || value.starts_with("file:");
-    if SECRET_KEYS.contains(&key) && !pointer {
+    // The saga's secrets are used as given (no pointers yet), so all of them are hidden.
+    if SECRET_KEYS.contains(&key) {
         return "****".to_owned();
     }
     if key == "database_url" {
@@ -159,7 +159,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("  apisix_admin_key: \"env:APISIX_KEY\"  # file\n"),
+            out.contains("  apisix_admin_key: \"****\"  # file\n"),
             "{out}"
         );
         assert!(

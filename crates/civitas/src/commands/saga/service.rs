@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use civitas_credentials::{AuthConfig, CredentialRef};
+use civitas_http::{AuthConfig, CredentialRef};
 use civitas_kafka::{EmbeddedBroker, KafkaSettings};
 use civitas_saga::adapter::RetryPolicy;
 use civitas_saga::adapter::apisix::ApisixConfig;
@@ -112,8 +112,8 @@ pub struct ServiceArgs {
 impl ServiceArgs {
     pub fn config(&self) -> SagaConfig {
         let retry = RetryPolicy {
-            max_attempts: self.adapter_max_attempts,
-            base_delay: Duration::from_millis(self.adapter_backoff_ms),
+            attempts: self.adapter_max_attempts.max(1),
+            initial: Duration::from_millis(self.adapter_backoff_ms),
             ..RetryPolicy::default()
         };
         let request_timeout = Duration::from_secs(self.adapter_request_timeout_secs);
@@ -125,7 +125,7 @@ impl ServiceArgs {
                 projects_path: self.frost_projects_path.clone(),
                 auth: self.frost_auth(),
                 request_timeout,
-                retry,
+                retry: retry.clone(),
             },
             apisix: ApisixConfig {
                 admin_url: self.apisix_url.clone(),

@@ -1,5 +1,6 @@
-//! The retry policy of a system: how many tries, how long to wait between them, and which
-//! failures are worth another try.
+//! The retry policy of an outside system — how many tries, how long to wait between them,
+//! which statuses are worth another try — and [`retry`], the one loop that applies it (the
+//! CRUD service's http connector and the saga's adapters both use it).
 //!
 //! Wait before retry `n` (1-based): `initial × multiplier^(n-1)`, capped at `max`, then
 //! spread by ±`jitter` so that many clients do not retry in step. A `Retry-After` header of
@@ -7,9 +8,9 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use std::future::Future;
 
-use crate::config::RetryConfig;
+use rand::Rng;
 
 /// A system's retry policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,22 +23,17 @@ pub struct RetryPolicy {
     pub retry_on: Vec<u16>,
 }
 
-impl From<&RetryConfig> for RetryPolicy {
-    fn from(c: &RetryConfig) -> Self {
-        Self {
-            attempts: c.attempts.max(1),
-            initial: Duration::from_millis(c.initial_backoff_ms),
-            max: Duration::from_millis(c.max_backoff_ms),
-            multiplier: c.multiplier,
-            jitter: c.jitter,
-            retry_on: c.retry_on.clone(),
-        }
-    }
-}
-
 impl Default for RetryPolicy {
+    /// 3 tries, 1 s doubling to at most 30 s, ±20 % jitter, on 429, 502, 503 and 504.
     fn default() -> Self {
-        Self::from(&RetryConfig::default())
+        Self {
+            attempts: 3,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            multiplier: 2.0,
+            jitter: 0.2,
+            retry_on: vec![429, 502, 503, 504],
+        }
     }
 }
 
@@ -72,6 +68,44 @@ impl RetryPolicy {
         match retry_after {
             Some(after) => wait.max(after.min(self.max)),
             None => wait,
+        }
+    }
+}
+
+/// Whether a failure is worth another try, and how long the other side asked us to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fatal: the same call fails the same way.
+    Fatal,
+    /// Transient; `Retry-After`, when the answer had one.
+    Retry(Option<Duration>),
+}
+
+/// Calls `call` until it succeeds, `verdict` calls its error fatal, or `policy`'s attempts
+/// are used up, waiting [`RetryPolicy::backoff`] between tries. Returns the outcome and the
+/// number of tries.
+pub async fn retry<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    mut call: F,
+    verdict: impl Fn(&E) -> Verdict,
+) -> (Result<T, E>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(value) => return (Ok(value), attempt),
+            Err(error) => match verdict(&error) {
+                Verdict::Retry(after) if policy.has_attempt_after(attempt) => {
+                    let wait = policy.backoff(attempt, after);
+                    tracing::info!(attempt, ?wait, "transient failure; trying again");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return (Err(error), attempt),
+            },
         }
     }
 }

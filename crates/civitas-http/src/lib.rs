@@ -1,6 +1,10 @@
-//! Credentials for talking to outside systems, shared by the CRUD service's http connector
-//! and the saga's adapters:
+//! Outbound HTTP: how civitas talks to outside systems, shared by the CRUD service's http
+//! connector and the saga's adapters:
 //!
+//! - [`client`]: the [`Client`] — credentials, one token renewal on 401, the body size cap,
+//!   and (with [`retry()`]) tries again after transient failures;
+//! - [`retry`](mod@retry): the [`RetryPolicy`] (backoff with jitter, `Retry-After`) and the
+//!   one [`retry()`] loop;
 //! - [`credentials`]: secret *pointers* (`env:NAME`, `file:PATH`) and the
 //!   [`CredentialResolver`] that turns them into secrets when they are used;
 //! - [`auth_config`]: the auth kinds ([`AuthConfig`]: none, bearer, basic, API key, OAuth2
@@ -11,11 +15,15 @@
 
 pub mod auth;
 pub mod auth_config;
+pub mod client;
 pub mod credentials;
+pub mod retry;
 pub mod url_path;
 
 pub use auth::{AuthConfig, AuthError, Authenticator};
+pub use client::{Answer, Client, Failed, SendError};
 pub use credentials::{CredentialError, CredentialRef, CredentialResolver, LocalResolver};
+pub use retry::{RetryPolicy, Verdict, parse_retry_after, retry};
 
 /// Largest response body read from an outside system (an upstream answer, a token
 /// response): 16 MiB. A larger one is refused, not read into memory.

@@ -9,10 +9,12 @@
 //! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port).
 //! - [`reader`]: reading records back — the engine behind `civitas tail` and `civitas trace`;
 //!   [`display`]: a record as a person sees it (masked, escaped, one line).
-//! - [`consumer`]: consumer settings for the components that subscribe in consumer groups.
+//! - [`consumer`]: consumer settings for the components that subscribe in consumer groups;
+//!   [`consume`]: the at-least-once consume-decide-commit loop, replies and dead letters.
 
 pub mod admin;
 pub mod broker;
+pub mod consume;
 pub mod consumer;
 pub mod crud_events;
 mod deferred;

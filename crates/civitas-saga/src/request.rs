@@ -32,6 +32,7 @@ pub fn request_record(
         traceparent: crate::io::outgoing_traceparent(None),
     }
     .record(&topics.requested, &request.message_id, request)
+    .map_err(SagaError::from)
 }
 
 /// How a saga ended, as published.

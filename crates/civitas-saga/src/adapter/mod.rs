@@ -263,12 +263,6 @@ impl<H> Clone for Adapter<H> {
     }
 }
 
-impl std::fmt::Debug for dyn Emit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Emit")
-    }
-}
-
 impl<H: Handler> Adapter<H> {
     pub fn new(handler: H, emit: Arc<dyn Emit>) -> Self {
         Self {
@@ -345,7 +339,7 @@ impl<H: Handler> Adapter<H> {
             let this = self.clone();
             async move {
                 futures::future::join_all(batch.iter().map(|r| this.on_record(r))).await;
-                Ok(())
+                Ok::<(), SagaError>(())
             }
         })
         .await;

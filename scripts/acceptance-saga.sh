@@ -131,18 +131,20 @@ up restart "$((base + 3))" "$((base + 4))" --apisix-url "http://127.0.0.1:$((bas
   --adapter-request-timeout-secs 90 --step-timeout-secs 120
 first_pid=$up_pid
 "$bin" saga request --kafka "$broker3" --dataset-id ds-3 --name Laerm --api laerm=http://frost:8080/FROST-Server/v1.1
+# The whole output first, then grep: with pipefail, `show | grep -q` fails whenever grep stops
+# reading before show has written everything.
+show3() { DATABASE_URL="sqlite://$work/restart.db" "$bin" saga show ds-3 2>/dev/null || true; }
 for _ in $(seq 1 60); do
-  DATABASE_URL="sqlite://$work/restart.db" "$bin" saga show ds-3 2>/dev/null | grep -Eq "^  apisix-route +DISPATCHED" && break
+  grep -Eq "^  apisix-route +DISPATCHED" <<<"$(show3)" && break
   sleep 0.5
 done
-DATABASE_URL="sqlite://$work/restart.db" "$bin" saga show ds-3 | grep -Eq "^  apisix-route +DISPATCHED" \
-  || fail "the APISIX step was never in flight"
+grep -Eq "^  apisix-route +DISPATCHED" <<<"$(show3)" || fail "the APISIX step was never in flight: $(show3)"
 kill -9 "$first_pid"
 wait "$first_pid" 2>/dev/null || true
 expect_ready=2 up restart "$((base + 3))" "$((base + 4))"
 grep -q "APISIX adapter: DRY-RUN" "$work/restart.out" || fail "the restarted up is not dry-run"
 for _ in $(seq 1 60); do
-  DATABASE_URL="sqlite://$work/restart.db" "$bin" saga show ds-3 | grep -q "status      COMPLETED" && break
+  grep -q "status      COMPLETED" <<<"$(show3)" && break
   sleep 0.5
 done
 DATABASE_URL="sqlite://$work/restart.db" "$bin" saga show ds-3 | tee "$work/show3.out"

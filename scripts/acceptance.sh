@@ -71,6 +71,13 @@ jq -e -s '[.[].timestamp] == ([.[].timestamp] | sort)' "$work/tail.json" >/dev/n
 [ "$(wc -l <"$work/tail.txt")" -eq 10 ] || fail "human tail did not print 10 lines"
 grep -q "FAILED" "$work/tail.txt" || fail "human tail does not mark failures"
 
+step "a reader that stops early (| head) is not a fault: no panic, exit 0"
+# Far more than a pipe buffer (64 KiB) of records, so tail is still writing when head quits.
+"$CIVITAS" emit --count 400 --kafka "$BROKER" >/dev/null
+"$CIVITAS" tail crud.operations -n 500 --json --kafka "$BROKER" 2>"$work/pipe.err" | head -1 >/dev/null \
+  || fail "tail exited non-zero when its reader went away: $(cat "$work/pipe.err")"
+if grep -q panicked "$work/pipe.err"; then fail "tail panicked when its reader went away: $(cat "$work/pipe.err")"; fi
+
 step "civitas trace <id from the tail>"
 id=$(jq -r -s '.[0].value.correlation_id' "$work/tail.json")
 "$CIVITAS" trace "$id" --kafka "$BROKER" | tee "$work/trace.txt"

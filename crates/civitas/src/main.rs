@@ -13,6 +13,7 @@ use clap::FromArgMatches;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    exit_quietly_on_broken_stdout();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let file = match settings_file::SettingsFile::from_args_or_env(&args) {
         Ok(file) => file,
@@ -43,4 +44,23 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A reader that closes our stdout early (`civitas saga show … | grep -q …`, `… | head`) is
+/// normal use, not a fault: `println!` would panic with a backtrace. End quietly with exit
+/// code 0 instead, as ripgrep does; every other panic keeps the default report.
+fn exit_quietly_on_broken_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

@@ -228,9 +228,24 @@ async fn expired_deadlines_are_found_and_finished_sagas_are_not_unfinished(store
 }
 
 fn orchestrator(store: &SagaStore, clock: &Clock) -> (Orchestrator, Arc<Recorder>) {
+    orchestrator_with(store, clock, definition())
+}
+
+/// The PostgreSQL tests share one database, and an orchestrator times out every saga whose
+/// deadline its clock has passed — also another test's (the timeout test moves its clock 31 s
+/// on). A test that must not see its steps time out gives them an hour.
+fn patient_definition() -> SagaDefinition {
+    SagaDefinition::dataset_create(&SagaTopics::default(), Duration::from_secs(3600))
+}
+
+fn orchestrator_with(
+    store: &SagaStore,
+    clock: &Clock,
+    definition: SagaDefinition,
+) -> (Orchestrator, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let orchestrator = Orchestrator::new(
-        definition(),
+        definition,
         store.clone(),
         recorder.clone(),
         clock.clone(),
@@ -254,7 +269,7 @@ fn requested(request: DatasetCreateRequested) -> Input {
 
 async fn the_orchestrator_persists_before_dispatching_and_resumes_after_a_crash(store: SagaStore) {
     let clock = Clock::new();
-    let (first, sent) = orchestrator(&store, &clock);
+    let (first, sent) = orchestrator_with(&store, &clock, patient_definition());
     let dataset = unique_name("ds");
     let Outcome::Changed(saga) = first
         .apply(requested(request(&dataset)), None)
@@ -284,7 +299,7 @@ async fn the_orchestrator_persists_before_dispatching_and_resumes_after_a_crash(
 
     // The process dies here; whether the record left or not, a new one re-sends it.
     drop(first);
-    let (second, resent) = orchestrator(&store, &clock);
+    let (second, resent) = orchestrator_with(&store, &clock, patient_definition());
     assert!(second.resume().await.unwrap() >= 1);
     let again: Vec<Record> = resent
         .take()

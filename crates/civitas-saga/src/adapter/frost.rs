@@ -102,6 +102,24 @@ impl Project {
     }
 }
 
+/// A successful answer's JSON body; a refusal (FROST 4xx: `FROST_ENTITY_ERROR`) or a body
+/// that is not JSON (`DESERIALIZATION_ERROR`) is the error.
+fn json_of(answer: &Answer, what: &str) -> Result<Value, CallError> {
+    if !answer.status.is_success() {
+        return Err(classify_answer(
+            answer,
+            AdapterErrorCode::FrostEntityError,
+            what,
+        ));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        CallError::new(
+            AdapterErrorCode::DeserializationError,
+            format!("{what}: the answer is not JSON: {e}"),
+        )
+    })
+}
+
 /// `'` doubled, as OData string literals want.
 fn odata_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -174,19 +192,7 @@ impl FrostAdapter {
         let answer = self
             .send(|http| http.get(&url).query(&[("$filter", &filter)]), what)
             .await?;
-        if !answer.status.is_success() {
-            return Err(classify_answer(
-                &answer,
-                AdapterErrorCode::FrostEntityError,
-                what,
-            ));
-        }
-        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| {
-            CallError::new(
-                AdapterErrorCode::DeserializationError,
-                format!("{what}: the answer is not JSON: {e}"),
-            )
-        })?;
+        let value = json_of(&answer, what)?;
         let found: Vec<Project> = value
             .get("value")
             .and_then(Value::as_array)
@@ -257,19 +263,7 @@ impl FrostAdapter {
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        if !answer.status.is_success() {
-            return Err(classify_answer(
-                &answer,
-                AdapterErrorCode::FrostEntityError,
-                what,
-            ));
-        }
-        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| {
-            CallError::new(
-                AdapterErrorCode::DeserializationError,
-                format!("{what}: the answer is not JSON: {e}"),
-            )
-        })?;
+        let value = json_of(&answer, what)?;
         Ok(Project::from_json(&value).or(Some(Project {
             id: id.to_owned(),
             self_link: None,

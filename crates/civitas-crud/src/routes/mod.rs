@@ -39,7 +39,15 @@ impl App {
             .route("/metrics", get(metrics::metrics))
             .route("/openapi.json", get(openapi::openapi))
             .with_state(self.clone())
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            // The layer only opens the span: its own request/response/failure log lines would
+            // repeat (at ERROR, for every 502) what the executor already logs.
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(())
+                    .on_failure(()),
+            )
     }
 }
 

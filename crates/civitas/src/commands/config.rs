@@ -41,14 +41,14 @@ pub fn run(args: Args, file: &SettingsFile, cli: Command) -> anyhow::Result<Exit
 
 /// The settings of `up` as they would be with no flags: environment, file, defaults.
 pub fn show(file: &SettingsFile, cli: Command) -> anyhow::Result<String> {
+    let up_command = cli
+        .find_subcommand("up")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no up command"))?;
     let matches = file.apply(cli).try_get_matches_from(["civitas", "up"])?;
     let Some(("up", up)) = matches.subcommand() else {
         anyhow::bail!("no settings of up");
     };
-    let command = crate::commands::Cli::command_for_settings();
-    let up_command = command
-        .find_subcommand("up")
-        .ok_or_else(|| anyhow::anyhow!("no up command"))?;
     let mut out = format!(
         "# civitas: effective settings of `civitas up` (flag > environment > file > default)\n# settings file: {}\n",
         file.path

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::definition::{CommandContext, SagaDefinition};
 pub use crate::state::{
-    CompensationState, LateResult, Saga, SagaStatus, StepState, StepStatus, TimelineEntry,
+    CompensationState, Dispatch, LateResult, Saga, SagaStatus, StepState, StepStatus, TimelineEntry,
 };
 
 /// What the orchestrator reacts to.
@@ -274,11 +274,12 @@ impl<'d> Machine<'d> {
                     let deadline = self.deadline(&step_id);
                     let step = &mut self.saga.steps[index];
                     step.status = StepStatus::Dispatched;
-                    step.command_id = Some(message_id.clone());
-                    step.command = Some(message.clone());
-                    step.dispatched_at = Some(self.now);
-                    step.deadline = Some(deadline);
-                    step.dispatches = 1;
+                    step.dispatch = Some(Dispatch::first(
+                        message_id.clone(),
+                        message.clone(),
+                        self.now,
+                        deadline,
+                    ));
                     self.set_status(SagaStatus::Executing);
                     self.log(Some(&step_id), "dispatched", Some(topic.clone()));
                     self.commands.push(Command::Dispatch {
@@ -306,7 +307,7 @@ impl<'d> Machine<'d> {
         let step = &mut self.saga.steps[index];
         step.status = StepStatus::Failed;
         step.finished_at = Some(self.now);
-        step.deadline = None;
+        Dispatch::settle(step.dispatch.as_mut());
         step.error = Some(error.clone());
         self.log(Some(&step_id), "failed", Some(error.to_string()));
         self.begin_failure(index, error);
@@ -391,12 +392,13 @@ impl<'d> Machine<'d> {
                     let step = &mut self.saga.steps[index];
                     step.status = StepStatus::Compensating;
                     step.compensation = Some(CompensationState {
-                        command_id: message_id.clone(),
-                        command: message.clone(),
-                        dispatched_at: self.now,
-                        deadline: Some(deadline),
+                        dispatch: Some(Dispatch::first(
+                            message_id.clone(),
+                            message.clone(),
+                            self.now,
+                            deadline,
+                        )),
                         finished_at: None,
-                        dispatches: 1,
                         error: None,
                     });
                     self.log(
@@ -423,12 +425,8 @@ impl<'d> Machine<'d> {
                         Some(error.to_string()),
                     );
                     self.saga.steps[index].compensation = Some(CompensationState {
-                        command_id: message_id,
-                        command: Value::Null,
-                        dispatched_at: self.now,
-                        deadline: None,
+                        dispatch: None,
                         finished_at: Some(self.now),
-                        dispatches: 0,
                         error: Some(error),
                     });
                 }
@@ -570,7 +568,7 @@ impl<'d> Machine<'d> {
             return;
         };
         let step = &self.saga.steps[index];
-        if step.command_id.as_deref() != Some(result.command_id.as_str()) {
+        if !Dispatch::is(step.dispatch.as_ref(), &result.command_id) {
             return;
         }
         if step
@@ -605,7 +603,7 @@ impl<'d> Machine<'d> {
         let step_id = result.step_id.clone();
         let step = &mut self.saga.steps[index];
         step.finished_at = Some(self.now);
-        step.deadline = None;
+        Dispatch::settle(step.dispatch.as_mut());
         step.attempts = result.attempts;
         step.resources = result.resources.clone();
         match result.status {
@@ -643,7 +641,7 @@ impl<'d> Machine<'d> {
         let Some(compensation) = &step.compensation else {
             return;
         };
-        if compensation.command_id != result.command_id
+        if !Dispatch::is(compensation.dispatch.as_ref(), &result.command_id)
             || step
                 .late_results
                 .iter()
@@ -667,7 +665,7 @@ impl<'d> Machine<'d> {
         let step = &mut self.saga.steps[index];
         let compensation = step.compensation.as_mut().expect("checked above");
         compensation.finished_at = Some(self.now);
-        compensation.deadline = None;
+        Dispatch::settle(compensation.dispatch.as_mut());
         match result.status {
             ResultStatus::Success => {
                 step.status = StepStatus::Compensated;
@@ -709,23 +707,23 @@ impl<'d> Machine<'d> {
         match step.status {
             StepStatus::Dispatched
                 if self.saga.status == SagaStatus::Executing
-                    && step.deadline.is_some_and(|d| d <= now) =>
+                    && step.deadline().is_some_and(|d| d <= now) =>
             {
                 step.status = StepStatus::TimedOut;
                 step.finished_at = Some(now);
-                step.deadline = None;
+                Dispatch::settle(step.dispatch.as_mut());
                 step.error = Some(error.clone());
                 self.log(Some(step_id), "timed out", Some(error.to_string()));
                 self.begin_failure(index, error);
             }
             StepStatus::Compensating => {
+                if step.deadline().is_none_or(|d| d > now) {
+                    return;
+                }
                 let Some(compensation) = step.compensation.as_mut() else {
                     return;
                 };
-                if compensation.deadline.is_none_or(|d| d > now) {
-                    return;
-                }
-                compensation.deadline = None;
+                Dispatch::settle(compensation.dispatch.as_mut());
                 compensation.finished_at = Some(now);
                 compensation.error = Some(error.clone());
                 step.status = StepStatus::CompensationFailed;
@@ -749,45 +747,26 @@ impl<'d> Machine<'d> {
                     let step_id = self.saga.steps[index].step_id.clone();
                     let deadline = self.deadline(&step_id);
                     let step = &mut self.saga.steps[index];
-                    let (topic, message_id, message) = match step.status {
-                        StepStatus::Dispatched => {
-                            step.deadline = Some(deadline);
-                            step.dispatches += 1;
-                            let Some(topic) = self
-                                .definition
+                    let (topic, dispatch) = match step.status {
+                        StepStatus::Dispatched => (
+                            self.definition
                                 .step(&step_id)
-                                .map(|d| d.command_topic.clone())
-                            else {
-                                continue;
-                            };
-                            (
-                                topic,
-                                step.command_id.clone().unwrap_or_default(),
-                                step.command.clone().unwrap_or_default(),
-                            )
-                        }
-                        StepStatus::Compensating => {
-                            let Some(compensation) = step.compensation.as_mut() else {
-                                continue;
-                            };
-                            compensation.deadline = Some(deadline);
-                            compensation.dispatches += 1;
-                            let Some(topic) = self
-                                .definition
+                                .map(|d| d.command_topic.clone()),
+                            step.dispatch.as_mut(),
+                        ),
+                        StepStatus::Compensating => (
+                            self.definition
                                 .step(&step_id)
                                 .and_then(|d| d.compensation.as_ref())
-                                .map(|c| c.topic.clone())
-                            else {
-                                continue;
-                            };
-                            (
-                                topic,
-                                compensation.command_id.clone(),
-                                compensation.command.clone(),
-                            )
-                        }
+                                .map(|c| c.topic.clone()),
+                            step.compensation.as_mut().and_then(|c| c.dispatch.as_mut()),
+                        ),
                         _ => continue,
                     };
+                    let (Some(topic), Some(dispatch)) = (topic, dispatch) else {
+                        continue;
+                    };
+                    let (message_id, message) = dispatch.resend(deadline);
                     resent = true;
                     self.log(
                         Some(&step_id),

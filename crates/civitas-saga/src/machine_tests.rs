@@ -91,8 +91,14 @@ fn result(
 ) -> StepResult {
     let state = step(saga, step_id);
     let command_id = match operation {
-        StepOperation::Create => state.command_id.clone().unwrap(),
-        StepOperation::Delete => state.compensation.as_ref().unwrap().command_id.clone(),
+        StepOperation::Create => state.dispatch.as_ref().unwrap().command_id.clone(),
+        StepOperation::Delete => state
+            .compensation
+            .as_ref()
+            .and_then(|c| c.dispatch.as_ref())
+            .unwrap()
+            .command_id
+            .clone(),
     };
     StepResult {
         message_id: format!("res-{step_id}-{operation:?}-{status:?}"),
@@ -231,7 +237,7 @@ fn a_frost_success_dispatches_the_apisix_route_with_the_project_id() {
     let (saga, commands) = run(Some(saga), input, t(1));
     assert_eq!(step(&saga, FROST_PROJECT).status, StepStatus::Succeeded);
     assert_eq!(step(&saga, APISIX_ROUTE).status, StepStatus::Dispatched);
-    assert_eq!(step(&saga, APISIX_ROUTE).deadline, Some(t(31)));
+    assert_eq!(step(&saga, APISIX_ROUTE).deadline(), Some(t(31)));
     let Command::Dispatch { topic, message, .. } = &commands[0] else {
         panic!("expected a dispatch, got {commands:?}")
     };
@@ -638,7 +644,14 @@ fn resume_re_dispatches_the_step_in_flight_unchanged_with_a_fresh_deadline() {
             deadline: t(130)
         }
     );
-    assert_eq!(step(&saga, FROST_PROJECT).dispatches, 2);
+    assert_eq!(
+        step(&saga, FROST_PROJECT)
+            .dispatch
+            .as_ref()
+            .unwrap()
+            .dispatches,
+        2
+    );
     assert_eq!(saga.status, SagaStatus::Executing);
 }
 
@@ -734,7 +747,7 @@ fn a_third_step_added_to_the_definition_runs_last_and_is_compensated_first() {
     let input = ok(&saga, APISIX_ROUTE, routes());
     let (saga, commands) = go(Some(saga), input, t(2));
     assert_eq!(dispatched_topics(&commands), [geoserver("create")]);
-    assert_eq!(step(&saga, "geoserver-workspace").deadline, Some(t(7)));
+    assert_eq!(step(&saga, "geoserver-workspace").deadline(), Some(t(7)));
     let workspace = Resource {
         kind: "geoserver-workspace".into(),
         id: "ws-ds-1".into(),

@@ -98,16 +98,69 @@ impl std::fmt::Display for StepStatus {
     }
 }
 
-/// A compensation in flight or done.
+/// A command sent to an adapter: the fields that exist together or not at all.
+///
+/// Stored flattened into its step (or compensation), so the JSON keeps the shape of earlier
+/// versions (`commandId`, `command`, `dispatchedAt`, `deadline`, `dispatches`); a step stored
+/// before it was dispatched (those fields null) reads as `None`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Dispatch {
+    pub command_id: String,
+    /// The command as sent, re-sent unchanged on resume.
+    pub command: Value,
+    pub dispatched_at: DateTime<Utc>,
+    /// Until when a result is awaited; `None` once it came or the deadline passed.
+    pub deadline: Option<DateTime<Utc>>,
+    /// How often the command was sent (more than 1 after a restart).
+    pub dispatches: u32,
+}
+
+impl Dispatch {
+    /// The result came, or the deadline passed: nothing is awaited any more.
+    pub(crate) fn settle(dispatch: Option<&mut Dispatch>) {
+        if let Some(dispatch) = dispatch {
+            dispatch.deadline = None;
+        }
+    }
+
+    /// Sends the command again (after a restart), awaited until `deadline`: its id and message.
+    pub(crate) fn resend(&mut self, deadline: DateTime<Utc>) -> (String, Value) {
+        self.deadline = Some(deadline);
+        self.dispatches += 1;
+        (self.command_id.clone(), self.command.clone())
+    }
+
+    /// Whether `command_id` names this command.
+    pub(crate) fn is(dispatch: Option<&Dispatch>, command_id: &str) -> bool {
+        dispatch.is_some_and(|d| d.command_id == command_id)
+    }
+
+    /// A command sent once, now, awaited until `deadline`.
+    pub(crate) fn first(
+        command_id: String,
+        command: Value,
+        now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            command_id,
+            command,
+            dispatched_at: now,
+            deadline: Some(deadline),
+            dispatches: 1,
+        }
+    }
+}
+
+/// A compensation in flight or done. `dispatch` is `None` when its command could not be
+/// built (the compensation failed without being sent).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CompensationState {
-    pub command_id: String,
-    pub command: Value,
-    pub dispatched_at: DateTime<Utc>,
-    pub deadline: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub dispatch: Option<Dispatch>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub dispatches: u32,
     pub error: Option<StepError>,
 }
 
@@ -130,14 +183,10 @@ pub struct LateResult {
 pub struct StepState {
     pub step_id: String,
     pub status: StepStatus,
-    pub command_id: Option<String>,
-    /// The command as sent, re-sent unchanged on resume.
-    pub command: Option<Value>,
-    pub dispatched_at: Option<DateTime<Utc>>,
-    pub deadline: Option<DateTime<Utc>>,
+    /// The step's command, once sent.
+    #[serde(flatten)]
+    pub dispatch: Option<Dispatch>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// How often the command was sent (more than 1 after a restart).
-    pub dispatches: u32,
     /// HTTP tries the adapter reported.
     pub attempts: u32,
     pub resources: Vec<Resource>,
@@ -151,17 +200,23 @@ impl StepState {
         Self {
             step_id: step_id.to_owned(),
             status: StepStatus::Pending,
-            command_id: None,
-            command: None,
-            dispatched_at: None,
-            deadline: None,
+            dispatch: None,
             finished_at: None,
-            dispatches: 0,
             attempts: 0,
             resources: Vec::new(),
             error: None,
             compensation: None,
             late_results: Vec::new(),
+        }
+    }
+
+    /// The deadline of the command in flight: the step's while it is dispatched, its
+    /// compensation's while that is.
+    pub fn deadline(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            StepStatus::Dispatched => self.dispatch.as_ref()?.deadline,
+            StepStatus::Compensating => self.compensation.as_ref()?.dispatch.as_ref()?.deadline,
+            _ => None,
         }
     }
 
@@ -225,28 +280,14 @@ pub struct Saga {
 impl Saga {
     /// The earliest deadline of a step or compensation in flight.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        self.steps
-            .iter()
-            .filter_map(|s| match s.status {
-                StepStatus::Dispatched => s.deadline,
-                StepStatus::Compensating => s.compensation.as_ref().and_then(|c| c.deadline),
-                _ => None,
-            })
-            .min()
+        self.steps.iter().filter_map(StepState::deadline).min()
     }
 
     /// The steps whose deadline has passed at `now`.
     pub fn expired_steps(&self, now: DateTime<Utc>) -> Vec<String> {
         self.steps
             .iter()
-            .filter(|s| {
-                let deadline = match s.status {
-                    StepStatus::Dispatched => s.deadline,
-                    StepStatus::Compensating => s.compensation.as_ref().and_then(|c| c.deadline),
-                    _ => None,
-                };
-                deadline.is_some_and(|d| d <= now)
-            })
+            .filter(|s| s.deadline().is_some_and(|d| d <= now))
             .map(|s| s.step_id.clone())
             .collect()
     }
@@ -263,5 +304,66 @@ impl Saga {
 
     pub(crate) fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.step_id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Steps as versions before [`Dispatch`] stored them: flat, nullable fields.
+    #[test]
+    fn steps_stored_by_earlier_versions_read_the_same() {
+        let pending = json!({
+            "stepId": "frost-project", "status": "PENDING", "commandId": null, "command": null,
+            "dispatchedAt": null, "deadline": null, "finishedAt": null, "dispatches": 0,
+            "attempts": 0, "resources": [], "error": null, "compensation": null,
+            "lateResults": []
+        });
+        let step: StepState = serde_json::from_value(pending).unwrap();
+        assert_eq!(step, StepState::new("frost-project"));
+
+        let dispatched = json!({
+            "stepId": "frost-project", "status": "DISPATCHED", "commandId": "s:frost-project:create",
+            "command": {"a": 1}, "dispatchedAt": "2026-01-01T00:00:00Z",
+            "deadline": "2026-01-01T00:00:30Z", "finishedAt": null, "dispatches": 2,
+            "attempts": 0, "resources": [], "error": null, "compensation": null,
+            "lateResults": []
+        });
+        let step: StepState = serde_json::from_value(dispatched.clone()).unwrap();
+        let dispatch = step.dispatch.as_ref().unwrap();
+        assert_eq!(dispatch.command_id, "s:frost-project:create");
+        assert_eq!(dispatch.command, json!({"a": 1}));
+        assert_eq!(dispatch.dispatches, 2);
+        assert_eq!(
+            step.deadline(),
+            Some("2026-01-01T00:00:30Z".parse().unwrap())
+        );
+        // And is written back in the same shape.
+        assert_eq!(serde_json::to_value(&step).unwrap(), dispatched);
+    }
+
+    #[test]
+    fn a_compensation_that_could_not_be_built_has_no_dispatch() {
+        let stored = json!({
+            "commandId": "s:x:delete", "command": null, "dispatchedAt": "2026-01-01T00:00:00Z",
+            "deadline": null, "finishedAt": "2026-01-01T00:00:00Z", "dispatches": 0,
+            "error": null
+        });
+        // Earlier versions stored a null command; it still reads (as a dispatch never sent).
+        let old: CompensationState = serde_json::from_value(stored).unwrap();
+        assert_eq!(old.dispatch.unwrap().dispatches, 0);
+        let now = CompensationState {
+            dispatch: None,
+            finished_at: None,
+            error: None,
+        };
+        let json = serde_json::to_value(&now).unwrap();
+        assert_eq!(json, json!({"finishedAt": null, "error": null}));
+        assert_eq!(
+            serde_json::from_value::<CompensationState>(json).unwrap(),
+            now
+        );
     }
 }

@@ -337,7 +337,11 @@ async fn a_saga_resumes_after_a_restart_with_the_same_store_and_broker() {
         .wait_for("ds-5", "completion after restart", finished)
         .await;
     assert_eq!(saga.status, SagaStatus::Completed, "{saga:#?}");
-    assert_eq!(saga.steps[1].dispatches, 2, "re-dispatched on resume");
+    assert_eq!(
+        saga.steps[1].dispatch.as_ref().unwrap().dispatches,
+        2,
+        "re-dispatched on resume"
+    );
     assert!(
         saga.timeline
             .iter()

@@ -201,7 +201,10 @@ async fn expired_deadlines_are_found_and_finished_sagas_are_not_unfinished(store
 
     let mut done = saga.clone();
     done.status = SagaStatus::Completed;
-    done.steps.iter_mut().for_each(|s| s.deadline = None);
+    done.steps
+        .iter_mut()
+        .filter_map(|s| s.dispatch.as_mut())
+        .for_each(|d| d.deadline = None);
     done.version += 1;
     store.apply(Some(saga.version), &done, None).await.unwrap();
     let unfinished: Vec<String> = store
@@ -309,7 +312,11 @@ async fn the_orchestrator_persists_before_dispatching_and_resumes_after_a_crash(
     assert_eq!(topics_of(&again), ["core.civitas.frost.project.create"]);
     assert_eq!(again[0].payload, dispatched[0].payload);
     assert_eq!(
-        store.load(&saga.saga_id).await.unwrap().unwrap().steps[0].dispatches,
+        store.load(&saga.saga_id).await.unwrap().unwrap().steps[0]
+            .dispatch
+            .as_ref()
+            .unwrap()
+            .dispatches,
         2
     );
 }
@@ -550,7 +557,7 @@ fn step_result(
         message_id: unique_name("res"),
         saga_id: saga.saga_id.clone(),
         step_id: state.step_id.clone(),
-        command_id: state.command_id.clone().unwrap(),
+        command_id: state.dispatch.as_ref().unwrap().command_id.clone(),
         operation: civitas_events::saga::StepOperation::Create,
         status: civitas_events::saga::ResultStatus::Success,
         resource_id: None,

@@ -126,7 +126,8 @@ pub(super) async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     println!();
     println!("STEPS");
     for step in &saga.steps {
-        let took = match (step.dispatched_at, step.finished_at) {
+        let dispatched_at = step.dispatch.as_ref().map(|d| d.dispatched_at);
+        let took = match (dispatched_at, step.finished_at) {
             (Some(a), Some(b)) => format_ms((b - a).num_milliseconds()),
             _ => "-".to_owned(),
         };
@@ -134,12 +135,10 @@ pub(super) async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             "  {:<16} {:<19} dispatched {}  took {}  http tries {}  sent {}x",
             step.step_id,
             step.status,
-            step.dispatched_at
-                .map(time)
-                .unwrap_or_else(|| "-".to_owned()),
+            dispatched_at.map(time).unwrap_or_else(|| "-".to_owned()),
             took,
             step.attempts,
-            step.dispatches
+            step.dispatch.as_ref().map_or(0, |d| d.dispatches)
         );
         for resource in &step.resources {
             println!(
@@ -164,7 +163,10 @@ pub(super) async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         if let Some(c) = &step.compensation {
             println!(
                 "      compensation: sent {}  finished {}{}",
-                time(c.dispatched_at),
+                c.dispatch
+                    .as_ref()
+                    .map(|d| time(d.dispatched_at))
+                    .unwrap_or_else(|| "-".to_owned()),
                 c.finished_at.map(time).unwrap_or_else(|| "-".to_owned()),
                 c.error
                     .as_ref()

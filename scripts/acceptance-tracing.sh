@@ -83,8 +83,13 @@ spans=$(spans_of "$trace_id" 2)
 echo "$spans"
 grep -q "^$trace_id $span_id $caller_span http.request civitas-acceptance$" <<<"$spans" \
   || fail "the event's span $span_id is not an exported http.request child of $caller_span"
-grep -q " $span_id command civitas-acceptance$" <<<"$spans" \
-  || fail "no command span under the request span $span_id"
+command_span=$(awk -v parent="$span_id" '$3 == parent && $4 == "command" {print $2}' <<<"$spans")
+[ -n "$command_span" ] || fail "no command span under the request span $span_id"
+spans=$(spans_of "$trace_id" 4)
+grep -q " $command_span db.query " <<<"$spans" \
+  || fail "no db.query span under the command span $command_span"
+grep -q " $span_id kafka.produce " <<<"$spans" \
+  || fail "no kafka.produce span (the event) under the request span $span_id"
 
 step "2. saga request --wait: every hop is a span of the trace saga request printed"
 "$bin" saga request --kafka "$broker" --dataset-id ds-trace --name Spuren \
@@ -100,6 +105,9 @@ echo "$spans"
 [ "$(grep -c ' saga.request ' <<<"$spans")" -eq 1 ] || fail "no saga.request span in the trace"
 # request → orchestrator → FROST adapter → orchestrator → APISIX adapter → orchestrator
 [ "$(grep -c ' saga.message ' <<<"$spans")" -ge 5 ] || fail "fewer than 5 saga.message spans in the trace"
+for name in kafka.produce db.query; do
+  grep -q " $name " <<<"$spans" || fail "no $name span in the saga's trace"
+done
 # every span but the root has a parent inside the trace
 ids=$(awk '{print $2}' <<<"$spans")
 while read -r _ _ parent name _; do

@@ -154,6 +154,7 @@ impl DirectoryStore {
 
     // ---- users ----
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.create_user", system = %system))]
     pub async fn create_user(&self, system: &str, user: NewUser) -> Result<User, DirectoryError> {
         let mut tx = civitas_store::begin_write(&self.pool).await?;
         if user_id(&mut tx, system, &user.username).await?.is_some() {
@@ -197,6 +198,7 @@ impl DirectoryStore {
     }
 
     /// The user named `username`.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.user", system = %system))]
     pub async fn user(&self, system: &str, username: &str) -> Result<User, DirectoryError> {
         // One round trip: the user and its groups, one row per group.
         let rows = sqlx::query(concat!(
@@ -224,6 +226,7 @@ impl DirectoryStore {
         Ok(user)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.update_user", system = %system))]
     pub async fn update_user(
         &self,
         system: &str,
@@ -297,6 +300,7 @@ impl DirectoryStore {
     }
 
     /// Deletes the user and its memberships; returns the user as it was.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.delete_user", system = %system))]
     pub async fn delete_user(&self, system: &str, username: &str) -> Result<User, DirectoryError> {
         let user = self.user(system, username).await?;
         let mut tx = civitas_store::begin_write(&self.pool).await?;
@@ -315,6 +319,7 @@ impl DirectoryStore {
         Ok(user)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.list_users", system = %system))]
     pub async fn list_users(
         &self,
         system: &str,
@@ -382,6 +387,7 @@ impl DirectoryStore {
         Ok(users)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.set_locked", system = %system))]
     pub async fn set_locked(
         &self,
         system: &str,
@@ -404,6 +410,7 @@ impl DirectoryStore {
     }
 
     /// The stored argon2 hash (`None` when the user has no password).
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.password_hash", system = %system))]
     pub async fn password_hash(
         &self,
         system: &str,
@@ -420,6 +427,7 @@ impl DirectoryStore {
         Ok(row.try_get::<Option<String>, _>("password_hash")?)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.set_password_hash", system = %system))]
     pub async fn set_password_hash(
         &self,
         system: &str,
@@ -443,6 +451,7 @@ impl DirectoryStore {
 
     // ---- groups ----
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.create_group", system = %system))]
     pub async fn create_group(
         &self,
         system: &str,
@@ -474,6 +483,7 @@ impl DirectoryStore {
         self.group(system, &group.name).await
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.group", system = %system))]
     pub async fn group(&self, system: &str, name: &str) -> Result<Group, DirectoryError> {
         let rows = sqlx::query(
             "SELECT g.id, g.name, g.description, g.created_at, g.updated_at, u.username \
@@ -499,6 +509,7 @@ impl DirectoryStore {
         Ok(group)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.update_group", system = %system))]
     pub async fn update_group(
         &self,
         system: &str,
@@ -543,6 +554,7 @@ impl DirectoryStore {
     }
 
     /// Deletes the group (its users stay); returns the group as it was.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.delete_group", system = %system))]
     pub async fn delete_group(&self, system: &str, name: &str) -> Result<Group, DirectoryError> {
         let group = self.group(system, name).await?;
         let mut tx = civitas_store::begin_write(&self.pool).await?;
@@ -558,6 +570,7 @@ impl DirectoryStore {
         Ok(group)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.list_groups", system = %system))]
     pub async fn list_groups(
         &self,
         system: &str,
@@ -627,6 +640,7 @@ impl DirectoryStore {
         Ok(names)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.add_member", system = %system))]
     pub async fn add_member(
         &self,
         system: &str,
@@ -654,6 +668,7 @@ impl DirectoryStore {
         self.group(system, group).await
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.remove_member", system = %system))]
     pub async fn remove_member(
         &self,
         system: &str,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
+use tracing::Instrument;
 
 use crate::retry::{RetryPolicy, Verdict, parse_retry_after, retry};
 use crate::{AuthError, Authenticator, MAX_RESPONSE_BYTES, ReadBodyError, read_body};
@@ -143,15 +144,24 @@ impl Client {
         .await
     }
 
+    /// One request with credentials, in an `http.client` span (method, host, status; not the
+    /// path or query, which may carry data).
     async fn send_with_auth(&self, request: RequestBuilder) -> Result<Answer, SendError> {
-        let response = self.auth.apply(request).await?.send().await.map_err(|e| {
-            if e.is_builder() {
-                SendError::Build(e)
-            } else {
-                SendError::Transport(e)
-            }
-        })?;
+        let (client, request) = self.auth.apply(request).await?.build_split();
+        let request = request.map_err(SendError::Build)?;
+        let span = tracing::info_span!(
+            "http.client",
+            method = %request.method(),
+            host = request.url().host_str().unwrap_or_default(),
+            status = tracing::field::Empty,
+        );
+        let response = client
+            .execute(request)
+            .instrument(span.clone())
+            .await
+            .map_err(SendError::Transport)?;
         let status = response.status();
+        span.record("status", status.as_u16());
         let headers = response.headers().clone();
         let body = read_body(response, self.max_body)
             .await

@@ -29,8 +29,12 @@ pub(crate) const LINGER: Duration = Duration::from_millis(10);
 /// How many records may wait to be built; beyond that the caller builds its own.
 pub(crate) const CAPACITY: usize = 100_000;
 
-/// Makes one record; runs on the builder thread.
-pub(crate) type Build = Box<dyn FnOnce() -> Result<Record, KafkaError> + Send>;
+/// Makes one record; runs on the builder thread, in the span of the caller that queued it
+/// (so the record's `kafka.produce` span belongs to the command that caused it).
+pub(crate) type Build = (
+    tracing::Span,
+    Box<dyn FnOnce() -> Result<Record, KafkaError> + Send>,
+);
 
 /// The queue between callers and the builder thread.
 pub(crate) struct DeferredQueue {
@@ -162,7 +166,10 @@ mod tests {
     use super::*;
 
     fn job(n: usize) -> Build {
-        Box::new(move || Ok(Record::new("t", Some(n.to_string()), [], Vec::new())))
+        (
+            tracing::Span::none(),
+            Box::new(move || Ok(Record::new("t", Some(n.to_string()), [], Vec::new()))),
+        )
     }
 
     #[test]
@@ -183,7 +190,7 @@ mod tests {
         let batch = queue.next_batch(Duration::ZERO).unwrap();
         let keys: Vec<String> = batch
             .into_iter()
-            .map(|build| build().unwrap().key.unwrap())
+            .map(|(_, build)| build().unwrap().key.unwrap())
             .collect();
         assert_eq!(keys, ["0", "1", "2"]);
         assert_eq!(queue.len(), 3, "still being built");

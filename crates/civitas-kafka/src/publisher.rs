@@ -349,7 +349,11 @@ impl Publisher {
     where
         F: FnOnce() -> Result<Record, KafkaError> + Send + 'static,
     {
-        if let Err(build) = self.inner.deferred.push(Box::new(build)) {
+        if let Err((_, build)) = self
+            .inner
+            .deferred
+            .push((tracing::Span::current(), Box::new(build)))
+        {
             self.inner.send_built(build());
         }
     }
@@ -466,6 +470,13 @@ impl Inner {
     /// Sends, or keeps the record in the retry queue when librdkafka refuses it for now;
     /// a record larger than `message.max.bytes` is shortened first.
     fn enqueue(&self, record: Record) {
+        let span = tracing::info_span!(
+            "kafka.produce",
+            topic = %record.topic,
+            key = record.key.as_deref(),
+            bytes = record.payload.len(),
+        );
+        let _entered = span.enter();
         let before = record.payload.len();
         let record = match record.fit(self.max_message_bytes) {
             Ok(record) => record,
@@ -576,7 +587,8 @@ fn spawn_builder(queue: Arc<DeferredQueue>, inner: Weak<Inner>) {
         .spawn(move || {
             while let Some(batch) = queue.next_batch(deferred::LINGER) {
                 let Some(inner) = inner.upgrade() else { return };
-                for build in batch {
+                for (span, build) in batch {
+                    let _caller = span.enter();
                     // A build that panics loses its record, not the thread (and every later one).
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
                         Ok(built) => inner.send_built(built),

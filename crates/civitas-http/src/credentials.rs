@@ -1,95 +1,19 @@
-//! Credentials: system files hold *pointers* to secrets, never the secrets themselves.
+//! Resolving credentials: the [`CredentialResolver`] turns a [`CredentialRef`] into a secret
+//! when it is used, so a rotated secret is picked up without a restart. Values are
+//! [`SecretString`]s: never logged, never put in an event.
 //!
-//! A pointer is `env:NAME` (an environment variable) or `file:PATH` (a file's content, one
-//! trailing newline removed). It is resolved each time it is used, so a rotated secret is
-//! picked up without a restart. Values are [`SecretString`]s: never logged, never put in an
-//! event. A later vault integration plugs in behind [`CredentialResolver`].
+//! [`LocalResolver`] reads `env:` and `file:` pointers; the secret service (`civitas-secrets`)
+//! resolves every kind, caches, and reports each lookup. A lookup caused by a request runs
+//! inside [`with_lookup_context`], so the service can name the request in its events.
 
-use std::fmt;
+use std::future::Future;
 
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Where a secret is kept.
-#[derive(Clone)]
-pub enum CredentialRef {
-    /// `env:NAME`.
-    Env(String),
-    /// `file:PATH`.
-    File(String),
-    /// A secret handed over in code, e.g. from a command-line flag or its environment
-    /// variable. Never read from a file: [`CredentialRef::parse`] does not produce it.
-    Inline(SecretString),
-}
-
-impl PartialEq for CredentialRef {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (CredentialRef::Env(a), CredentialRef::Env(b))
-            | (CredentialRef::File(a), CredentialRef::File(b)) => a == b,
-            (CredentialRef::Inline(a), CredentialRef::Inline(b)) => {
-                a.expose_secret() == b.expose_secret()
-            }
-            _ => false,
-        }
-    }
-}
-
-impl Eq for CredentialRef {}
-
-impl CredentialRef {
-    /// Parses `env:NAME` or `file:PATH`. The error never repeats the text, which may be a
-    /// secret written where a pointer belongs.
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
-        if let Some(name) = text.strip_prefix("env:") {
-            let valid =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            return if valid {
-                Ok(CredentialRef::Env(name.to_owned()))
-            } else {
-                Err("env: must be followed by a variable name of letters, digits and _")
-            };
-        }
-        if let Some(path) = text.strip_prefix("file:") {
-            return if path.is_empty() {
-                Err("file: must be followed by a path")
-            } else {
-                Ok(CredentialRef::File(path.to_owned()))
-            };
-        }
-        Err("credentials must be pointers (env:NAME or file:PATH), never literal values")
-    }
-}
-
-impl fmt::Display for CredentialRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CredentialRef::Env(name) => write!(f, "env:{name}"),
-            CredentialRef::File(path) => write!(f, "file:{path}"),
-            CredentialRef::Inline(_) => f.write_str("(inline secret)"),
-        }
-    }
-}
-
-impl fmt::Debug for CredentialRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CredentialRef({self})")
-    }
-}
-
-impl<'de> Deserialize<'de> for CredentialRef {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        CredentialRef::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for CredentialRef {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+pub use crate::pointer::{
+    CredentialRef, PointerError, PointerErrorCode, VaultPointer, VaultProvider, YamlPointer,
+};
 
 /// Why a pointer could not be resolved. Names the pointer, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,39 +24,110 @@ pub enum CredentialError {
     FileUnreadable { pointer: String, reason: String },
     #[error("credential {pointer} is empty")]
     Empty { pointer: String },
+    /// The secret, its version or its key does not exist.
+    #[error("credential {pointer} is not available: {what} not found")]
+    NotFound { pointer: String, what: String },
+    /// The version was deleted (soft; it can be undeleted).
+    #[error("credential {pointer} is not available: version {version} was deleted")]
+    VersionDeleted { pointer: String, version: u64 },
+    /// The version was destroyed for good.
+    #[error("credential {pointer} is not available: version {version} was destroyed")]
+    VersionDestroyed { pointer: String, version: u64 },
+    /// The provider refused: the token or role may not read it.
+    #[error("credential {pointer} is not available: permission denied by {provider}")]
+    PermissionDenied { pointer: String, provider: String },
+    /// No answer, a timeout, or a server error after the retries.
+    #[error("credential {pointer} is not available: {provider} unreachable: {reason}")]
+    Unreachable {
+        pointer: String,
+        provider: String,
+        reason: String,
+    },
+    /// The circuit breaker is open after repeated failures: the provider is not asked.
+    #[error("credential {pointer} is not available: {provider} is failing; not asked again before {retry_in_ms} ms")]
+    CircuitOpen {
+        pointer: String,
+        provider: String,
+        retry_in_ms: u64,
+    },
+    /// The pointer's kind cannot be used here (a vault without configuration, `yaml://`
+    /// outside development mode).
+    #[error("credential {pointer} is not available: {reason}")]
+    NotAllowed { pointer: String, reason: String },
+}
+
+impl CredentialError {
+    /// The reason in a word, for metrics and `secrets check`.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            CredentialError::EnvNotSet { .. } | CredentialError::NotFound { .. } => "not_found",
+            CredentialError::FileUnreadable { .. } => "unreadable",
+            CredentialError::Empty { .. } => "empty",
+            CredentialError::VersionDeleted { .. } => "version_deleted",
+            CredentialError::VersionDestroyed { .. } => "version_destroyed",
+            CredentialError::PermissionDenied { .. } => "permission_denied",
+            CredentialError::Unreachable { .. } => "unreachable",
+            CredentialError::CircuitOpen { .. } => "circuit_open",
+            CredentialError::NotAllowed { .. } => "not_allowed",
+        }
+    }
+}
+
+/// A resolved secret, and whether it came from the cache.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub value: SecretString,
+    pub cached: bool,
 }
 
 /// Turns pointers into secrets.
-pub trait CredentialResolver: Send + Sync + fmt::Debug {
+pub trait CredentialResolver: Send + Sync + std::fmt::Debug {
     fn resolve<'a>(
         &'a self,
         pointer: &'a CredentialRef,
-    ) -> BoxFuture<'a, Result<SecretString, CredentialError>>;
+    ) -> BoxFuture<'a, Result<Resolved, CredentialError>>;
+
+    /// Forgets a cached value (an outside system refused it: it may have been rotated).
+    fn invalidate(&self, _pointer: &CredentialRef) {}
 }
 
-/// Resolves `env:` and `file:` pointers from this process's environment and file system.
+/// Who caused a lookup: the request's correlation id and trace, or the saga's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupContext {
+    pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the work that needed the secret.
+    pub traceparent: Option<String>,
+}
+
+tokio::task_local! {
+    static LOOKUP: LookupContext;
+}
+
+/// Runs `work` with `context` as the cause of every credential lookup inside it.
+pub async fn with_lookup_context<F: Future>(context: LookupContext, work: F) -> F::Output {
+    LOOKUP.scope(context, work).await
+}
+
+/// The cause of the lookup being made (empty outside [`with_lookup_context`]).
+pub fn lookup_context() -> LookupContext {
+    LOOKUP.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Resolves `env:` and `file:` pointers from this process's environment and file system;
+/// the other kinds need the secret service.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalResolver;
 
-impl CredentialResolver for LocalResolver {
-    fn resolve<'a>(
-        &'a self,
-        pointer: &'a CredentialRef,
-    ) -> BoxFuture<'a, Result<SecretString, CredentialError>> {
-        Box::pin(async move {
-            let value = match pointer {
-                CredentialRef::Env(name) => {
-                    std::env::var(name).map_err(|_| CredentialError::EnvNotSet {
-                        pointer: pointer.to_string(),
-                    })?
-                }
-                CredentialRef::File(path) => {
-                    let mut text = tokio::fs::read_to_string(path).await.map_err(|e| {
-                        CredentialError::FileUnreadable {
-                            pointer: pointer.to_string(),
-                            reason: e.to_string(),
-                        }
-                    })?;
+impl LocalResolver {
+    /// Reads an `env:`, `file:` or inline pointer; `None` for the kinds it does not know.
+    pub async fn read(pointer: &CredentialRef) -> Option<Result<SecretString, CredentialError>> {
+        let value = match pointer {
+            CredentialRef::Env(name) => std::env::var(name).map_err(|_| CredentialError::EnvNotSet {
+                pointer: pointer.to_string(),
+            }),
+            CredentialRef::File(path) => tokio::fs::read_to_string(path)
+                .await
+                .map(|mut text| {
                     if text.ends_with('\n') {
                         text.pop();
                         if text.ends_with('\r') {
@@ -140,15 +135,44 @@ impl CredentialResolver for LocalResolver {
                         }
                     }
                     text
-                }
-                CredentialRef::Inline(secret) => secret.expose_secret().to_owned(),
-            };
-            if value.is_empty() {
-                return Err(CredentialError::Empty {
+                })
+                .map_err(|e| CredentialError::FileUnreadable {
                     pointer: pointer.to_string(),
-                });
+                    reason: e.to_string(),
+                }),
+            CredentialRef::Inline(secret) => Ok(secret.expose_secret().to_owned()),
+            CredentialRef::Vault(_) | CredentialRef::Yaml(_) => return None,
+        };
+        Some(value.and_then(|value| non_empty(pointer, value)))
+    }
+}
+
+/// Refuses an empty secret.
+pub fn non_empty(pointer: &CredentialRef, value: String) -> Result<SecretString, CredentialError> {
+    if value.is_empty() {
+        return Err(CredentialError::Empty {
+            pointer: pointer.to_string(),
+        });
+    }
+    Ok(SecretString::from(value))
+}
+
+impl CredentialResolver for LocalResolver {
+    fn resolve<'a>(
+        &'a self,
+        pointer: &'a CredentialRef,
+    ) -> BoxFuture<'a, Result<Resolved, CredentialError>> {
+        Box::pin(async move {
+            match LocalResolver::read(pointer).await {
+                Some(value) => value.map(|value| Resolved {
+                    value,
+                    cached: false,
+                }),
+                None => Err(CredentialError::NotAllowed {
+                    pointer: pointer.to_string(),
+                    reason: "this command resolves env: and file: pointers only".to_owned(),
+                }),
             }
-            Ok(SecretString::from(value))
         })
     }
 }
@@ -157,35 +181,6 @@ impl CredentialResolver for LocalResolver {
 mod tests {
     use super::*;
 
-    #[test]
-    fn env_and_file_pointers_are_parsed() {
-        assert_eq!(
-            CredentialRef::parse("env:KC_SECRET"),
-            Ok(CredentialRef::Env("KC_SECRET".into()))
-        );
-        assert_eq!(
-            CredentialRef::parse("file:/run/secrets/kc"),
-            Ok(CredentialRef::File("/run/secrets/kc".into()))
-        );
-    }
-
-    #[test]
-    fn a_literal_secret_is_refused_without_repeating_it() {
-        let err = CredentialRef::parse("hunter2").unwrap_err();
-        assert!(err.contains("never literal values"));
-        assert!(!err.contains("hunter2"));
-        let yaml: Result<CredentialRef, _> = serde_norway::from_str("hunter2");
-        let message = yaml.unwrap_err().to_string();
-        assert!(message.contains("pointers"), "{message}");
-        assert!(!message.contains("hunter2"), "{message}");
-    }
-
-    #[test]
-    fn an_env_pointer_with_a_bad_name_is_refused() {
-        assert!(CredentialRef::parse("env:").is_err());
-        assert!(CredentialRef::parse("env:A-B").is_err());
-    }
-
     #[tokio::test]
     async fn a_file_pointer_resolves_to_the_content_without_the_trailing_newline() {
         let dir = tempfile::tempdir().unwrap();
@@ -193,7 +188,7 @@ mod tests {
         std::fs::write(&path, "s3cret\n").unwrap();
         let pointer = CredentialRef::File(path.display().to_string());
         let secret = LocalResolver.resolve(&pointer).await.unwrap();
-        assert_eq!(secret.expose_secret(), "s3cret");
+        assert_eq!(secret.value.expose_secret(), "s3cret");
     }
 
     #[tokio::test]
@@ -206,21 +201,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_debug_form_shows_the_pointer_only() {
-        assert_eq!(
-            format!("{:?}", CredentialRef::Env("X".into())),
-            "CredentialRef(env:X)"
-        );
-        let inline = CredentialRef::Inline(SecretString::from("hunter2"));
-        assert_eq!(format!("{inline:?}"), "CredentialRef((inline secret))");
-    }
-
     #[tokio::test]
     async fn an_inline_secret_resolves_to_itself_but_an_empty_one_is_refused() {
         let inline = CredentialRef::Inline(SecretString::from("s3cret"));
         let secret = LocalResolver.resolve(&inline).await.unwrap();
-        assert_eq!(secret.expose_secret(), "s3cret");
+        assert_eq!(secret.value.expose_secret(), "s3cret");
         let empty = CredentialRef::Inline(SecretString::from(""));
         assert!(LocalResolver.resolve(&empty).await.is_err());
     }

@@ -5,8 +5,10 @@
 //!   and (with [`retry()`]) tries again after transient failures;
 //! - [`retry`](mod@retry): the [`RetryPolicy`] (backoff with jitter, `Retry-After`) and the
 //!   one [`retry()`] loop;
-//! - [`credentials`]: secret *pointers* (`env:NAME`, `file:PATH`) and the
-//!   [`CredentialResolver`] that turns them into secrets when they are used;
+//! - [`pointer`]: credential *pointers* (`env:`, `file:`, `openbao+kv2://`,
+//!   `hashicorp+kv2://`, `yaml://`) and their strict grammar;
+//! - [`credentials`]: the [`CredentialResolver`] that turns them into secrets when they are
+//!   used (the secret service in `civitas-secrets` is the full one), and the lookup context;
 //! - [`auth_config`]: the auth kinds ([`AuthConfig`]: none, bearer, basic, API key, OAuth2
 //!   client credentials) as system files write them;
 //! - [`auth`]: the [`Authenticator`] that applies one to requests, caching OAuth2 tokens until
@@ -17,12 +19,16 @@ pub mod auth;
 pub mod auth_config;
 pub mod client;
 pub mod credentials;
+pub mod pointer;
 pub mod retry;
 pub mod url_path;
 
 pub use auth::{AuthConfig, AuthError, Authenticator};
 pub use client::{Answer, Client, Failed, SendError};
-pub use credentials::{CredentialError, CredentialRef, CredentialResolver, LocalResolver};
+pub use credentials::{
+    CredentialError, CredentialRef, CredentialResolver, LocalResolver, LookupContext, Resolved,
+    lookup_context, with_lookup_context,
+};
 pub use retry::{RetryPolicy, Verdict, parse_retry_after, retry};
 
 /// Largest response body read from an outside system (an upstream answer, a token

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_crud::config::{Catalog, parse_system};
-use civitas_crud::credentials::{CredentialError, CredentialRef, CredentialResolver};
+use civitas_crud::credentials::{CredentialError, CredentialRef, CredentialResolver, Resolved};
 use civitas_crud::events::Events;
 use civitas_crud::{App, CrudSettings, Running};
 use civitas_kafka::{ConsumedRecord, EmbeddedBroker, KafkaSettings, Publisher};
@@ -201,11 +201,14 @@ impl CredentialResolver for StaticResolver {
     fn resolve<'a>(
         &'a self,
         pointer: &'a CredentialRef,
-    ) -> BoxFuture<'a, Result<SecretString, CredentialError>> {
+    ) -> BoxFuture<'a, Result<Resolved, CredentialError>> {
         Box::pin(async move {
             self.0
                 .get(&pointer.to_string())
-                .map(|s| SecretString::from(s.clone()))
+                .map(|s| Resolved {
+                    value: SecretString::from(s.clone()),
+                    cached: false,
+                })
                 .ok_or(CredentialError::EnvNotSet {
                     pointer: pointer.to_string(),
                 })

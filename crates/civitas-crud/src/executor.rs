@@ -12,6 +12,7 @@
 
 use chrono::Utc;
 use civitas_events::OperationData;
+use civitas_http::{LookupContext, with_lookup_context};
 use civitas_kafka::EventContext;
 use serde_json::Value;
 use tracing::Instrument;
@@ -100,7 +101,13 @@ impl<'a> CommandExecutor<'a> {
         invocation: Invocation<'_>,
     ) -> Outcome<'a> {
         let correlation_id = invocation.context.correlation_id.as_deref().unwrap_or("");
-        let ran = self.run(&command, invocation.grants, correlation_id).await;
+        // Every credential the command looks up names this request in its secret events.
+        let cause = LookupContext {
+            correlation_id: invocation.context.correlation_id.clone(),
+            traceparent: invocation.context.trace.as_ref().map(|t| t.to_header()),
+        };
+        let ran =
+            with_lookup_context(cause, self.run(&command, invocation.grants, correlation_id)).await;
         log(&command, correlation_id, &ran.outcome);
         let ctx = invocation.context;
         let (result, error, object_id) = match &ran.outcome {

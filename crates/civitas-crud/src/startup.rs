@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, Publisher};
+use civitas_secrets::{NoEvents, SecretEvents, SecretService, SecretSettings, VaultSetupError};
 use civitas_topics::CrudTopics;
 use sqlx::AnyPool;
 
@@ -26,9 +27,9 @@ use crate::authz::Policy;
 use crate::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
 use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
 use crate::config_events::ConfigTopics;
-use crate::credentials::{CredentialResolver, LocalResolver};
+use crate::credentials::CredentialResolver;
 use crate::directory::DirectoryStore;
-use crate::events::Events;
+use crate::events::{Events, SecretEventSink};
 use crate::metrics::Metrics;
 use crate::systems::{Systems, SystemsError};
 use crate::template::Templates;
@@ -63,6 +64,8 @@ pub struct CrudSettings {
     /// The authorization policy file (`--authz`); `None`: every caller may run every
     /// command. Needs `caller_auth`.
     pub authz: Option<PathBuf>,
+    /// The secret service: vault, cache, development mode (docs/secrets.md).
+    pub secrets: SecretSettings,
 }
 
 impl Default for CrudSettings {
@@ -79,6 +82,7 @@ impl Default for CrudSettings {
             body_read_timeout: Duration::from_secs(10),
             caller_auth: None,
             authz: None,
+            secrets: SecretSettings::default(),
         }
     }
 }
@@ -98,6 +102,8 @@ pub enum StartupError {
         "an authorization policy needs caller authentication (--auth-issuer): without it no caller has claims to match"
     )]
     PolicyWithoutAuth,
+    #[error("the secret service cannot start: {0}")]
+    Secrets(#[from] VaultSetupError),
 }
 
 impl App {
@@ -155,7 +161,12 @@ impl App {
                 Some(policy)
             }
         };
-        let mut inner = Self::inner(settings, &catalog, pool, events, Arc::new(LocalResolver))?;
+        let sink: Arc<dyn SecretEvents> = match &events {
+            Events::Publishing(events) => Arc::new(SecretEventSink((**events).clone())),
+            Events::Disabled => Arc::new(NoEvents),
+        };
+        let secrets = Arc::new(SecretService::new(&settings.secrets, sink)?);
+        let mut inner = Self::inner(settings, &catalog, pool, events, secrets)?;
         if let Some(caller_auth) = &settings.caller_auth {
             inner.caller_auth = Some(CallerAuth::connect(caller_auth.clone()).await?);
         }

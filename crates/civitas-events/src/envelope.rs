@@ -109,6 +109,11 @@ pub struct SecretData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub cached: bool,
+    /// On a cache hit: `true` — hits are sampled, one in `sample_every` is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_every: Option<u64>,
     #[serde(with = "crate::time::micros")]
     #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,

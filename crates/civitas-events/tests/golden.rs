@@ -355,6 +355,8 @@ fn a_secret_error_names_the_credential_but_no_secret_value() {
         success: false,
         error: Some("Vault strategy not found".to_owned()),
         cached: false,
+        sampled: None,
+        sample_every: None,
         timestamp: at("2026-11-22T12:00:00Z"),
     };
     let written = to_json(&envelope("secret_error", data));
@@ -384,6 +386,8 @@ fn a_secret_cache_hit_has_no_error_key() {
         success: true,
         error: None,
         cached: true,
+        sampled: None,
+        sample_every: None,
         timestamp: at("2026-11-22T12:00:00Z"),
     };
     assert_eq!(

@@ -109,7 +109,7 @@ impl Authenticator {
     pub async fn invalidate(&self) {
         *self.token.lock().await = None;
         for pointer in self.config.pointers() {
-            self.resolver.invalidate(pointer);
+            self.resolver.invalidate(pointer).await;
         }
     }
 

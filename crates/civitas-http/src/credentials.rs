@@ -11,9 +11,7 @@ use std::future::Future;
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
-pub use crate::pointer::{
-    CredentialRef, PointerError, PointerErrorCode, VaultPointer, VaultProvider, YamlPointer,
-};
+pub use crate::pointer::CredentialRef;
 
 /// Why a pointer could not be resolved. Names the pointer, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +42,9 @@ pub enum CredentialError {
         reason: String,
     },
     /// The circuit breaker is open after repeated failures: the provider is not asked.
-    #[error("credential {pointer} is not available: {provider} is failing; not asked again before {retry_in_ms} ms")]
+    #[error(
+        "credential {pointer} is not available: {provider} is failing; not asked again before {retry_in_ms} ms"
+    )]
     CircuitOpen {
         pointer: String,
         provider: String,
@@ -88,7 +88,9 @@ pub trait CredentialResolver: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<Resolved, CredentialError>>;
 
     /// Forgets a cached value (an outside system refused it: it may have been rotated).
-    fn invalidate(&self, _pointer: &CredentialRef) {}
+    fn invalidate<'a>(&'a self, _pointer: &'a CredentialRef) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Who caused a lookup: the request's correlation id and trace, or the saga's.
@@ -122,9 +124,11 @@ impl LocalResolver {
     /// Reads an `env:`, `file:` or inline pointer; `None` for the kinds it does not know.
     pub async fn read(pointer: &CredentialRef) -> Option<Result<SecretString, CredentialError>> {
         let value = match pointer {
-            CredentialRef::Env(name) => std::env::var(name).map_err(|_| CredentialError::EnvNotSet {
-                pointer: pointer.to_string(),
-            }),
+            CredentialRef::Env(name) => {
+                std::env::var(name).map_err(|_| CredentialError::EnvNotSet {
+                    pointer: pointer.to_string(),
+                })
+            }
             CredentialRef::File(path) => tokio::fs::read_to_string(path)
                 .await
                 .map(|mut text| {

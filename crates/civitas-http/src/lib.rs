@@ -26,8 +26,11 @@ pub mod url_path;
 pub use auth::{AuthConfig, AuthError, Authenticator};
 pub use client::{Answer, Client, Failed, SendError};
 pub use credentials::{
-    CredentialError, CredentialRef, CredentialResolver, LocalResolver, LookupContext, Resolved,
-    lookup_context, with_lookup_context,
+    CredentialError, CredentialResolver, LocalResolver, LookupContext, Resolved, lookup_context,
+    with_lookup_context,
+};
+pub use pointer::{
+    CredentialRef, PointerError, PointerErrorCode, VaultPointer, VaultProvider, YamlPointer,
 };
 pub use retry::{RetryPolicy, Verdict, parse_retry_after, retry};
 

@@ -221,7 +221,10 @@ fn check_characters(text: &str) -> Result<(), PointerError> {
 /// Splits `PATH#KEY[?QUERY]`.
 fn split_key(rest: &str) -> Result<(&str, &str, Option<&str>), PointerError> {
     let Some((path, fragment)) = rest.split_once('#') else {
-        return refuse(PointerErrorCode::MissingKey, "the pointer names no key: add #KEY");
+        return refuse(
+            PointerErrorCode::MissingKey,
+            "the pointer names no key: add #KEY",
+        );
     };
     let (key, query) = match fragment.split_once('?') {
         Some((key, query)) => (key, Some(query)),
@@ -241,7 +244,10 @@ fn check_segments(path: &str) -> Result<Vec<&str>, PointerError> {
         match check_segment(segment) {
             Ok(()) => {}
             Err(UnsafeSegment::Empty) => {
-                return refuse(C::EmptySegment, "the path has an empty segment (// or a trailing /)");
+                return refuse(
+                    C::EmptySegment,
+                    "the path has an empty segment (// or a trailing /)",
+                );
             }
             Err(UnsafeSegment::DotSegment) => {
                 return refuse(C::IllegalSegment, "the path has a . or .. segment");
@@ -260,13 +266,19 @@ fn parse_vault(provider: VaultProvider, rest: &str) -> Result<VaultPointer, Poin
     let (path, key, query) = split_key(rest)?;
     let segments = check_segments(path)?;
     if check_segment(key).is_err() {
-        return refuse(C::IllegalSegment, "the key is empty, a dot segment or holds a slash");
+        return refuse(
+            C::IllegalSegment,
+            "the key is empty, a dot segment or holds a slash",
+        );
     }
     let Some((mount, below)) = segments.split_first() else {
         return refuse(C::MissingPath, "the pointer names no mount");
     };
     if below.is_empty() {
-        return refuse(C::MissingPath, "the pointer names a mount but no secret path below it");
+        return refuse(
+            C::MissingPath,
+            "the pointer names a mount but no secret path below it",
+        );
     }
     let version = match query {
         None => None,
@@ -288,7 +300,10 @@ fn parse_yaml(rest: &str) -> Result<YamlPointer, PointerError> {
     check_characters(rest)?;
     let (path, key, query) = split_key(rest)?;
     if query.is_some() {
-        return refuse(PointerErrorCode::BadVersion, "a yaml:// pointer takes no query");
+        return refuse(
+            PointerErrorCode::BadVersion,
+            "a yaml:// pointer takes no query",
+        );
     }
     // An absolute path keeps its leading `/` (yaml:///run/secrets.yaml#k).
     let relative = path.strip_prefix('/').unwrap_or(path);
@@ -297,7 +312,10 @@ fn parse_yaml(rest: &str) -> Result<YamlPointer, PointerError> {
     }
     check_segments(relative)?;
     if key.split('.').any(str::is_empty) {
-        return refuse(PointerErrorCode::MissingKey, "the key has an empty part (a.b.c)");
+        return refuse(
+            PointerErrorCode::MissingKey,
+            "the key has an empty part (a.b.c)",
+        );
     }
     Ok(YamlPointer {
         path: path.to_owned(),
@@ -395,7 +413,13 @@ mod tests {
             panic!("a vault pointer");
         };
         assert_eq!(
-            (v.provider, v.mount.as_str(), v.path.as_str(), v.key.as_str(), v.version),
+            (
+                v.provider,
+                v.mount.as_str(),
+                v.path.as_str(),
+                v.key.as_str(),
+                v.version
+            ),
             (VaultProvider::OpenBao, "secret", "a/b", "k", Some(2))
         );
     }
@@ -405,7 +429,10 @@ mod tests {
         let pointer = CredentialRef::parse("openbao+kv2://secret/kc#s?version=4").unwrap();
         assert_eq!(pointer.credential_id(), "openbao+kv2://secret/kc#s");
         assert_eq!(pointer.vault_type(), "openbao");
-        assert_eq!(CredentialRef::parse("env:X").unwrap().credential_id(), "env:X");
+        assert_eq!(
+            CredentialRef::parse("env:X").unwrap().credential_id(),
+            "env:X"
+        );
     }
 
     #[test]

@@ -123,6 +123,8 @@ fn secret(
         success,
         error: (!success).then(|| "Vault strategy not found".to_owned()),
         cached,
+        sampled: None,
+        sample_every: None,
         timestamp: Utc::now(),
     };
     let event_type = match (success, cached) {

@@ -127,6 +127,8 @@ async fn a_secret_event_goes_to_the_functional_and_the_audit_topic_with_one_even
         success: false,
         error: Some("Vault strategy not found".into()),
         cached: false,
+        sampled: None,
+        sample_every: None,
         timestamp: Utc::now(),
     };
     let id = events

@@ -50,6 +50,22 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "secrets",
+        &[
+            "vault_addr",
+            "vault_namespace",
+            "vault_ca_cert",
+            "vault_token",
+            "vault_role_id",
+            "vault_secret_id",
+            "vault_approle_mount",
+            "secrets_cache_ttl_secs",
+            "secrets_cache_capacity",
+            "secrets_hit_sample_every",
+            "secrets_development",
+        ],
+    ),
+    (
         "auth",
         &[
             "auth_issuer",

@@ -6,6 +6,8 @@ pub mod bench_execute;
 pub mod config;
 pub mod emit;
 pub mod saga;
+pub mod secret_args;
+pub mod secrets;
 pub mod serve;
 pub mod shared;
 pub mod tail;
@@ -63,6 +65,8 @@ pub enum Command {
     Saga(saga::Args),
     /// The settings: `config show` prints the effective ones.
     Config(config::Args),
+    /// Credential pointers: `secrets check` resolves every one of the configuration.
+    Secrets(secrets::Args),
 }
 
 impl Command {
@@ -84,5 +88,6 @@ pub async fn run(cli: Cli, file: &SettingsFile) -> anyhow::Result<ExitCode> {
         Command::Acls(args) => acls::run(args).await,
         Command::Saga(args) => saga::run(args).await,
         Command::Config(args) => config::run(args, file, Cli::command_for_settings()),
+        Command::Secrets(args) => secrets::run(args).await,
     }
 }

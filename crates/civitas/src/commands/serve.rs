@@ -27,7 +27,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Component {
     /// The CRUD service: POST /execute, GET /systems, /health, /metrics, /openapi.json.
-    Crud(CrudServeArgs),
+    Crud(Box<CrudServeArgs>),
     /// The saga orchestrator (dataset provisioning; needs --database-url).
     Orchestrator(super::saga::ServeArgs),
     /// The FROST adapter of the saga (dry-run without --frost-url).
@@ -77,6 +77,8 @@ pub struct CrudArgs {
     pub body_read_timeout_secs: u64,
     #[command(flatten)]
     pub caller_auth: CallerAuthArgs,
+    #[command(flatten)]
+    pub secrets: super::secret_args::SecretArgs,
 }
 
 /// Caller authentication: OpenID Connect bearer tokens on /execute and /systems.
@@ -130,7 +132,8 @@ impl CallerAuthArgs {
 }
 
 impl CrudArgs {
-    pub fn settings(&self, topics: &CrudTopics) -> CrudSettings {
+    /// The settings; `development`: `civitas up` (yaml:// secrets are read).
+    pub fn settings(&self, topics: &CrudTopics, development: bool) -> CrudSettings {
         CrudSettings {
             service_name: self.service_name.clone(),
             database_url: self.database_url.clone(),
@@ -141,6 +144,7 @@ impl CrudArgs {
             authz: self.caller_auth.authz.clone(),
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            secrets: self.secrets.settings(development),
             ..CrudSettings::default()
         }
     }
@@ -151,8 +155,9 @@ pub async fn start_crud(
     args: &CrudArgs,
     topics: &CrudTopics,
     publisher: Publisher,
+    development: bool,
 ) -> anyhow::Result<Running> {
-    let settings = args.settings(topics);
+    let settings = args.settings(topics, development);
     let app = App::build(&settings, Some(publisher))
         .await
         .context("starting the CRUD service")?;
@@ -248,7 +253,7 @@ pub async fn flush_or_keep(
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.component {
-        Component::Crud(args) => crud(args).await,
+        Component::Crud(args) => crud(*args).await,
         Component::Orchestrator(args) => {
             super::saga::serve(civitas_saga::Component::Orchestrator, args).await
         }
@@ -268,7 +273,13 @@ async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
         "civitas: CRUD service publishing to {}",
         settings.bootstrap_servers
     );
-    let running = start_crud(&args.crud, &args.kafka.crud_topics()?, publisher.clone()).await?;
+    let running = start_crud(
+        &args.crud,
+        &args.kafka.crud_topics()?,
+        publisher.clone(),
+        false,
+    )
+    .await?;
     shutdown_signal().await;
     println!("civitas: shutting down, finishing requests");
     let timeout = Duration::from_secs(args.shutdown_timeout_secs);

@@ -82,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (publisher, outbox) =
         super::serve::crud_publisher(&settings, &args.crud.database_url).await?;
-    let crud = super::serve::start_crud(&args.crud, &crud_topics, publisher.clone()).await?;
+    let crud = super::serve::start_crud(&args.crud, &crud_topics, publisher.clone(), true).await?;
     let mut saga = super::saga::start_in_up(
         &args.saga,
         &settings,

@@ -86,9 +86,10 @@ grep -Eq "^  apisix-route +SUCCEEDED" "$work/show1.out" || fail "saga show: apis
 
 # ---------------------------------------------------------------------------------------
 step "2. APISIX answering 500: the saga ends COMPENSATED"
+export APISIX_ADMIN_KEY=accept-key
 python3 scripts/fake-http.py "$((base + 2))" 500 2>"$work/apisix500.log" &
 pids+=("$!")
-up compensate "$base" "$((base + 1))" --apisix-url "http://127.0.0.1:$((base + 2))" --apisix-admin-key accept-key
+up compensate "$base" "$((base + 1))" --apisix-url "http://127.0.0.1:$((base + 2))" --apisix-admin-key env:APISIX_ADMIN_KEY
 grep -q "APISIX adapter: live against http://127.0.0.1:$((base + 2))" "$work/compensate.out" \
   || fail "up does not say the APISIX adapter is live"
 grep -q "FROST adapter: DRY-RUN" "$work/compensate.out" || fail "up does not say the FROST adapter is dry-run"

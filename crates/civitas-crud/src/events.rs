@@ -71,39 +71,3 @@ impl Events {
         }
     }
 }
-
-/// Publishes the secret service's events: each to `crud.secrets` and its audit copy
-/// `crud.secrets.audit` (same `event_id`), with the looked-up-for request's correlation id
-/// and trace.
-#[derive(Debug)]
-pub struct SecretEventSink(pub CrudEvents);
-
-impl civitas_secrets::SecretEvents for SecretEventSink {
-    fn publish(&self, event: civitas_secrets::SecretEvent) {
-        let ctx = EventContext {
-            correlation_id: event.context.correlation_id,
-            trace: Some(
-                event
-                    .context
-                    .traceparent
-                    .as_deref()
-                    .and_then(civitas_events::TraceContext::parse)
-                    .unwrap_or_else(civitas_events::TraceContext::new_root),
-            ),
-            user_context: None,
-        };
-        let data = civitas_events::SecretData {
-            vault_type: event.vault_type.to_owned(),
-            credential_id: event.credential_id,
-            success: event.success,
-            error: event.error,
-            cached: event.cached,
-            sampled: event.sample_every.map(|_| true),
-            sample_every: event.sample_every,
-            timestamp: chrono::Utc::now(),
-        };
-        if let Err(error) = self.0.secret(event.event_type.as_str(), &ctx, data) {
-            tracing::error!(%error, "a secret event could not be built and is lost");
-        }
-    }
-}

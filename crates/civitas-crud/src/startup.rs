@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use civitas_events::Masker;
 use civitas_kafka::{CrudEvents, Publisher};
-use civitas_secrets::{NoEvents, SecretEvents, SecretService, SecretSettings, VaultSetupError};
+use civitas_secrets::{
+    KafkaSecretEvents, NoEvents, SecretEvents, SecretService, SecretSettings, VaultSetupError,
+};
 use civitas_topics::CrudTopics;
 use sqlx::AnyPool;
 
@@ -29,7 +31,7 @@ use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
 use crate::config_events::ConfigTopics;
 use crate::credentials::CredentialResolver;
 use crate::directory::DirectoryStore;
-use crate::events::{Events, SecretEventSink};
+use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::systems::{Systems, SystemsError};
 use crate::template::Templates;
@@ -162,7 +164,7 @@ impl App {
             }
         };
         let sink: Arc<dyn SecretEvents> = match &events {
-            Events::Publishing(events) => Arc::new(SecretEventSink((**events).clone())),
+            Events::Publishing(events) => Arc::new(KafkaSecretEvents((**events).clone())),
             Events::Disabled => Arc::new(NoEvents),
         };
         let secrets = Arc::new(SecretService::new(&settings.secrets, sink)?);

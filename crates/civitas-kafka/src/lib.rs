@@ -33,4 +33,4 @@ pub use error::KafkaError;
 pub use publisher::{Publisher, PublisherStats};
 pub use reader::{ConsumedRecord, Filter, Reader, headers_of};
 pub use record::Record;
-pub use settings::KafkaSettings;
+pub use settings::{KafkaSettings, is_credential_option};

@@ -17,8 +17,9 @@ pub const CLUSTER_FETCH_WAIT_MS: u32 = 500;
 /// ~0.05 core).
 pub const EMBEDDED_FETCH_WAIT_MS: u32 = 1;
 
-/// Where the brokers are and how to talk to them.
-#[derive(Debug, Clone)]
+/// Where the brokers are and how to talk to them. Its `Debug` form hides the values of
+/// credential options (keys with `password`, `secret` or `key`): they hold resolved secrets.
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `host:port[,host:port]`, as `KAFKA_BOOTSTRAP_SERVERS`.
     pub bootstrap_servers: String,
@@ -29,6 +30,36 @@ pub struct KafkaSettings {
     /// [`CLUSTER_FETCH_WAIT_MS`], or [`EMBEDDED_FETCH_WAIT_MS`] on the embedded broker.
     /// A `fetch.wait.max.ms` in `client_options` wins.
     pub fetch_wait_ms: u32,
+}
+
+/// Whether a librdkafka option holds a credential (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, `ssl.key.pem`, …).
+pub fn is_credential_option(key: &str) -> bool {
+    ["password", "secret", "key.pem"]
+        .iter()
+        .any(|part| key.contains(part))
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: BTreeMap<&str, &str> = self
+            .client_options
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_credential_option(k) {
+                    "****"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_options", &options)
+            .field("fetch_wait_ms", &self.fetch_wait_ms)
+            .finish()
+    }
 }
 
 impl KafkaSettings {

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use civitas_kafka::{KafkaSettings, Publisher};
+use civitas_events::Masker;
+use civitas_http::CredentialResolver;
+use civitas_kafka::{CrudEvents, KafkaSettings, Publisher};
+use civitas_secrets::{KafkaSecretEvents, SecretService, SecretSettings};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -18,7 +21,7 @@ use crate::error::SagaError;
 use crate::io;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::store::SagaStore;
-use civitas_topics::SagaTopics;
+use civitas_topics::{CrudTopics, SagaTopics};
 
 /// Everything the saga's components are configured with.
 #[derive(Debug, Clone)]
@@ -35,6 +38,10 @@ pub struct SagaConfig {
     pub apisix_group: String,
     /// Most commands an adapter handles at once.
     pub adapter_batch: usize,
+    /// The adapters' credentials are pointers resolved by a secret service with these
+    /// settings; its events go to `crud_topics`' `secrets` and `secrets_audit`.
+    pub secrets: SecretSettings,
+    pub crud_topics: CrudTopics,
 }
 
 impl Default for SagaConfig {
@@ -48,6 +55,8 @@ impl Default for SagaConfig {
             frost_group: civitas_topics::groups::FROST_ADAPTER.to_owned(),
             apisix_group: civitas_topics::groups::APISIX_ADAPTER.to_owned(),
             adapter_batch: 64,
+            secrets: SecretSettings::default(),
+            crud_topics: CrudTopics::default(),
         }
     }
 }
@@ -139,6 +148,17 @@ pub async fn start(
 ) -> Result<Running, SagaError> {
     let publisher = Publisher::connect(&io::low_latency(settings))?;
     let emit: Arc<dyn io::Emit> = Arc::new(publisher.clone());
+    // The adapters' secret lookups are reported like the CRUD service's, as the saga's.
+    let events = CrudEvents::new(
+        publisher.clone(),
+        config.crud_topics.clone(),
+        "civitas-saga",
+        Masker::default(),
+    );
+    let secrets: Arc<dyn CredentialResolver> = Arc::new(
+        SecretService::new(&config.secrets, Arc::new(KafkaSecretEvents(events)))
+            .map_err(|e| SagaError::Config(e.to_string()))?,
+    );
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for component in components {
@@ -162,7 +182,11 @@ pub async fn start(
             }
             Component::FrostAdapter => {
                 let adapter = Adapter::new(
-                    FrostAdapter::new(config.frost.clone(), config.topics.clone())?,
+                    FrostAdapter::new(
+                        config.frost.clone(),
+                        config.topics.clone(),
+                        secrets.clone(),
+                    )?,
                     emit.clone(),
                 );
                 let group = config.frost_group.clone();
@@ -171,7 +195,11 @@ pub async fn start(
             }
             Component::ApisixAdapter => {
                 let adapter = Adapter::new(
-                    ApisixAdapter::new(config.apisix.clone(), config.topics.clone())?,
+                    ApisixAdapter::new(
+                        config.apisix.clone(),
+                        config.topics.clone(),
+                        secrets.clone(),
+                    )?,
                     emit.clone(),
                 );
                 let group = config.apisix_group.clone();

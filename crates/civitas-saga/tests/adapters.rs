@@ -1,6 +1,7 @@
 //! The adapters against wiremock: success, 409, 404, 500 with retries, timeouts, and
 //! unreadable commands.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_events::AdapterErrorCode;
@@ -8,7 +9,7 @@ use civitas_events::saga::{
     ApisixRouteCreate, ApisixRouteDelete, DatasetApi, FrostProjectCreate, FrostProjectDelete,
     ResultStatus, StepOperation,
 };
-use civitas_http::{AuthConfig, CredentialRef};
+use civitas_http::{AuthConfig, CredentialRef, LocalResolver};
 use civitas_saga::adapter::apisix::{ApisixAdapter, ApisixConfig};
 use civitas_saga::adapter::frost::{FrostAdapter, FrostConfig};
 use civitas_saga::adapter::{Handler, RetryPolicy};
@@ -42,6 +43,7 @@ fn frost_with(server: &MockServer, auth: AuthConfig) -> FrostAdapter {
             ..FrostConfig::default()
         },
         SagaTopics::default(),
+        Arc::new(LocalResolver),
     )
     .unwrap()
 }
@@ -510,7 +512,12 @@ async fn frost_never_deletes_a_project_another_saga_created() {
 
 #[tokio::test]
 async fn frost_in_dry_run_answers_with_a_synthetic_id_from_the_dataset() {
-    let adapter = FrostAdapter::new(FrostConfig::default(), SagaTopics::default()).unwrap();
+    let adapter = FrostAdapter::new(
+        FrostConfig::default(),
+        SagaTopics::default(),
+        Arc::new(LocalResolver),
+    )
+    .unwrap();
     assert!(adapter.dry_run());
     let result = adapter.create(&create()).await;
     assert_eq!(result.status, ResultStatus::Success);
@@ -521,7 +528,12 @@ async fn frost_in_dry_run_answers_with_a_synthetic_id_from_the_dataset() {
 
 #[tokio::test]
 async fn an_unreadable_command_is_an_error_for_the_dead_letter_topic() {
-    let adapter = FrostAdapter::new(FrostConfig::default(), SagaTopics::default()).unwrap();
+    let adapter = FrostAdapter::new(
+        FrostConfig::default(),
+        SagaTopics::default(),
+        Arc::new(LocalResolver),
+    )
+    .unwrap();
     let err = adapter
         .handle("core.civitas.frost.project.create", b"{\"sagaId\": 1}")
         .await
@@ -533,12 +545,13 @@ fn apisix(server: &MockServer) -> ApisixAdapter {
     ApisixAdapter::new(
         ApisixConfig {
             admin_url: Some(server.uri()),
-            admin_key: Some("s3cret".to_owned().into()),
+            admin_key: Some(inline("s3cret")),
             public_url: "https://gw.example".into(),
             retry: fast_retries(),
             request_timeout: Duration::from_millis(300),
         },
         SagaTopics::default(),
+        Arc::new(LocalResolver),
     )
     .unwrap()
 }

@@ -2,7 +2,9 @@
 //! and error, handed to a [`SecretEvents`] sink (the CRUD service publishes each to
 //! `crud.secrets` and `crud.secrets.audit`).
 
+use civitas_events::{SecretData, TraceContext};
 use civitas_http::LookupContext;
+use civitas_kafka::{CrudEvents, EventContext};
 
 /// The three kinds of secret events (seed 000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,5 +68,39 @@ impl RecordedEvents {
 impl SecretEvents for RecordedEvents {
     fn publish(&self, event: SecretEvent) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+    }
+}
+
+/// Publishes each event to `crud.secrets` and its audit copy `crud.secrets.audit` (same
+/// `event_id`), with the correlation id and trace of the work that caused the lookup.
+#[derive(Debug)]
+pub struct KafkaSecretEvents(pub CrudEvents);
+
+impl SecretEvents for KafkaSecretEvents {
+    fn publish(&self, event: SecretEvent) {
+        let trace = event
+            .context
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse)
+            .unwrap_or_else(TraceContext::new_root);
+        let ctx = EventContext {
+            correlation_id: event.context.correlation_id,
+            trace: Some(trace),
+            user_context: None,
+        };
+        let data = SecretData {
+            vault_type: event.vault_type.to_owned(),
+            credential_id: event.credential_id,
+            success: event.success,
+            error: event.error,
+            cached: event.cached,
+            sampled: event.sample_every.map(|_| true),
+            sample_every: event.sample_every,
+            timestamp: chrono::Utc::now(),
+        };
+        if let Err(error) = self.0.secret(event.event_type.as_str(), &ctx, data) {
+            tracing::error!(%error, "a secret event could not be built and is lost");
+        }
     }
 }

@@ -19,7 +19,9 @@ pub mod vault;
 pub mod yaml;
 
 pub use breaker::BreakerState;
-pub use events::{NoEvents, RecordedEvents, SecretEvent, SecretEventType, SecretEvents};
+pub use events::{
+    KafkaSecretEvents, NoEvents, RecordedEvents, SecretEvent, SecretEventType, SecretEvents,
+};
 pub use service::{CheckResult, SecretService};
 pub use settings::{SecretSettings, VaultAuth, VaultSettings};
 pub use vault::{LoginCounts, VaultSetupError};

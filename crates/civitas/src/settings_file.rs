@@ -41,6 +41,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         &[
             "http_listen",
             "database_url",
+            "database_password",
             "systems",
             "service_name",
             "no_events",

@@ -22,9 +22,9 @@ use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     self, ApisixRouteCreate, ApisixRouteDelete, DatasetApi, Resource, StepOperation, StepResult,
 };
-use civitas_http::{Answer, AuthConfig, Authenticator, Client, LocalResolver};
+use civitas_http::{Answer, AuthConfig, Authenticator, Client, CredentialRef, CredentialResolver};
 use reqwest::{StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
+
 use serde_json::{Value, json};
 
 use super::{
@@ -40,8 +40,8 @@ use civitas_topics::SagaTopics;
 pub struct ApisixConfig {
     /// Base URL of the Admin API, e.g. `http://apisix:9180`; `None` = dry run.
     pub admin_url: Option<String>,
-    /// Sent as `X-API-KEY`.
-    pub admin_key: Option<SecretString>,
+    /// Sent as `X-API-KEY`: a credential pointer.
+    pub admin_key: Option<CredentialRef>,
     /// The gateway's public base URL, for the public URLs in results.
     pub public_url: String,
     pub request_timeout: Duration,
@@ -163,10 +163,21 @@ pub struct ApisixAdapter {
 }
 
 impl ApisixAdapter {
-    pub fn new(config: ApisixConfig, topics: SagaTopics) -> Result<Self, SagaError> {
+    /// An adapter whose admin key `secrets` resolves.
+    pub fn new(
+        config: ApisixConfig,
+        topics: SagaTopics,
+        secrets: Arc<dyn CredentialResolver>,
+    ) -> Result<Self, SagaError> {
         let http = super::http_client(config.request_timeout)?;
-        // The admin key is a header of every request, not a credential the client renews.
-        let auth = Authenticator::new(AuthConfig::None, Arc::new(LocalResolver), http.clone());
+        let auth = match &config.admin_key {
+            Some(key) => AuthConfig::ApiKey {
+                header: "X-API-KEY".to_owned(),
+                key: key.clone(),
+            },
+            None => AuthConfig::None,
+        };
+        let auth = Authenticator::new(auth, secrets, http.clone());
         Ok(Self {
             config,
             topics,
@@ -185,9 +196,6 @@ impl ApisixAdapter {
         self.client
             .send_once(|http| {
                 let mut request = http.request(method.clone(), url);
-                if let Some(key) = &self.config.admin_key {
-                    request = request.header("X-API-KEY", key.expose_secret());
-                }
                 if let Some(body) = body {
                     request = request.json(body);
                 }

@@ -27,7 +27,7 @@ use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{
     self, FrostProjectCreate, FrostProjectDelete, Resource, StepOperation, StepResult,
 };
-use civitas_http::{Answer, AuthConfig, Authenticator, Client, LocalResolver};
+use civitas_http::{Answer, AuthConfig, Authenticator, Client, CredentialResolver};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
@@ -147,9 +147,14 @@ fn id_from_location(location: &str) -> Option<String> {
 }
 
 impl FrostAdapter {
-    pub fn new(config: FrostConfig, topics: SagaTopics) -> Result<Self, SagaError> {
+    /// An adapter whose credentials `secrets` resolves.
+    pub fn new(
+        config: FrostConfig,
+        topics: SagaTopics,
+        secrets: Arc<dyn CredentialResolver>,
+    ) -> Result<Self, SagaError> {
         let http = super::http_client(config.request_timeout)?;
-        let auth = Authenticator::new(config.auth.clone(), Arc::new(LocalResolver), http.clone());
+        let auth = Authenticator::new(config.auth.clone(), secrets, http.clone());
         Ok(Self {
             config,
             topics,

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use civitas_events::AdapterErrorCode;
 use civitas_events::saga::{ResultStatus, StepError, StepOperation, StepResult};
-use civitas_http::{Answer, AuthError, SendError, Verdict};
+use civitas_http::{Answer, AuthError, LookupContext, SendError, Verdict, with_lookup_context};
 use civitas_kafka::KafkaSettings;
 use reqwest::StatusCode;
 use tokio::sync::watch;
@@ -276,10 +276,21 @@ impl<H: Handler> Adapter<H> {
         &self.handler
     }
 
-    /// Handles one record and publishes its answer.
+    /// Handles one record and publishes its answer. Its credential lookups name the saga
+    /// (the command's `sagaId`, else the record's correlation id) in their secret events.
     pub async fn on_record(&self, record: &Received) {
         let span = record.span(self.handler.component());
-        self.handle_record(record).instrument(span).await
+        let cause = LookupContext {
+            correlation_id: saga_id_of(&record.payload).or_else(|| {
+                record
+                    .event()
+                    .and_then(|e| e.correlation_id().map(str::to_owned))
+            }),
+            traceparent: civitas_kafka::consume::outgoing_traceparent(
+                record.event().as_ref().and_then(|e| e.traceparent()),
+            ),
+        };
+        with_lookup_context(cause, self.handle_record(record).instrument(span)).await
     }
 
     async fn handle_record(&self, record: &Received) {
@@ -409,6 +420,18 @@ pub fn join_url(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+/// The `sagaId` of a command, read without decoding the rest.
+fn saga_id_of(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SagaRef {
+        saga_id: String,
+    }
+    serde_json::from_slice::<SagaRef>(payload)
+        .ok()
+        .map(|r| r.saga_id)
 }
 
 #[cfg(test)]

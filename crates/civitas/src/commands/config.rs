@@ -28,6 +28,9 @@ const SECRET_KEYS: &[&str] = &[
     "frost_bearer_token",
     "frost_client_secret",
     "apisix_admin_key",
+    "vault_token",
+    "vault_secret_id",
+    "database_password",
 ];
 
 pub fn run(args: Args, file: &SettingsFile, cli: Command) -> anyhow::Result<ExitCode> {
@@ -111,8 +114,10 @@ fn raw_values(matches: &ArgMatches, id: &str) -> Vec<String> {
 
 /// A value as it may be shown: pointers and non-secrets as they are.
 fn redact(key: &str, value: &str) -> String {
-    // The saga's secrets are used as given (no pointers yet), so all of them are hidden.
-    if SECRET_KEYS.contains(&key) {
+    // Credentials are pointers, shown as they are; anything else there is hidden (it is
+    // refused when the command parses it, but may be a secret written in the wrong place).
+    let pointer = |v: &str| civitas_http::CredentialRef::parse(v).is_ok();
+    if SECRET_KEYS.contains(&key) && !pointer(value) {
         return "****".to_owned();
     }
     if key == "database_url" {
@@ -120,8 +125,7 @@ fn redact(key: &str, value: &str) -> String {
     }
     if let Some((k, v)) = value.split_once('=').filter(|_| key == "kafka_option") {
         let secret = ["password", "secret", "key"].iter().any(|s| k.contains(s));
-        let pointer = v.starts_with("env:") || v.starts_with("file:");
-        if secret && !pointer {
+        if secret && !pointer(v) {
             return format!("{k}=****");
         }
     }
@@ -140,7 +144,7 @@ mod tests {
     fn show_prints_file_values_with_their_source_and_hides_secrets() {
         let file = SettingsFile::parse(
             "crud:\n  service_name: from-file\n  database_url: postgres://civitas:hunter2@db/civitas\n\
-             saga:\n  frost_password: hunter2\n  apisix_admin_key: env:APISIX_KEY\n\
+             saga:\n  frost_password: file:/run/secrets/frost\n  apisix_admin_key: env:APISIX_KEY\n\
              kafka:\n  kafka_option: [sasl.password=hunter2, linger.ms=5]\n",
             "c.yaml",
         )
@@ -155,11 +159,11 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("  frost_password: \"****\"  # file\n"),
+            out.contains("  frost_password: \"file:/run/secrets/frost\"  # file\n"),
             "{out}"
         );
         assert!(
-            out.contains("  apisix_admin_key: \"****\"  # file\n"),
+            out.contains("  apisix_admin_key: \"env:APISIX_KEY\"  # file\n"),
             "{out}"
         );
         assert!(
@@ -174,5 +178,15 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         SettingsFile::parse(&body, "shown.yaml").expect("show's output is a valid settings file");
+    }
+
+    #[test]
+    fn a_literal_secret_in_a_credential_setting_is_refused_without_being_shown() {
+        let file = SettingsFile::parse("saga:\n  frost_password: hunter2\n", "c.yaml").unwrap();
+        let error = show(&file, crate::commands::Cli::command_for_settings())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--frost-password: NOT_A_POINTER"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

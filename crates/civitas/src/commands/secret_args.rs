@@ -8,9 +8,36 @@ use std::time::Duration;
 use civitas_http::CredentialRef;
 use civitas_secrets::{SecretSettings, VaultAuth, VaultSettings};
 
-/// Parses a credential pointer (the error never repeats the text).
-fn pointer(text: &str) -> Result<CredentialRef, String> {
-    CredentialRef::parse(text).map_err(|e| e.to_string())
+/// The value parser of every credential flag: a [`CredentialRef`]. Its error names the flag
+/// and the reason but — unlike clap's own "invalid value '…'" — never the value, which may be
+/// a secret written where a pointer belongs.
+#[derive(Debug, Clone, Copy)]
+pub struct PointerParser;
+
+impl clap::builder::TypedValueParser for PointerParser {
+    type Value = CredentialRef;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<CredentialRef, clap::Error> {
+        let flag = arg
+            .and_then(clap::Arg::get_long)
+            .map_or_else(|| "a credential".to_owned(), |long| format!("--{long}"));
+        let refuse = |reason: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{flag}: {reason} (the value is not shown)\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("not UTF-8".to_owned()))?;
+        CredentialRef::parse(text).map_err(|e| refuse(e.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -27,13 +54,13 @@ pub struct SecretArgs {
     pub vault_ca_cert: Option<PathBuf>,
     /// A pointer to the vault token (env: or file:); default the value of $VAULT_TOKEN /
     /// $BAO_TOKEN.
-    #[arg(long, value_name = "POINTER", value_parser = pointer)]
+    #[arg(long, value_name = "POINTER", value_parser = PointerParser)]
     pub vault_token: Option<CredentialRef>,
     /// Log in with AppRole instead of a token: the role id.
     #[arg(long, requires = "vault_secret_id")]
     pub vault_role_id: Option<String>,
     /// The AppRole secret id, as a pointer (env: or file:).
-    #[arg(long, value_name = "POINTER", value_parser = pointer, requires = "vault_role_id")]
+    #[arg(long, value_name = "POINTER", value_parser = PointerParser, requires = "vault_role_id")]
     pub vault_secret_id: Option<CredentialRef>,
     /// Where the AppRole auth method is mounted.
     #[arg(long, default_value = "approle")]

@@ -30,7 +30,7 @@ pub struct CheckArgs {
     #[arg(long = "systems", value_name = "DIR", env = "CIVITAS_SYSTEMS_DIR")]
     pub systems: Option<PathBuf>,
     /// A further pointer to check (repeatable), e.g. an adapter's credential.
-    #[arg(long = "pointer", value_name = "POINTER", value_parser = |t: &str| CredentialRef::parse(t).map_err(|e| e.to_string()))]
+    #[arg(long = "pointer", value_name = "POINTER", value_parser = super::secret_args::PointerParser)]
     pub pointers: Vec<CredentialRef>,
     #[command(flatten)]
     pub secrets: SecretArgs,

@@ -60,6 +60,10 @@ pub struct CrudArgs {
         default_value = "sqlite://.civitas/civitas.db"
     )]
     pub database_url: String,
+    /// The password of a postgres:// --database-url, as a credential pointer (env:, file:,
+    /// openbao+kv2://…); resolved once at start.
+    #[arg(long, env = "CIVITAS_DATABASE_PASSWORD", value_name = "POINTER", value_parser = super::secret_args::PointerParser)]
+    pub database_password: Option<civitas_http::CredentialRef>,
     /// Directory of system files (*.yaml) and extra system types (system-types/*.yaml).
     #[arg(long = "systems", value_name = "DIR", env = "CIVITAS_SYSTEMS_DIR")]
     pub systems: Option<PathBuf>,
@@ -132,6 +136,16 @@ impl CallerAuthArgs {
 }
 
 impl CrudArgs {
+    /// Puts the password `--database-password` points to into `database_url` (once, at
+    /// start; every later use of the URL has it).
+    pub fn resolve_database_password(&mut self) -> anyhow::Result<()> {
+        self.database_url = super::shared::database_url_with(
+            &self.database_url,
+            self.database_password.take().as_ref(),
+        )?;
+        Ok(())
+    }
+
     /// The settings; `development`: `civitas up` (yaml:// secrets are read).
     pub fn settings(&self, topics: &CrudTopics, development: bool) -> CrudSettings {
         CrudSettings {
@@ -193,6 +207,29 @@ pub async fn start_crud(
         _ => println!(
             "         authorization: none (--authz): every caller may run every command of every system"
         ),
+    }
+    let secrets = &settings.secrets;
+    let vault = match &secrets.vault {
+        Some(vault) => format!(
+            "vault {} ({})",
+            vault.addr,
+            match vault.auth {
+                civitas_secrets::VaultAuth::Token(_) => "token",
+                civitas_secrets::VaultAuth::AppRole { .. } => "AppRole",
+            }
+        ),
+        None => "no vault (VAULT_ADDR / --vault-addr unset: vault pointers are refused)".to_owned(),
+    };
+    println!(
+        "         secrets: {vault}; cache {} s; events on {} and {}",
+        secrets.cache_ttl.as_secs(),
+        topics.secrets,
+        topics.secrets_audit
+    );
+    if secrets.development {
+        println!(
+            "         secrets: DEVELOPMENT MODE: yaml:// pointers are read (never in production)"
+        );
     }
     if args.no_events {
         println!("WARNING: event publishing is off (--no-events): no audit events are written.");
@@ -266,7 +303,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn crud(args: CrudServeArgs) -> anyhow::Result<ExitCode> {
+async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
+    args.crud.resolve_database_password()?;
     let settings = args.kafka.settings()?;
     let (publisher, outbox) = crud_publisher(&settings, &args.crud.database_url).await?;
     println!(

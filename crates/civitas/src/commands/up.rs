@@ -37,7 +37,8 @@ pub struct Args {
     pub saga: super::saga::ServiceArgs,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    args.crud.resolve_database_password()?;
     let crud_topics = args.client.crud_topics()?;
     let (broker, bootstrap) = match &args.kafka {
         Some(bootstrap) => {
@@ -85,6 +86,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let crud = super::serve::start_crud(&args.crud, &crud_topics, publisher.clone(), true).await?;
     let mut saga = super::saga::start_in_up(
         &args.saga,
+        args.crud.secrets.settings(true),
+        crud_topics.clone(),
         &settings,
         &args.crud.database_url,
         broker.as_ref(),

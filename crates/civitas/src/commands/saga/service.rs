@@ -13,11 +13,13 @@ use civitas_saga::adapter::frost::FrostConfig;
 use civitas_saga::bench::BenchOptions;
 use civitas_saga::service::{self, Component, Running, SagaConfig};
 use civitas_saga::store::redact_url;
-use civitas_topics::SagaTopics;
+use civitas_secrets::SecretSettings;
+use civitas_topics::{CrudTopics, SagaTopics};
 
 use civitas_saga::SagaStore;
 
 use super::DEFAULT_DATABASE_URL;
+use crate::commands::secret_args::{PointerParser, SecretArgs};
 use crate::commands::shared::{KafkaArgs, parse_kafka_options, shutdown_signal};
 
 /// The saga's settings in `civitas up` and `civitas serve …`.
@@ -40,22 +42,25 @@ pub struct ServiceArgs {
     /// User for HTTP Basic authentication to FROST (its BasicAuthProvider).
     #[arg(long, env = "CIVITAS_FROST_USERNAME", requires = "frost_password")]
     pub frost_username: Option<String>,
-    /// Password for HTTP Basic authentication to FROST.
+    /// Password for HTTP Basic authentication to FROST: a credential pointer (env:NAME,
+    /// file:PATH, openbao+kv2://…; docs/secrets.md).
     #[arg(
         long,
         env = "CIVITAS_FROST_PASSWORD",
-        hide_env_values = true,
+        value_name = "POINTER",
+        value_parser = PointerParser,
         requires = "frost_username"
     )]
-    pub frost_password: Option<String>,
-    /// Bearer token for FROST behind Keycloak (instead of a user and password).
+    pub frost_password: Option<CredentialRef>,
+    /// Bearer token for FROST behind Keycloak (instead of a user and password): a pointer.
     #[arg(
         long,
         env = "CIVITAS_FROST_BEARER_TOKEN",
-        hide_env_values = true,
+        value_name = "POINTER",
+        value_parser = PointerParser,
         conflicts_with = "frost_username"
     )]
-    pub frost_bearer_token: Option<String>,
+    pub frost_bearer_token: Option<CredentialRef>,
     /// OAuth2 token endpoint for FROST behind Keycloak, e.g.
     /// `https://keycloak/realms/civitas/protocol/openid-connect/token`: the adapter fetches a
     /// token with client credentials and fetches a new one before it expires.
@@ -70,23 +75,29 @@ pub struct ServiceArgs {
     /// OAuth2 client id (with --frost-token-url).
     #[arg(long, env = "CIVITAS_FROST_CLIENT_ID", requires = "frost_token_url")]
     pub frost_client_id: Option<String>,
-    /// OAuth2 client secret (with --frost-token-url).
+    /// OAuth2 client secret (with --frost-token-url): a pointer.
     #[arg(
         long,
         env = "CIVITAS_FROST_CLIENT_SECRET",
-        hide_env_values = true,
+        value_name = "POINTER",
+        value_parser = PointerParser,
         requires = "frost_token_url"
     )]
-    pub frost_client_secret: Option<String>,
+    pub frost_client_secret: Option<CredentialRef>,
     /// OAuth2 scope to ask for (with --frost-token-url).
     #[arg(long, env = "CIVITAS_FROST_SCOPE", requires = "frost_token_url")]
     pub frost_scope: Option<String>,
     /// APISIX Admin API base URL, e.g. http://apisix:9180. Without it the APISIX adapter runs dry.
     #[arg(long, env = "CIVITAS_APISIX_URL")]
     pub apisix_url: Option<String>,
-    /// APISIX admin key (sent as X-API-KEY).
-    #[arg(long, env = "CIVITAS_APISIX_ADMIN_KEY", hide_env_values = true)]
-    pub apisix_admin_key: Option<String>,
+    /// APISIX admin key (sent as X-API-KEY): a pointer.
+    #[arg(
+        long,
+        env = "CIVITAS_APISIX_ADMIN_KEY",
+        value_name = "POINTER",
+        value_parser = PointerParser
+    )]
+    pub apisix_admin_key: Option<CredentialRef>,
     /// Public base URL of the gateway, for the public URLs in dataset.create.completed.
     #[arg(
         long,
@@ -110,7 +121,9 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
-    pub fn config(&self) -> SagaConfig {
+    /// The components' configuration; the adapters' credentials resolve through a secret
+    /// service with `secrets`, whose events go to `crud_topics`.
+    pub fn config(&self, secrets: SecretSettings, crud_topics: CrudTopics) -> SagaConfig {
         let retry = RetryPolicy {
             attempts: self.adapter_max_attempts.max(1),
             initial: Duration::from_millis(self.adapter_backoff_ms),
@@ -129,17 +142,19 @@ impl ServiceArgs {
             },
             apisix: ApisixConfig {
                 admin_url: self.apisix_url.clone(),
-                admin_key: self.apisix_admin_key.clone().map(Into::into),
+                admin_key: self.apisix_admin_key.clone(),
                 public_url: self.apisix_public_url.clone(),
                 request_timeout,
                 retry,
             },
+            secrets,
+            crud_topics,
             ..SagaConfig::default()
         }
     }
 
     fn frost_auth(&self) -> AuthConfig {
-        let secret = |value: &String| CredentialRef::Inline(value.clone().into());
+        let secret = |pointer: &CredentialRef| pointer.clone();
         if let (Some(token_url), Some(client_id), Some(client_secret)) = (
             &self.frost_token_url,
             &self.frost_client_id,
@@ -170,7 +185,7 @@ impl ServiceArgs {
     }
 
     fn print_modes(&self, components: &[Component]) {
-        let config = self.config();
+        let frost_auth = self.frost_auth();
         let mode = |url: &Option<String>| match url {
             Some(url) => format!("live against {url}"),
             None => "DRY-RUN (logs requests, answers with synthetic ids)".to_owned(),
@@ -186,7 +201,7 @@ impl ServiceArgs {
                     "civitas: FROST adapter: {}{}",
                     mode(&self.frost_url),
                     if self.frost_url.is_some() {
-                        let auth = match &config.frost.auth {
+                        let auth = match &frost_auth {
                             AuthConfig::None => "no authentication".to_owned(),
                             AuthConfig::Basic { username, .. } => {
                                 format!("basic auth as {username}")
@@ -215,12 +230,14 @@ impl ServiceArgs {
 /// orchestrator and both adapters in this process.
 pub async fn start_in_up(
     args: &ServiceArgs,
+    secrets: SecretSettings,
+    crud_topics: CrudTopics,
     settings: &KafkaSettings,
     database_url: &str,
     broker: Option<&EmbeddedBroker>,
     partitions: i32,
 ) -> anyhow::Result<Running> {
-    let config = args.config();
+    let config = args.config(secrets, crud_topics);
     if let Some(broker) = broker {
         for topic in config.topics.all() {
             broker.create_topic(topic, partitions)?;
@@ -243,9 +260,14 @@ pub struct ServeArgs {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub saga: ServiceArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     /// The orchestrator's database (the adapters need none).
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// The password of a postgres:// --database-url, as a credential pointer; resolved once.
+    #[arg(long, env = "CIVITAS_DATABASE_PASSWORD", value_name = "POINTER", value_parser = PointerParser)]
+    pub database_password: Option<CredentialRef>,
     /// How long shutdown waits for undelivered events.
     #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -253,14 +275,19 @@ pub struct ServeArgs {
 
 pub async fn serve(component: Component, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.kafka.settings()?;
-    let config = args.saga.config();
+    let config = args
+        .saga
+        .config(args.secrets.settings(false), args.kafka.crud_topics()?);
     let store = match component {
         Component::Orchestrator => Some(
-            SagaStore::connect(&args.database_url)
-                .await
-                .with_context(|| {
-                    format!("opening the saga store {}", redact_url(&args.database_url))
-                })?,
+            SagaStore::connect(&crate::commands::shared::database_url_with(
+                &args.database_url,
+                args.database_password.as_ref(),
+            )?)
+            .await
+            .with_context(|| {
+                format!("opening the saga store {}", redact_url(&args.database_url))
+            })?,
         ),
         _ => None,
     };

@@ -28,16 +28,21 @@ crud:
   database_url: sqlite://$work/civitas.db
   service_name: from-the-file
 saga:
-  frost_password: canary-s3cret-in-file
+  frost_password: env:FROST_PASSWORD
 YAML
 
-step "config show prints the file's values with their sources, the secret hidden"
+step "config show prints the file's values with their sources; a credential is a pointer"
 "$bin" config show --config "$work/civitas.yaml" >"$work/show.yaml"
 cat "$work/show.yaml"
 grep -q "^  service_name: \"from-the-file\"  # file$" "$work/show.yaml" || fail "service_name is not from the file"
 grep -q "^  step_timeout_secs: \"30\"  # default$" "$work/show.yaml" || fail "step_timeout_secs is not the default"
-grep -q "^  frost_password: \"\*\*\*\*\"  # file$" "$work/show.yaml" || fail "the secret is not hidden"
-if grep -q "canary-s3cret" "$work/show.yaml"; then fail "config show printed a secret"; fi
+grep -q "^  frost_password: \"env:FROST_PASSWORD\"  # file$" "$work/show.yaml" || fail "the pointer is not shown"
+
+step "a literal secret where a pointer belongs stops the start, and is never printed"
+printf 'saga:\n  frost_password: canary-s3cret-in-file\n' >"$work/literal.yaml"
+if "$bin" config show --config "$work/literal.yaml" >"$work/literal.out" 2>&1; then fail "a literal secret was accepted"; fi
+grep -q -- "--frost-password: NOT_A_POINTER" "$work/literal.out" || fail "no reason: $(cat "$work/literal.out")"
+if grep -q "canary-s3cret" "$work/literal.out"; then fail "the literal secret was printed"; fi
 
 step "an environment variable beats the file (a flag beats both: settings_file unit tests)"
 CIVITAS_SERVICE_NAME=from-env "$bin" config show --config "$work/civitas.yaml" | grep -q '^  service_name: "from-env"  # env CIVITAS_SERVICE_NAME$' \

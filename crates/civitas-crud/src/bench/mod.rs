@@ -24,6 +24,9 @@ use crate::app::App;
 use crate::server::Running;
 use crate::startup::CrudSettings;
 
+mod secrets;
+pub use secrets::{SecretBenchReport, UncachedCost, secret_bench};
+
 /// How to load the service.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -231,6 +234,40 @@ async fn run(
     }
 }
 
+/// Loads `a` and `b` after warming both up, taking turns for `options.rounds` rounds (who
+/// goes first alternates too), so that a change in background load hits both alike; their
+/// turns added up.
+async fn alternate(a: &Target, b: &Target, options: &LoadOptions) -> (LoadResult, LoadResult) {
+    a.warm_up(options).await;
+    b.warm_up(options).await;
+    let rounds = options.rounds.max(1);
+    let turn = LoadOptions {
+        requests: options.requests.map(|n| (n / u64::from(rounds)).max(1)),
+        duration: options.duration.map(|d| d / rounds),
+        ..options.clone()
+    };
+    let mut sum_a: Option<LoadResult> = None;
+    let mut sum_b: Option<LoadResult> = None;
+    for round in 0..rounds {
+        let (first, second) = if round % 2 == 0 { (a, b) } else { (b, a) };
+        let x = first.load(&turn).await;
+        let y = second.load(&turn).await;
+        let (ra, rb) = if round % 2 == 0 { (x, y) } else { (y, x) };
+        sum_a = Some(match sum_a {
+            Some(sum) => sum.merge(&ra),
+            None => ra,
+        });
+        sum_b = Some(match sum_b {
+            Some(sum) => sum.merge(&rb),
+            None => rb,
+        });
+    }
+    (
+        sum_a.expect("at least one round"),
+        sum_b.expect("at least one round"),
+    )
+}
+
 /// User plus system CPU time of this process so far (Linux: `/proc/self/stat`, in ticks of
 /// 1/100 s).
 fn process_cpu() -> Option<Duration> {
@@ -316,33 +353,7 @@ pub async fn execute_bench(
 
         let on = Target::new(&publishing.url(), read.clone(), options.concurrency)?;
         let off = Target::new(&quiet.url(), read, options.concurrency)?;
-        on.warm_up(options).await;
-        off.warm_up(options).await;
-        let rounds = options.rounds.max(1);
-        let turn = LoadOptions {
-            requests: options.requests.map(|n| (n / u64::from(rounds)).max(1)),
-            duration: options.duration.map(|d| d / rounds),
-            ..options.clone()
-        };
-        let mut with_events: Option<LoadResult> = None;
-        let mut without_events: Option<LoadResult> = None;
-        for round in 0..rounds {
-            // Alternate who goes first, too.
-            let (first, second) = if round % 2 == 0 { (&on, &off) } else { (&off, &on) };
-            let a = first.load(&turn).await;
-            let b = second.load(&turn).await;
-            let (on_result, off_result) = if round % 2 == 0 { (a, b) } else { (b, a) };
-            with_events = Some(match with_events {
-                Some(sum) => sum.merge(&on_result),
-                None => on_result,
-            });
-            without_events = Some(match without_events {
-                Some(sum) => sum.merge(&off_result),
-                None => off_result,
-            });
-        }
-        let with_events = with_events.expect("at least one round");
-        let without_events = without_events.expect("at least one round");
+        let (with_events, without_events) = alternate(&on, &off, options).await;
         publishing.stop().await?;
         quiet.stop().await?;
         Ok((with_events, without_events))

@@ -10,6 +10,9 @@
 //!   `unauthorized`, `invalid_record`) and `civitas_publisher_{retry_queue,in_flight}`: the event publisher,
 //!   sampled at scrape time.
 //!
+//! - `civitas_secret_lookups_total{provider,outcome,reason}`, `civitas_secret_provider_seconds`
+//!   and `civitas_secret_breaker_state`: the secret service (docs/secrets.md).
+//!
 //! `system` and `action` are `unknown` unless they name a configured system and one of its
 //! actions, so that callers cannot grow the label space.
 
@@ -122,6 +125,11 @@ impl Metrics {
     /// Drains histogram samples into their buckets; run now and then so memory stays flat.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// The registry, shared with components that record into it (the secret service).
+    pub fn shared_recorder(&self) -> Arc<dyn Recorder + Send + Sync> {
+        self.recorder.clone()
     }
 
     /// The recorder, for components that record their own metrics into this app's registry.

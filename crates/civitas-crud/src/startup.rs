@@ -167,8 +167,11 @@ impl App {
             Events::Publishing(events) => Arc::new(KafkaSecretEvents((**events).clone())),
             Events::Disabled => Arc::new(NoEvents),
         };
-        let secrets = Arc::new(SecretService::new(&settings.secrets, sink)?);
-        let mut inner = Self::inner(settings, &catalog, pool, events, secrets)?;
+        let metrics = Metrics::new();
+        let secrets = Arc::new(
+            SecretService::new(&settings.secrets, sink)?.with_metrics(metrics.shared_recorder()),
+        );
+        let mut inner = Self::inner(settings, &catalog, pool, events, secrets, metrics)?;
         if let Some(caller_auth) = &settings.caller_auth {
             inner.caller_auth = Some(CallerAuth::connect(caller_auth.clone()).await?);
         }
@@ -187,7 +190,12 @@ impl App {
         resolver: Arc<dyn CredentialResolver>,
     ) -> Result<Self, StartupError> {
         Ok(Self(Arc::new(Self::inner(
-            settings, catalog, pool, events, resolver,
+            settings,
+            catalog,
+            pool,
+            events,
+            resolver,
+            Metrics::new(),
         )?)))
     }
 
@@ -198,6 +206,7 @@ impl App {
         pool: Option<AnyPool>,
         events: Events,
         resolver: Arc<dyn CredentialResolver>,
+        metrics: Metrics,
     ) -> Result<AppInner, StartupError> {
         let store = pool.clone().map(DirectoryStore::new);
         let systems = Systems::build(
@@ -216,7 +225,7 @@ impl App {
             events,
             masker: Masker::default(),
             config_topics,
-            metrics: Metrics::new(),
+            metrics,
             pool,
             body_limit_bytes: settings.body_limit_bytes,
             header_read_timeout: settings.header_read_timeout,

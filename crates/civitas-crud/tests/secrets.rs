@@ -167,7 +167,15 @@ async fn lookups_are_cached_reported_healed_after_rotation_and_the_value_never_t
     assert!(error["error"].as_str().unwrap().contains("not set"));
 
     // The canary: on no topic (values, keys, headers), in no log line, in no response.
-    responses.push(app.get("/metrics").await.body.to_string());
+    let metrics = app.get("/metrics").await.body.as_str().unwrap().to_owned();
+    for series in [
+        r#"civitas_secret_lookups_total{provider="file",outcome="hit",reason=""} 2"#,
+        r#"civitas_secret_lookups_total{provider="file",outcome="retrieved",reason=""} 2"#,
+        r#"civitas_secret_lookups_total{provider="env",outcome="error",reason="not_found"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "{series} not in {metrics}");
+    }
+    responses.push(metrics);
     responses.push(app.get("/health").await.body.to_string());
     for topic in topics.all() {
         for record in app.read_more(topic, 1000, Duration::from_millis(500)).await {

@@ -20,6 +20,7 @@ use civitas_http::{
     CredentialError, CredentialRef, CredentialResolver, LocalResolver, Resolved, lookup_context,
 };
 use futures::future::BoxFuture;
+use metrics::Recorder;
 use moka::future::Cache;
 use secrecy::SecretString;
 
@@ -30,7 +31,6 @@ use crate::vault::{LoginCounts, VaultClient, VaultSetupError};
 use crate::yaml;
 
 /// Resolves, caches and reports credential lookups.
-#[derive(Debug)]
 pub struct SecretService {
     cache: Cache<String, SecretString>,
     vault: Option<VaultClient>,
@@ -38,6 +38,19 @@ pub struct SecretService {
     hit_sample_every: u64,
     hits: AtomicU64,
     events: Arc<dyn SecretEvents>,
+    /// Where the metrics go: an app's own registry, else the process-global recorder.
+    recorder: Option<Arc<dyn Recorder + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SecretService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretService")
+            .field("cached", &self.cache.entry_count())
+            .field("vault", &self.vault)
+            .field("development", &self.development)
+            .field("hit_sample_every", &self.hit_sample_every)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How one pointer fared in [`SecretService::check`].
@@ -78,7 +91,21 @@ impl SecretService {
             hit_sample_every: settings.hit_sample_every.max(1),
             hits: AtomicU64::new(0),
             events,
+            recorder: None,
         })
+    }
+
+    /// Records the metrics into `recorder` (an app's registry, rendered on its `/metrics`).
+    pub fn with_metrics(mut self, recorder: Arc<dyn Recorder + Send + Sync>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    fn measure(&self, record: impl FnOnce()) {
+        match &self.recorder {
+            Some(recorder) => metrics::with_local_recorder(recorder.as_ref(), record),
+            None => record(),
+        }
     }
 
     /// The breaker's state, when a vault is configured.
@@ -130,20 +157,26 @@ impl SecretService {
                 .await
                 .unwrap_or_else(|| unreachable!("env, file and inline are local")),
         };
-        metrics::histogram!("civitas_secret_provider_seconds", "provider" => provider)
-            .record(started.elapsed().as_secs_f64());
-        if let Some(state) = self.breaker_state() {
-            metrics::gauge!("civitas_secret_breaker_state").set(state.as_gauge());
-        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let breaker = self.breaker_state();
+        let (outcome, reason) = match &result {
+            Ok(_) => ("retrieved", ""),
+            Err(error) => ("error", error.reason_code()),
+        };
+        self.measure(|| {
+            metrics::histogram!("civitas_secret_provider_seconds", "provider" => provider)
+                .record(elapsed);
+            if let Some(state) = breaker {
+                metrics::gauge!("civitas_secret_breaker_state").set(state.as_gauge());
+            }
+            metrics::counter!("civitas_secret_lookups_total", "provider" => provider, "outcome" => outcome, "reason" => reason)
+                .increment(1);
+        });
         match &result {
             Ok(_) => {
-                metrics::counter!("civitas_secret_lookups_total", "provider" => provider, "outcome" => "retrieved", "reason" => "")
-                    .increment(1);
                 self.report(pointer, SecretEventType::Retrieved, None, None);
             }
             Err(error) => {
-                metrics::counter!("civitas_secret_lookups_total", "provider" => provider, "outcome" => "error", "reason" => error.reason_code())
-                    .increment(1);
                 tracing::warn!(%error, "secret lookup failed");
                 self.report(
                     pointer,
@@ -176,8 +209,10 @@ impl SecretService {
     }
 
     fn hit(&self, pointer: &CredentialRef) {
-        metrics::counter!("civitas_secret_lookups_total", "provider" => pointer.vault_type(), "outcome" => "hit", "reason" => "")
-            .increment(1);
+        self.measure(|| {
+            metrics::counter!("civitas_secret_lookups_total", "provider" => pointer.vault_type(), "outcome" => "hit", "reason" => "")
+                .increment(1);
+        });
         let n = self.hits.fetch_add(1, Ordering::Relaxed);
         if n.is_multiple_of(self.hit_sample_every) {
             self.report(

@@ -57,6 +57,11 @@ impl Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), BUCKETS)
             .expect("the bucket list is not empty")
+            .set_buckets_for_metric(
+                Matcher::Full("civitas_secret_provider_seconds".to_owned()),
+                BUCKETS,
+            )
+            .expect("the bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {

@@ -88,7 +88,12 @@ async fn lookups_are_cached_reported_healed_after_rotation_and_the_value_never_t
     )
     .unwrap();
     let dir_path = dir.path().to_owned();
-    let app = TestApp::spawn_with(|s| s.systems_dir = Some(dir_path)).await;
+    let app = TestApp::spawn_with(|s| {
+        s.systems_dir = Some(dir_path);
+        // The rotation below comes right after the first read.
+        s.secrets.min_reread_interval = Duration::ZERO;
+    })
+    .await;
     let mut responses = Vec::new();
     let mut call = async |system: &str, correlation: &str| {
         let body = serde_json::to_vec(&read_user(system)).unwrap();

@@ -32,10 +32,11 @@ use crate::yaml;
 
 /// Resolves, caches and reports credential lookups.
 pub struct SecretService {
-    cache: Cache<String, SecretString>,
+    cache: Cache<String, Cached>,
     vault: Option<VaultClient>,
     development: bool,
     hit_sample_every: u64,
+    min_reread_interval: std::time::Duration,
     hits: AtomicU64,
     events: Arc<dyn SecretEvents>,
     /// Where the metrics go: an app's own registry, else the process-global recorder.
@@ -51,6 +52,13 @@ impl std::fmt::Debug for SecretService {
             .field("hit_sample_every", &self.hit_sample_every)
             .finish_non_exhaustive()
     }
+}
+
+/// A value and when it was read from its provider.
+#[derive(Clone)]
+struct Cached {
+    value: SecretString,
+    read_at: Instant,
 }
 
 /// How one pointer fared in [`SecretService::check`].
@@ -89,6 +97,7 @@ impl SecretService {
             vault,
             development: settings.development,
             hit_sample_every: settings.hit_sample_every.max(1),
+            min_reread_interval: settings.min_reread_interval,
             hits: AtomicU64::new(0),
             events,
             recorder: None,
@@ -240,7 +249,12 @@ impl CredentialResolver for SecretService {
             let entry = self
                 .cache
                 .entry(pointer.to_string())
-                .or_try_insert_with(self.fetch(pointer))
+                .or_try_insert_with(async {
+                    self.fetch(pointer).await.map(|value| Cached {
+                        value,
+                        read_at: Instant::now(),
+                    })
+                })
                 .await
                 .map_err(|error| (*error).clone())?;
             let cached = !entry.is_fresh();
@@ -248,7 +262,7 @@ impl CredentialResolver for SecretService {
                 self.hit(pointer);
             }
             Ok(Resolved {
-                value: entry.into_value(),
+                value: entry.into_value().value,
                 cached,
             })
         })
@@ -256,7 +270,14 @@ impl CredentialResolver for SecretService {
 
     fn invalidate<'a>(&'a self, pointer: &'a CredentialRef) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if self.cache.remove(&pointer.to_string()).await.is_some() {
+            let key = pointer.to_string();
+            let stale = self
+                .cache
+                .get(&key)
+                .await
+                .is_some_and(|cached| cached.read_at.elapsed() >= self.min_reread_interval);
+            if stale {
+                self.cache.invalidate(&key).await;
                 tracing::info!(pointer = %pointer, "cached secret dropped after a 401; it is read again");
             }
         })
@@ -269,6 +290,7 @@ mod tests {
     use crate::events::RecordedEvents;
     use civitas_http::{LookupContext, with_lookup_context};
     use secrecy::ExposeSecret;
+    use std::time::Duration;
 
     fn service(events: Arc<RecordedEvents>, settings: SecretSettings) -> SecretService {
         SecretService::new(&settings, events).unwrap()
@@ -315,7 +337,11 @@ mod tests {
         let path = dir.path().join("token");
         std::fs::write(&path, "old").unwrap();
         let pointer = CredentialRef::File(path.display().to_string());
-        let service = service(Arc::default(), SecretSettings::default());
+        let settings = SecretSettings {
+            min_reread_interval: Duration::ZERO,
+            ..SecretSettings::default()
+        };
+        let service = service(Arc::default(), settings);
         service.resolve(&pointer).await.unwrap();
         std::fs::write(&path, "new").unwrap();
         let cached = service.resolve(&pointer).await.unwrap();
@@ -324,6 +350,21 @@ mod tests {
         let fresh = service.resolve(&pointer).await.unwrap();
         assert_eq!(fresh.value.expose_secret(), "new");
         assert!(!fresh.cached);
+    }
+
+    #[tokio::test]
+    async fn a_value_just_read_is_not_dropped_by_a_401() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "v1").unwrap();
+        let pointer = CredentialRef::File(path.display().to_string());
+        let service = service(Arc::default(), SecretSettings::default());
+        service.resolve(&pointer).await.unwrap();
+        service.invalidate(&pointer).await;
+        assert!(
+            service.resolve(&pointer).await.unwrap().cached,
+            "kept: read under 5 s ago"
+        );
     }
 
     #[tokio::test]

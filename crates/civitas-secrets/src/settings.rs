@@ -56,6 +56,9 @@ pub struct SecretSettings {
     pub breaker_pause: Duration,
     /// Development mode: `yaml://` pointers are read. Off in production.
     pub development: bool,
+    /// A value read from its provider this recently is kept when an outside system answers
+    /// 401 to it: a system that refuses every request cannot make each one read the vault.
+    pub min_reread_interval: Duration,
 }
 
 impl Default for SecretSettings {
@@ -69,6 +72,7 @@ impl Default for SecretSettings {
             breaker_failures: 5,
             breaker_pause: Duration::from_secs(30),
             development: false,
+            min_reread_interval: Duration::from_secs(5),
         }
     }
 }

@@ -66,6 +66,17 @@ impl Bao {
         .await;
     }
 
+    /// A policy `name` that may read `secret/data/<path>` and nothing else.
+    async fn read_policy(&self, name: &str, path: &str) {
+        let policy = format!("path \"secret/data/{path}\" {{ capabilities = [\"read\"] }}");
+        self.call(
+            reqwest::Method::PUT,
+            &format!("sys/policies/acl/{name}"),
+            json!({ "policy": policy }),
+        )
+        .await;
+    }
+
     fn service(
         &self,
         auth: VaultAuth,
@@ -216,12 +227,7 @@ async fn a_policy_that_denies_is_permission_denied() {
     let Some(bao) = bao() else { return };
     let path = unique("denied");
     bao.put_secret(&path, json!({"k": "v"})).await;
-    bao.call(
-        reqwest::Method::PUT,
-        "sys/policies/acl/civitas-only-other",
-        json!({"policy": "path \"secret/data/other\" { capabilities = [\"read\"] }"}),
-    )
-    .await;
+    bao.read_policy("civitas-only-other", "other").await;
     let token = bao
         .call(
             reqwest::Method::POST,
@@ -258,12 +264,7 @@ async fn approle_logs_in_renews_its_token_and_rotation_is_picked_up() {
         json!({"type": "approle"}),
     )
     .await;
-    bao.call(
-        reqwest::Method::PUT,
-        "sys/policies/acl/civitas-rotating",
-        json!({"policy": format!("path \"secret/data/{path}\" {{ capabilities = [\"read\"] }}")}),
-    )
-    .await;
+    bao.read_policy("civitas-rotating", &path).await;
     let role = unique("civitas");
     bao.call(
         reqwest::Method::POST,
@@ -382,4 +383,69 @@ async fn a_dead_vault_opens_the_breaker_and_is_not_asked_again() {
         3,
         "every failure is reported, breaker refusals too"
     );
+}
+
+/// What a real server cannot be made to do: answer 500, or not in time (wiremock).
+mod failing_vault {
+    use super::*;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn service_for(server: &MockServer, timeout: Duration) -> SecretService {
+        let mut vault = VaultSettings::new(
+            server.uri(),
+            VaultAuth::Token(CredentialRef::Inline(SecretString::from("t"))),
+        );
+        vault.attempts = 2;
+        vault.timeout = timeout;
+        let settings = SecretSettings {
+            vault: Some(vault),
+            breaker_failures: 2,
+            ..SecretSettings::default()
+        };
+        SecretService::new(&settings, Arc::new(RecordedEvents::default())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_vault_answering_500_is_tried_again_then_unreachable_and_the_breaker_opens() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(500).set_body_json(json!({"errors": ["internal error"]})),
+            )
+            .expect(4)
+            .mount(&server)
+            .await;
+        let service = service_for(&server, Duration::from_secs(2));
+        let secret = pointer("openbao+kv2://secret/kc#k");
+        for _ in 0..2 {
+            let error = service.resolve(&secret).await.unwrap_err();
+            assert!(
+                error.to_string().contains("HTTP 500: internal error"),
+                "{error}"
+            );
+        }
+        assert_eq!(service.breaker_state(), Some(BreakerState::Open));
+        let refused = service.resolve(&secret).await.unwrap_err();
+        assert!(
+            matches!(refused, CredentialError::CircuitOpen { .. }),
+            "{refused}"
+        );
+        // expect(4): two lookups of two tries each; the third was not sent.
+    }
+
+    #[tokio::test]
+    async fn a_vault_that_does_not_answer_in_time_is_a_timeout() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+            .mount(&server)
+            .await;
+        let service = service_for(&server, Duration::from_millis(200));
+        let error = service
+            .resolve(&pointer("openbao+kv2://secret/kc#k"))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("timed out"), "{error}");
+    }
 }

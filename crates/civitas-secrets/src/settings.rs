@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use civitas_http::CredentialRef;
-use secrecy::SecretString;
 
 /// How the service logs in to the vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,11 +100,13 @@ impl VaultSettings {
                 .filter(|v| !v.is_empty())
         };
         let addr = var("ADDR")?;
-        let token = var("TOKEN").unwrap_or_default();
-        let mut settings = Self::new(
-            addr,
-            VaultAuth::Token(CredentialRef::Inline(SecretString::from(token))),
-        );
+        // The token stays in its variable: a pointer to it, so errors name the variable.
+        let token = if lookup("VAULT_TOKEN").is_none() && lookup("BAO_TOKEN").is_some() {
+            "BAO_TOKEN"
+        } else {
+            "VAULT_TOKEN"
+        };
+        let mut settings = Self::new(addr, VaultAuth::Token(CredentialRef::Env(token.to_owned())));
         settings.namespace = var("NAMESPACE");
         settings.ca_cert = var("CACERT").map(PathBuf::from);
         Some(settings)
@@ -130,6 +131,11 @@ mod tests {
         assert_eq!(settings.addr, "http://127.0.0.1:8200");
         assert_eq!(settings.namespace.as_deref(), Some("city"));
         assert_eq!(settings.ca_cert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(
+            settings.auth,
+            VaultAuth::Token(CredentialRef::Env("VAULT_TOKEN".into())),
+            "no token variable: the error will name VAULT_TOKEN"
+        );
         assert!(VaultSettings::from_variables(|_| None).is_none());
     }
 }

@@ -89,7 +89,7 @@ pub fn parse_kafka_options(options: &[String]) -> anyhow::Result<Vec<(String, St
 /// Resolves option values that are credential pointers (`sasl.password=openbao+kv2://…`)
 /// before the client is built; a credential option (`*password*`, `*secret*`, `ssl.key.pem`)
 /// must be one. Pointers into a vault use `VAULT_ADDR`/`BAO_ADDR` and their token. Kafka's own
-/// credentials are read before Kafka is reachable, so their lookups are logged, not published.
+/// credentials are read before Kafka is reachable, so their lookups are not published.
 pub fn resolve_kafka_options(
     options: Vec<(String, String)>,
 ) -> anyhow::Result<Vec<(String, String)>> {
@@ -115,8 +115,8 @@ pub fn resolve_kafka_options(
 
 /// Resolves credentials a client needs before it is built (Kafka's, the database's) — once,
 /// at start: such a client is not rebuilt when the secret rotates. `label` names the setting
-/// in errors. Vault pointers use `VAULT_ADDR`/`BAO_ADDR` and their token; the lookups are
-/// logged, not published (Kafka may not be reachable yet).
+/// in errors. Vault pointers use `VAULT_ADDR`/`BAO_ADDR` and their token; the lookups are not
+/// published (Kafka may not be reachable yet): a failure stops the start.
 pub fn resolve_now(pointers: &[(String, CredentialRef)]) -> anyhow::Result<Vec<String>> {
     if pointers.is_empty() {
         return Ok(Vec::new());

@@ -5,7 +5,7 @@
 //!   and (with [`retry()`]) tries again after transient failures;
 //! - [`retry`](mod@retry): the [`RetryPolicy`] (backoff with jitter, `Retry-After`) and the
 //!   one [`retry()`] loop;
-//! - [`pointer`]: credential *pointers* (`env:`, `file:`, `openbao+kv2://`,
+//! - [`pointer`](mod@pointer): credential *pointers* (`env:`, `file:`, `openbao+kv2://`,
 //!   `hashicorp+kv2://`, `yaml://`) and their strict grammar;
 //! - [`credentials`]: the [`CredentialResolver`] that turns them into secrets when they are
 //!   used (the secret service in `civitas-secrets` is the full one), and the lookup context;

@@ -17,7 +17,7 @@
 //!
 //! `/execute` adds `correlation_id` to each body.
 
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -27,6 +27,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthError;
 use crate::caller_auth::Refused;
 use crate::connectors::ConnectorError;
+use crate::credentials::CredentialError;
 use crate::request::ValidationIssue;
 
 /// Longest upstream detail put in an event's `error` string, in characters.
@@ -53,7 +54,9 @@ pub enum ApiError {
         url: String,
         detail: Value,
     },
-    Unavailable(String),
+    /// A credential of the system is not available; with the seconds after which trying
+    /// again may help (`Retry-After`), when that is known (the vault's breaker is open).
+    Unavailable(String, Option<u64>),
     /// Logged when turned into a response; the caller sees an opaque 500.
     Internal(String),
 }
@@ -71,7 +74,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +92,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Upstream { .. } => "upstream_error",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(..) => "unavailable",
             ApiError::Internal(_) => "error",
         }
     }
@@ -109,7 +112,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge(m)
             | ApiError::RequestTimeout(m)
             | ApiError::UnsupportedMediaType(m)
-            | ApiError::Unavailable(m) => m.clone(),
+            | ApiError::Unavailable(m, _) => m.clone(),
             ApiError::Upstream { error, url, detail } => {
                 let detail = match detail {
                     Value::String(s) => s.clone(),
@@ -172,6 +175,11 @@ impl ApiError {
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, www_authenticate(refused));
         }
+        if let ApiError::Unavailable(_, Some(seconds)) = &self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*seconds));
+        }
         response
     }
 }
@@ -225,7 +233,13 @@ impl From<ConnectorError> for ApiError {
                 detail: serde_json::json!({"token_request_failed": detail}),
             },
             ConnectorError::Auth(AuthError::Credential(e)) | ConnectorError::Credential(e) => {
-                ApiError::Unavailable(e.to_string())
+                let retry_after = match &e {
+                    CredentialError::CircuitOpen { retry_in_ms, .. } => {
+                        Some(retry_in_ms.div_ceil(1000).max(1))
+                    }
+                    _ => None,
+                };
+                ApiError::Unavailable(e.to_string(), retry_after)
             }
             ConnectorError::Template(e) => ApiError::BadRequest(format!(
                 "the params do not fit the command's templates: {e}"
@@ -335,5 +349,22 @@ mod tests {
         let error = ApiError::Internal("db exploded at /var/lib".into());
         assert_eq!(error.body(), json!({"detail": "Internal Server Error"}));
         assert!(!error.message().contains("/var/lib"));
+    }
+
+    #[test]
+    fn a_secret_behind_an_open_breaker_is_a_503_with_retry_after() {
+        let open = CredentialError::CircuitOpen {
+            pointer: "openbao+kv2://secret/kc#k".into(),
+            provider: "openbao".into(),
+            retry_in_ms: 29_001,
+        };
+        let response = ApiError::from(ConnectorError::Credential(open)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "30");
+        let missing = CredentialError::EnvNotSet {
+            pointer: "env:X".into(),
+        };
+        let response = ApiError::from(ConnectorError::Credential(missing)).into_response();
+        assert!(response.headers().get(RETRY_AFTER).is_none());
     }
 }

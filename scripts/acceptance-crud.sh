@@ -124,7 +124,10 @@ echo "$trace_out" | grep -q "$conflict_cid" || fail "civitas trace does not show
 echo "$trace_out" | grep -q "FAILED" || fail "civitas trace does not show the failure"
 
 step "metrics"
-curl -s "$http/metrics" | grep -q 'civitas_execute_requests_total{system="local",action="create",outcome="conflict"}' \
+# Read whole before grep: `grep -q` stops at the match, and under pipefail curl's broken pipe
+# would fail the check that just passed.
+metrics=$(curl -s "$http/metrics")
+grep -q 'civitas_execute_requests_total{system="local",action="create",outcome="conflict"}' <<<"$metrics" \
   || fail "/metrics does not count the conflict"
 
 echo "PASS: CRUD service acceptance"

@@ -5,6 +5,7 @@
 use civitas_http::{CredentialError, CredentialRef, YamlPointer};
 use secrecy::SecretString;
 use serde_norway::Value;
+use tokio::io::AsyncReadExt;
 
 /// Largest secrets file read.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -15,18 +16,21 @@ pub async fn read(pointer: &YamlPointer) -> Result<SecretString, CredentialError
         pointer: shown.to_string(),
         reason,
     };
-    let size = tokio::fs::metadata(&pointer.path)
+    // Read at most one byte past the cap: a file that grows after a size check cannot slip by.
+    let file = tokio::fs::File::open(&pointer.path)
         .await
-        .map_err(|e| unreadable(e.to_string()))?
-        .len();
-    if size > MAX_FILE_BYTES {
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(unreadable(format!(
             "the file is larger than {MAX_FILE_BYTES} bytes"
         )));
     }
-    let text = tokio::fs::read_to_string(&pointer.path)
-        .await
-        .map_err(|e| unreadable(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8".to_owned()))?;
     // The parser's message may quote the file (its secrets): only its position is kept.
     let document: Value = serde_norway::from_str(&text).map_err(|e| {
         unreadable(match e.location() {
@@ -96,5 +100,18 @@ mod tests {
         let error = read(&pointer).await.unwrap_err().to_string();
         assert!(error.contains("not YAML"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_file_over_the_cap_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.yaml");
+        std::fs::write(&path, "k: ".to_owned() + &"x".repeat(2 * 1024 * 1024)).unwrap();
+        let pointer = YamlPointer {
+            path: path.display().to_string(),
+            key: "k".to_owned(),
+        };
+        let error = read(&pointer).await.unwrap_err().to_string();
+        assert!(error.contains("larger than"), "{error}");
     }
 }

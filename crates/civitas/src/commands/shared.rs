@@ -162,9 +162,12 @@ pub fn database_url_with(url: &str, password: Option<&CredentialRef>) -> anyhow:
     else {
         bail!("--database-password needs a postgres:// --database-url");
     };
-    let Some((user, host)) = rest.split_once('@') else {
+    // The user is in the authority only (before the path or query, which may hold an `@`).
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
         bail!("--database-password needs a user in --database-url (postgres://USER@HOST/DB)");
     };
+    let (user, host) = (&rest[..at], &rest[at + 1..]);
     if user.contains(':') {
         bail!("--database-url already holds a password: remove it and keep --database-password");
     }
@@ -267,6 +270,10 @@ mod tests {
         let url = database_url_with("postgres://civitas@db:5432/civitas", Some(&pointer)).unwrap();
         assert_eq!(url, "postgres://civitas:p%40ss%3Aw%2Frd@db:5432/civitas");
         assert!(database_url_with("sqlite://x.db", Some(&pointer)).is_err());
+        assert!(
+            database_url_with("postgres://db/x?application_name=a@b", Some(&pointer)).is_err(),
+            "an @ in the query is no user"
+        );
         assert!(database_url_with("postgres://u:pw@db/x", Some(&pointer)).is_err());
         assert_eq!(
             database_url_with("sqlite://x.db", None).unwrap(),

@@ -14,6 +14,7 @@ use crate::events::Events;
 use crate::executor::CommandExecutor;
 use crate::metrics::Metrics;
 use crate::systems::Systems;
+use crate::workflow::Workflows;
 
 /// The shared state of the app.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct AppInner {
     pub caller_auth: Option<CallerAuth>,
     /// `None`: every caller may run every command.
     pub policy: Option<Policy>,
+    /// The workflow engine; `None` when no workflows are configured.
+    pub workflows: Option<Arc<Workflows>>,
 }
 
 /// The app: cheap to clone, one per service instance.

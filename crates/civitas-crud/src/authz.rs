@@ -31,7 +31,8 @@ use crate::config::load::yaml_error;
 use crate::config::{ConfigError, Kind};
 
 /// What a caller's token grants, read from its claims.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serializable: a workflow run keeps its starter's grants for the commands it runs later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Grants {
     /// `sub`: the one subject claim an issuer guarantees stable and unique (a username,
     /// `preferred_username`, can often be chosen by its user).

@@ -2,7 +2,7 @@
 //! nowhere when publishing is switched off (a benchmark and diagnostic switch, never for
 //! production: the operations events are the audit trail).
 
-use civitas_events::{OperationData, ValidationErrorData};
+use civitas_events::{OperationData, ValidationErrorData, WorkflowData};
 use civitas_kafka::{CrudEvents, EventContext, PublisherStats};
 
 #[derive(Debug, Clone)]
@@ -38,6 +38,25 @@ impl Events {
             Ok(id) => Some(id),
             Err(error) => {
                 tracing::error!(%error, correlation_id = ctx.correlation_id.as_deref(), "could not publish a validation error event");
+                None
+            }
+        }
+    }
+
+    /// Publishes one `crud.workflows` event.
+    pub fn workflow(
+        &self,
+        event_type: &str,
+        ctx: &EventContext,
+        data: WorkflowData,
+    ) -> Option<String> {
+        let Events::Publishing(events) = self else {
+            return None;
+        };
+        match events.workflow(event_type, ctx, data) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::error!(%error, correlation_id = ctx.correlation_id.as_deref(), "could not publish a workflow event");
                 None
             }
         }

@@ -15,6 +15,8 @@
 //! - [`systems`]: the configured systems and the lookup of a request's command.
 //! - [`executor`]: runs one command for one caller and publishes its events — the API behind
 //!   `/execute` and workflows.
+//! - [`workflow`]: the workflow engine — runs of multi-step commands (through the executor),
+//!   approvals and timers, durable in the database, with `crud.workflows` events.
 //! - [`events`], [`metrics`]: what each request leaves behind.
 //! - [`app`]: the shared state; [`routes`], [`error`], [`startup`], [`server`]: the HTTP API,
 //!   its errors, building the app and serving it.
@@ -38,6 +40,7 @@ pub mod server;
 pub mod startup;
 pub mod systems;
 pub mod template;
+pub mod workflow;
 
 /// Secret pointers and the auth of outgoing requests live in `civitas-http`, shared
 /// with the saga's adapters.

@@ -30,6 +30,11 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let upkeep = spawn_upkeep(&app);
+    // The workflow scheduler: runs whose instance stopped, timers that are due.
+    let scheduler = app
+        .workflows
+        .is_some()
+        .then(|| tokio::spawn(crate::workflow::engine::schedule(app.clone())));
     let router = app.router();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -67,6 +72,9 @@ where
     drop(listener);
     graceful.shutdown().await;
     upkeep.abort();
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     Ok(())
 }
 

@@ -35,6 +35,8 @@ use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::systems::{Systems, SystemsError};
 use crate::template::Templates;
+use crate::workflow::{self, Workflows, store::WorkflowStore};
+use civitas_store::Clock;
 
 /// Name of the built-in directory system.
 pub const LOCAL_SYSTEM: &str = "local";
@@ -68,6 +70,8 @@ pub struct CrudSettings {
     pub authz: Option<PathBuf>,
     /// The secret service: vault, cache, development mode (docs/secrets.md).
     pub secrets: SecretSettings,
+    /// A directory of workflow files (`--workflows`); `None`: no workflow engine.
+    pub workflows_dir: Option<PathBuf>,
 }
 
 impl Default for CrudSettings {
@@ -85,6 +89,7 @@ impl Default for CrudSettings {
             caller_auth: None,
             authz: None,
             secrets: SecretSettings::default(),
+            workflows_dir: None,
         }
     }
 }
@@ -106,6 +111,8 @@ pub enum StartupError {
     PolicyWithoutAuth,
     #[error("the secret service cannot start: {0}")]
     Secrets(#[from] VaultSetupError),
+    #[error("the workflow definitions are invalid")]
+    Workflows(ConfigErrors),
 }
 
 impl App {
@@ -130,6 +137,7 @@ impl App {
                 .get(&s.system_type)
                 .is_some_and(|t| t.connector == crate::config::ConnectorKind::Directory)
         });
+        let needs_database = needs_database || settings.workflows_dir.is_some();
         let pool = if needs_database {
             Some(civitas_store::connect(&settings.database_url).await?)
         } else {
@@ -176,6 +184,15 @@ impl App {
             inner.caller_auth = Some(CallerAuth::connect(caller_auth.clone()).await?);
         }
         inner.policy = policy;
+        if let (Some(dir), Some(pool)) = (&settings.workflows_dir, &inner.pool) {
+            let definitions = workflow::load_dir(dir, &inner.systems)
+                .map_err(|e| StartupError::Workflows(ConfigErrors(e)))?;
+            inner.workflows = Some(Arc::new(Workflows::new(
+                definitions,
+                WorkflowStore::new(pool.clone()),
+                Clock::new(),
+            )));
+        }
         Ok(Self(Arc::new(inner)))
     }
 
@@ -232,6 +249,7 @@ impl App {
             body_read_timeout: settings.body_read_timeout,
             caller_auth: None,
             policy: None,
+            workflows: None,
         })
     }
 }

@@ -175,6 +175,28 @@ impl Templates {
             .map_err(|e| error(what, &e))
     }
 
+    /// Evaluates one expression (a workflow's condition or `set` value), without `{{ }}`:
+    /// its value as JSON (undefined is null).
+    pub fn eval_expression(
+        &self,
+        what: &str,
+        expression: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<Value, TemplateError> {
+        let value = self
+            .env
+            .compile_expression(expression)
+            .and_then(|e| e.eval(ctx))
+            .map_err(|e| error(what, &e))?;
+        if value.is_undefined() {
+            return Ok(Value::Null);
+        }
+        serde_json::to_value(&value).map_err(|e| TemplateError {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
     /// Renders a value whose strings are templates (see the module docs). `None` when the
     /// value is a lone expression that is undefined.
     pub fn render_value(
@@ -237,16 +259,19 @@ pub fn check_string(source: &str) -> Result<(), String> {
         .map_err(|e| describe(&e))
 }
 
+/// Checks an expression's syntax (at start-up).
+pub fn check_expression(expression: &str) -> Result<(), String> {
+    Environment::new()
+        .compile_expression(expression)
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
 /// Checks every template in a value (at start-up).
 pub fn check_value(spec: &Value) -> Result<(), String> {
     match spec {
         Value::String(source) => match lone_expression(source) {
-            Some(expr) => {
-                let env = Environment::new();
-                env.compile_expression(expr)
-                    .map(|_| ())
-                    .map_err(|e| describe(&e))
-            }
+            Some(expr) => check_expression(expr),
             None => check_string(source),
         },
         Value::Array(items) => items.iter().try_for_each(check_value),

@@ -13,7 +13,10 @@
 
 pub mod adapter;
 pub mod bench;
-pub mod clock;
+/// The pausable clock, shared with the workflow engine (in `civitas-store`).
+pub mod clock {
+    pub use civitas_store::Clock;
+}
 pub mod definition;
 pub mod error;
 pub mod io;

@@ -7,12 +7,16 @@
 //! `migrations/` folder are embedded and run at connect time, by whichever component
 //! connects first; every component shares the one migration history.
 
+pub mod clock;
+
 use std::path::Path;
 use std::str::FromStr;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Transaction};
+
+pub use clock::Clock;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -43,6 +43,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "database_url",
             "database_password",
             "systems",
+            "workflows",
             "service_name",
             "no_events",
             "header_read_timeout_secs",

@@ -114,45 +114,103 @@ impl FromRequest<App> for ExecuteBody {
     type Rejection = ExecuteError;
 
     async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let (mut parts, body) = request.into_parts();
-        let Ok(ctx) = RequestContext::from_request_parts(&mut parts, app).await;
-        let read = tokio::time::timeout(
-            app.body_read_timeout,
-            axum::body::to_bytes(body, app.body_limit_bytes),
-        )
-        .await;
-        let unknown = ("unknown", "unknown");
-        let bytes = match read {
-            Ok(Ok(bytes)) => bytes,
-            Err(_) => {
-                let error = ApiError::RequestTimeout(format!(
-                    "the body did not arrive within {} s",
-                    app.body_read_timeout.as_secs()
-                ));
-                publish_invalid(app, &ctx.events, &body_issue("body_timeout", &error));
-                return Err(ctx.refuse(app, unknown, error));
-            }
-            Ok(Err(_)) => {
-                let error = ApiError::PayloadTooLarge(format!(
-                    "the body is larger than {} bytes (or could not be read)",
-                    app.body_limit_bytes
-                ));
-                publish_invalid(app, &ctx.events, &body_issue("body_too_large", &error));
-                return Err(ctx.refuse(app, unknown, error));
-            }
-        };
+        let (ctx, bytes) = read_body(request, app, "/execute").await?;
         match request::parse(&bytes) {
             Ok(command) => Ok(ExecuteBody(command)),
-            Err(invalid) => {
-                publish_invalid(app, &ctx.events, &invalid);
-                let mut issues = invalid.issues;
-                for issue in &mut issues {
-                    app.masker.mask_in_place(&mut issue.input);
-                }
-                let correlation_id = &ctx.correlation_id;
-                tracing::info!(%correlation_id, errors = issues.len(), "invalid /execute body");
-                Err(ctx.refuse(app, unknown, ApiError::Validation(issues)))
+            Err(invalid) => Err(refuse_invalid(app, &ctx, "/execute", invalid)),
+        }
+    }
+}
+
+/// A JSON body of another state-changing route (the workflow API), read within the same
+/// limits as `/execute`'s; a refused body leaves its `validation_error` event (naming the
+/// route) and is answered 408, 413 or 422. The value is checked further by its handler.
+#[derive(Debug)]
+pub struct JsonBody(pub Value);
+
+impl FromRequest<App> for JsonBody {
+    type Rejection = ExecuteError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        // The route's template, never the raw path a caller chose.
+        let route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("unmatched", |p| p.as_str())
+            .to_owned();
+        let (ctx, bytes) = read_body(request, app, &route).await?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) => Ok(JsonBody(value)),
+            Err(error) => {
+                let invalid = Invalid {
+                    issues: vec![ValidationIssue {
+                        kind: "json_invalid".into(),
+                        loc: vec![Value::from("body"), Value::from(error.column())],
+                        msg: "JSON decode error".into(),
+                        input: Value::Object(Default::default()),
+                        ctx: Some(serde_json::json!({"error": error.to_string()})),
+                    }],
+                    partial: Default::default(),
+                };
+                Err(refuse_invalid(app, &ctx, &route, invalid))
             }
+        }
+    }
+}
+
+/// Answers 422 for `invalid` after its `validation_error` event; the inputs are masked.
+pub fn refuse_invalid(
+    app: &App,
+    ctx: &RequestContext,
+    path: &str,
+    invalid: Invalid,
+) -> ExecuteError {
+    publish_invalid(app, &ctx.events, &invalid, path);
+    let mut issues = invalid.issues;
+    for issue in &mut issues {
+        app.masker.mask_in_place(&mut issue.input);
+    }
+    let correlation_id = &ctx.correlation_id;
+    tracing::info!(%correlation_id, errors = issues.len(), %path, "invalid body");
+    ctx.refuse(app, ("unknown", "unknown"), ApiError::Validation(issues))
+}
+
+/// The request's context and its body, read within the body limit and read timeout.
+async fn read_body(
+    request: Request,
+    app: &App,
+    path: &str,
+) -> Result<(RequestContext, axum::body::Bytes), ExecuteError> {
+    let (mut parts, body) = request.into_parts();
+    let Ok(ctx) = RequestContext::from_request_parts(&mut parts, app).await;
+    let read = tokio::time::timeout(
+        app.body_read_timeout,
+        axum::body::to_bytes(body, app.body_limit_bytes),
+    )
+    .await;
+    let unknown = ("unknown", "unknown");
+    match read {
+        Ok(Ok(bytes)) => Ok((ctx, bytes)),
+        Err(_) => {
+            let error = ApiError::RequestTimeout(format!(
+                "the body did not arrive within {} s",
+                app.body_read_timeout.as_secs()
+            ));
+            publish_invalid(app, &ctx.events, &body_issue("body_timeout", &error), path);
+            Err(ctx.refuse(app, unknown, error))
+        }
+        Ok(Err(_)) => {
+            let error = ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes (or could not be read)",
+                app.body_limit_bytes
+            ));
+            publish_invalid(
+                app,
+                &ctx.events,
+                &body_issue("body_too_large", &error),
+                path,
+            );
+            Err(ctx.refuse(app, unknown, error))
         }
     }
 }
@@ -172,7 +230,7 @@ fn body_issue(kind: &str, error: &ApiError) -> Invalid {
 }
 
 /// One `validation_error` event on `<prefix>.errors`.
-fn publish_invalid(app: &App, ctx: &EventContext, invalid: &Invalid) {
+fn publish_invalid(app: &App, ctx: &EventContext, invalid: &Invalid, path: &str) {
     // FastAPI repeats the whole body as the input of every missing field; the event keeps it
     // once and points the later issues at it.
     let mut errors: Vec<ValidationDetail> = Vec::with_capacity(invalid.issues.len());
@@ -194,7 +252,7 @@ fn publish_invalid(app: &App, ctx: &EventContext, invalid: &Invalid) {
     app.events.validation_error(
         ctx,
         ValidationErrorData {
-            path: "/execute".to_owned(),
+            path: path.to_owned(),
             errors,
             system: partial.system.clone(),
             object_type: partial.object_type.clone(),

@@ -1,5 +1,5 @@
-//! The HTTP routes: `POST /execute`, `GET /systems`, `GET /health`, `GET /metrics`,
-//! `GET /openapi.json`; [`caller`], the authentication in front of the first two;
+//! The HTTP routes: `POST /execute`, `GET /systems`, the [`workflow`] API, `GET /health`,
+//! `GET /metrics`, `GET /openapi.json`; [`caller`], the authentication in front of the first two;
 //! [`extract`], the `/execute` request's context and body; and [`json_only`], which refuses
 //! state-changing requests that are not `application/json`.
 
@@ -19,6 +19,7 @@ pub mod json_only;
 pub mod metrics;
 pub mod openapi;
 pub mod systems;
+pub mod workflow;
 
 impl App {
     /// The HTTP routes.
@@ -27,7 +28,15 @@ impl App {
         // caller authentication runs first, outside it.
         let mut callers = Router::new()
             .route("/execute", post_json(execute::execute))
-            .route("/systems", get(systems::systems));
+            .route("/systems", get(systems::systems))
+            .route("/workflows", get(workflow::workflows))
+            .route("/workflow/start", post_json(workflow::start))
+            .route("/workflow/runs", get(workflow::runs))
+            .route("/workflow/status/{id}", get(workflow::status))
+            .route("/workflow/resume/{task_id}", post_json(workflow::resume))
+            .route("/workflow/{id}/cancel", post_json(workflow::cancel))
+            .route("/tasks", get(workflow::tasks))
+            .route("/tasks/{id}", get(workflow::task));
         if self.caller_auth.is_some() {
             callers = callers.route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -21,6 +21,14 @@ use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse
     paths(
         crate::routes::execute::execute,
         crate::routes::systems::systems,
+        crate::routes::workflow::workflows,
+        crate::routes::workflow::start,
+        crate::routes::workflow::runs,
+        crate::routes::workflow::status,
+        crate::routes::workflow::resume,
+        crate::routes::workflow::cancel,
+        crate::routes::workflow::tasks,
+        crate::routes::workflow::task,
         crate::routes::health::health,
         crate::routes::metrics::metrics,
         openapi,
@@ -39,9 +47,15 @@ use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse
         ActionInfo,
         Health,
         EventsHealth,
+        crate::routes::workflow::StartRequest,
+        crate::routes::workflow::StartResponse,
+        crate::routes::workflow::ResumeRequest,
+        crate::workflow::run::RunStatus,
+        crate::workflow::run::Decision,
     )),
     tags(
         (name = "crud", description = "Commands against systems"),
+        (name = "workflows", description = "Multi-step commands with conditions, approvals and timers (docs/workflows.md)"),
         (name = "operations", description = "Health, metrics, API description")
     )
 )]
@@ -87,4 +101,15 @@ fn require_bearer(doc: &mut utoipa::openapi::OpenApi, issuer: &str) {
 const BEARER: &str = "bearer";
 /// The routes that need a caller's token when authentication is on (those
 /// [`App::router`] puts behind the authentication layer).
-const PROTECTED: &[&str] = &["/execute", "/systems"];
+const PROTECTED: &[&str] = &[
+    "/execute",
+    "/systems",
+    "/workflows",
+    "/workflow/start",
+    "/workflow/runs",
+    "/workflow/status/{id}",
+    "/workflow/resume/{task_id}",
+    "/workflow/{id}/cancel",
+    "/tasks",
+    "/tasks/{id}",
+];

@@ -14,6 +14,7 @@ pub mod tail;
 pub mod topics;
 pub mod trace;
 pub mod up;
+pub mod workflow;
 
 use std::process::ExitCode;
 
@@ -67,6 +68,8 @@ pub enum Command {
     Config(config::Args),
     /// Credential pointers: `secrets check` resolves every one of the configuration.
     Secrets(secrets::Args),
+    /// Workflow runs and approval tasks, through the CRUD service's API.
+    Workflow(workflow::Args),
 }
 
 impl Command {
@@ -89,5 +92,6 @@ pub async fn run(cli: Cli, file: &SettingsFile) -> anyhow::Result<ExitCode> {
         Command::Saga(args) => saga::run(args).await,
         Command::Config(args) => config::run(args, file, Cli::command_for_settings()),
         Command::Secrets(args) => secrets::run(args).await,
+        Command::Workflow(args) => workflow::run(args).await,
     }
 }

@@ -67,6 +67,10 @@ pub struct CrudArgs {
     /// Directory of system files (*.yaml) and extra system types (system-types/*.yaml).
     #[arg(long = "systems", value_name = "DIR", env = "CIVITAS_SYSTEMS_DIR")]
     pub systems: Option<PathBuf>,
+    /// Directory of workflow files (*.yaml): the workflow engine (docs/workflows.md). Checked
+    /// at start; an invalid file stops the start with file:line and reason.
+    #[arg(long = "workflows", value_name = "DIR", env = "CIVITAS_WORKFLOWS_DIR")]
+    pub workflows: Option<PathBuf>,
     /// The `service` of every event (and the CloudEvents source `/civitas/<name>`).
     #[arg(long, env = "CIVITAS_SERVICE_NAME", default_value = "crud-service")]
     pub service_name: String,
@@ -152,6 +156,7 @@ impl CrudArgs {
             service_name: self.service_name.clone(),
             database_url: self.database_url.clone(),
             systems_dir: self.systems.clone(),
+            workflows_dir: self.workflows.clone(),
             topics: topics.clone(),
             publish_events: !self.no_events,
             caller_auth: self.caller_auth.settings(),
@@ -180,7 +185,7 @@ pub async fn start_crud(
         .await
         .with_context(|| format!("listening on {} for the CRUD service", args.http_listen))?;
     println!(
-        "civitas: CRUD service listening on http://{} (POST /execute; GET /systems, /health, /metrics, /openapi.json)",
+        "civitas: CRUD service listening on http://{} (POST /execute, /workflow/start; GET /systems, /health, /metrics, /openapi.json)",
         running.addr
     );
     println!(
@@ -207,6 +212,19 @@ pub async fn start_crud(
         _ => println!(
             "         authorization: none (--authz): every caller may run every command of every system"
         ),
+    }
+    if let Some(workflows) = &running.app.workflows {
+        let names: Vec<&str> = workflows.definitions().map(|w| w.name.as_str()).collect();
+        println!(
+            "         workflows: {} ({}); POST /workflow/start, GET /workflow/status/{{id}}, /tasks",
+            names.len(),
+            names.join(", ")
+        );
+        if running.app.caller_auth.is_none() {
+            println!(
+                "         approvals: OPEN TO ANYONE: without --auth-issuer there is no identity to check approvers against"
+            );
+        }
     }
     let secrets = &settings.secrets;
     let vault = match &secrets.vault {

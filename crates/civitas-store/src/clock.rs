@@ -1,4 +1,4 @@
-//! The orchestrator's clock: wall time that follows tokio's clock (so it stops under
+//! The clock that durable deadlines (saga steps, workflow timers) are read against: wall time that follows tokio's clock (so it stops under
 //! `tokio::time::pause()`), plus an offset tests can move forward with [`Clock::advance`]
 //! while real I/O (the database) keeps running on real time.
 

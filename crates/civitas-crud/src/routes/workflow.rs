@@ -1,0 +1,543 @@
+//! The workflow API: start a run, read it, decide its tasks, cancel it (docs/workflows.md).
+//! Authenticated like `/execute`; who may do what is [`access`](crate::workflow::access)'s.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::request::{Invalid, ValidationIssue};
+use crate::routes::extract::{
+    ExecuteError, JsonBody, RequestContext, refuse_invalid, set_correlation_header,
+};
+use crate::workflow::access::{self, Who};
+use crate::workflow::engine::{self, ResumeCommand};
+use crate::workflow::run::{Decision, DecisionRecord, RunStatus, Starter};
+
+/// Most runs or tasks one list answers with.
+const MAX_LIST: i64 = 500;
+
+/// `POST /workflow/start`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// A configured workflow (`GET /workflows`).
+    pub workflow_name: String,
+    /// The inputs, checked against the workflow's `inputs` schema.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A started run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartResponse {
+    /// The run id; also the correlation id of all its events.
+    pub id: String,
+    pub workflow_name: String,
+    pub status: RunStatus,
+    pub state_version: i64,
+    /// Where to read it.
+    pub status_url: String,
+}
+
+/// `POST /workflow/resume/{task_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    pub decision: Decision,
+    /// Anything the approver sends along (a comment); masked when shown.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    /// The run's `state_version` the decision was made on (also the `If-Match` header).
+    pub state_version: i64,
+    /// Chosen by the caller, the same on a retry: a repeated key gets the first answer.
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RunFilter {
+    /// RUNNING, WAITING, COMPLETED, FAILED or CANCELLED.
+    pub status: Option<String>,
+    pub workflow: Option<String>,
+    /// At most 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TaskFilter {
+    /// PENDING, APPROVED, REJECTED, EXPIRED or CANCELLED.
+    pub status: Option<String>,
+    pub workflow: Option<String>,
+    /// `me`: only the tasks the caller may decide.
+    pub assignee: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn who(ctx: &RequestContext) -> Who<'_> {
+    Who {
+        grants: ctx.grants.as_deref(),
+        user: ctx.events.user_context.as_ref(),
+    }
+}
+
+fn engine(app: &App) -> Result<&crate::workflow::Workflows, ApiError> {
+    app.workflows
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("no workflows are configured (--workflows)".to_owned()))
+}
+
+fn invalid(loc: Vec<Value>, kind: &str, msg: String, input: Value) -> Invalid {
+    Invalid {
+        issues: vec![ValidationIssue {
+            kind: kind.to_owned(),
+            loc,
+            msg,
+            input,
+            ctx: None,
+        }],
+        partial: Default::default(),
+    }
+}
+
+/// A body as `T`, or a 422 with the serde reason.
+fn typed<T: serde::de::DeserializeOwned>(
+    app: &App,
+    ctx: &RequestContext,
+    path: &str,
+    body: Value,
+) -> Result<T, ExecuteError> {
+    serde_json::from_value::<T>(body.clone()).map_err(|error| {
+        refuse_invalid(
+            app,
+            ctx,
+            path,
+            invalid(
+                vec![Value::from("body")],
+                "value_error",
+                error.to_string(),
+                body,
+            ),
+        )
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/workflow/start",
+    tag = "workflows",
+    request_body(content = StartRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The run is stored and running", body = StartResponse),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 403, description = "The policy does not allow the caller every command of the workflow", body = crate::error::DetailBody),
+        (status = 404, description = "Unknown workflow", body = crate::error::DetailBody),
+        (status = 415, description = "Not application/json", body = crate::error::DetailBody),
+        (status = 422, description = "The body or its data does not fit (FastAPI detail; a crud.errors event)", body = crate::error::ValidationBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+    )
+)]
+pub async fn start(
+    State(app): State<App>,
+    ctx: RequestContext,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ExecuteError> {
+    const PATH: &str = "/workflow/start";
+    let refuse = |error| ctx.refuse(&app, ("workflow", "start"), error);
+    let request: StartRequest = typed(&app, &ctx, PATH, body)?;
+    let engine = engine(&app).map_err(refuse)?;
+    let workflow = engine
+        .definition(&request.workflow_name)
+        .cloned()
+        .ok_or_else(|| {
+            refuse(ApiError::NotFound(format!(
+                "no workflow '{}': GET /workflows lists them",
+                request.workflow_name
+            )))
+        })?;
+    let data = if request.data.is_null() {
+        json!({})
+    } else {
+        request.data
+    };
+    let problems = workflow.check_inputs(&data);
+    if !problems.is_empty() {
+        let issues = problems
+            .into_iter()
+            .map(|(path, msg)| {
+                let mut loc = vec![Value::from("body"), Value::from("data")];
+                let input = path
+                    .iter()
+                    .fold(&data, |v, p| v.get(p.as_str()).unwrap_or(&Value::Null))
+                    .clone();
+                loc.extend(path.into_iter().map(Value::from));
+                ValidationIssue {
+                    kind: "schema".to_owned(),
+                    loc,
+                    msg,
+                    input,
+                    ctx: None,
+                }
+            })
+            .collect();
+        return Err(refuse_invalid(
+            &app,
+            &ctx,
+            PATH,
+            Invalid {
+                issues,
+                partial: Default::default(),
+            },
+        ));
+    }
+    access::may_start(&app, &workflow, who(&ctx)).map_err(refuse)?;
+    let starter = Starter {
+        subject: who(&ctx).subject().map(str::to_owned),
+        user_context: ctx.events.user_context.clone(),
+        grants: ctx.grants.as_deref().cloned(),
+        traceparent: ctx.events.trace.as_ref().map(|t| t.to_header()),
+    };
+    let run = engine::start(&app, &workflow, data, starter)
+        .await
+        .map_err(refuse)?;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(StartResponse {
+            status_url: format!("/workflow/status/{}", run.id),
+            id: run.id.clone(),
+            workflow_name: run.workflow_name,
+            status: run.status,
+            state_version: run.state_version,
+        }),
+    )
+        .into_response();
+    set_correlation_header(&mut response, &run.id);
+    Ok(response)
+}
+
+#[utoipa::path(
+    get,
+    path = "/workflow/status/{id}",
+    tag = "workflows",
+    params(("id" = String, Path, description = "The run id")),
+    responses(
+        (status = 200, description = "The run: status, nodes (results masked), required_action while waiting, timeline", content_type = "application/json"),
+        (status = 404, description = "No such run (or not one the caller may see)", body = crate::error::DetailBody),
+    )
+)]
+pub async fn status(
+    State(app): State<App>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&app)?;
+    let not_found = || ApiError::NotFound(format!("no run '{id}'"));
+    let run = engine.store.load(&id).await?.ok_or_else(not_found)?;
+    let workflow = engine
+        .definition(&run.workflow_name)
+        .cloned()
+        .ok_or_else(not_found)?;
+    if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
+        return Err(not_found());
+    }
+    Ok(Json(engine::status_view(&app, &workflow, &run)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/workflow/runs",
+    tag = "workflows",
+    params(RunFilter),
+    responses((status = 200, description = "Runs, newest first (what the caller may see)", content_type = "application/json"))
+)]
+pub async fn runs(
+    State(app): State<App>,
+    ctx: RequestContext,
+    Query(filter): Query<RunFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&app)?;
+    let status = match filter.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(
+                "status is RUNNING, WAITING, COMPLETED, FAILED or CANCELLED".to_owned(),
+            )
+        })?),
+    };
+    let limit = filter.limit.unwrap_or(50).clamp(1, MAX_LIST);
+    let runs = engine
+        .store
+        .list(status, filter.workflow.as_deref(), limit)
+        .await?;
+    let mut out = Vec::new();
+    for run in runs {
+        let Some(workflow) = engine.definition(&run.workflow_name) else {
+            continue;
+        };
+        if !access::may_read(&app, workflow, &run, who(&ctx)).await {
+            continue;
+        }
+        let waiting_on: Vec<&String> = run
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.status == crate::workflow::run::NodeStatus::Waiting)
+            .map(|(id, _)| id)
+            .collect();
+        out.push(json!({
+            "id": run.id,
+            "workflow_name": run.workflow_name,
+            "status": run.status,
+            "state_version": run.state_version,
+            "started_by": run.started_by,
+            "created_at": run.created_at,
+            "updated_at": run.updated_at,
+            "error": run.error,
+            "waiting_on": waiting_on,
+        }));
+    }
+    Ok(Json(json!({ "runs": out })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/workflows",
+    tag = "workflows",
+    responses((status = 200, description = "The configured workflows: name, description, input schema, nodes", content_type = "application/json"))
+)]
+pub async fn workflows(State(app): State<App>) -> Json<Value> {
+    let list: Vec<Value> = app
+        .workflows
+        .iter()
+        .flat_map(|w| w.definitions())
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "description": w.description,
+                "inputs": w.input_schema,
+                "nodes": w.nodes.values().map(|n| json!({"id": n.id, "type": n.kind.type_name()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "workflows": list }))
+}
+
+/// The version a resume was decided on: `If-Match` (`"7"`, `7`, `W/"7"`), else the body's.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest("If-Match is the run's state_version, e.g. \"7\"".to_owned())
+        })
+}
+
+#[utoipa::path(
+    post,
+    path = "/workflow/resume/{task_id}",
+    tag = "workflows",
+    params(
+        ("task_id" = String, Path, description = "The task (required_action.task_id)"),
+        ("If-Match" = Option<String>, Header, description = "The run's state_version the decision was made on"),
+    ),
+    request_body(content = ResumeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision is recorded: the task and the run", content_type = "application/json"),
+        (status = 400, description = "If-Match and state_version disagree, or a bad idempotency key", body = crate::error::DetailBody),
+        (status = 403, description = "The caller is not an approver of the task (or is its initiator)", body = crate::error::DetailBody),
+        (status = 404, description = "No such task", body = crate::error::DetailBody),
+        (status = 409, description = "A stale state_version (the body carries the run as it is), or the task is closed", content_type = "application/json"),
+        (status = 422, description = "The body does not fit", body = crate::error::ValidationBody),
+    )
+)]
+pub async fn resume(
+    State(app): State<App>,
+    ctx: RequestContext,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ExecuteError> {
+    let refuse = |error| ctx.refuse(&app, ("workflow", "resume"), error);
+    let request: ResumeRequest = typed(&app, &ctx, "/workflow/resume/{task_id}", body)?;
+    let key = request.idempotency_key.trim();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse(ApiError::BadRequest(
+            "idempotency_key is 1 to 128 visible ASCII characters".to_owned(),
+        )));
+    }
+    let version = match if_match(&headers).map_err(refuse)? {
+        Some(v) if v != request.state_version => {
+            return Err(refuse(ApiError::BadRequest(format!(
+                "If-Match ({v}) and state_version ({}) disagree",
+                request.state_version
+            ))));
+        }
+        _ => request.state_version,
+    };
+    let who = who(&ctx);
+    let command = ResumeCommand {
+        task_id,
+        idempotency_key: key.to_owned(),
+        version,
+        record: DecisionRecord {
+            decision: request.decision,
+            by: who.subject().map(str::to_owned),
+            at: Utc::now(),
+            data: request.data,
+        },
+    };
+    let answer = engine::resume(&app, command, async |workflow, run, node| {
+        access::may_decide(&app, workflow, run, node, who).await
+    })
+    .await
+    .map_err(refuse)?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(answer.body)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/workflow/{id}/cancel",
+    tag = "workflows",
+    params(("id" = String, Path, description = "The run id")),
+    responses(
+        (status = 200, description = "The run, CANCELLED", content_type = "application/json"),
+        (status = 403, description = "Only its starter and who may start the workflow may cancel a run", body = crate::error::DetailBody),
+        (status = 404, description = "No such run", body = crate::error::DetailBody),
+        (status = 409, description = "The run has ended", body = crate::error::DetailBody),
+    )
+)]
+pub async fn cancel(
+    State(app): State<App>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&app)?;
+    let not_found = || ApiError::NotFound(format!("no run '{id}'"));
+    let run = engine.store.load(&id).await?.ok_or_else(not_found)?;
+    let workflow = engine
+        .definition(&run.workflow_name)
+        .cloned()
+        .ok_or_else(not_found)?;
+    if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
+        return Err(not_found());
+    }
+    access::may_cancel(&app, &workflow, &run, who(&ctx))?;
+    engine::cancel(&app, &id, who(&ctx).subject())
+        .await
+        .map(Json)
+}
+
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    tag = "workflows",
+    params(TaskFilter),
+    responses((status = 200, description = "Approval tasks, newest first", content_type = "application/json"))
+)]
+pub async fn tasks(
+    State(app): State<App>,
+    ctx: RequestContext,
+    Query(filter): Query<TaskFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&app)?;
+    let limit = filter.limit.unwrap_or(50).clamp(1, MAX_LIST);
+    let status = filter
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_uppercase);
+    let mine = match filter.assignee.as_deref() {
+        None | Some("") => false,
+        Some("me") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "assignee is `me` (the tasks you may decide)".to_owned(),
+            ));
+        }
+    };
+    let rows = engine
+        .store
+        .tasks(status.as_deref(), filter.workflow.as_deref(), limit)
+        .await?;
+    let mut out = Vec::new();
+    for task in rows {
+        if let Some(view) = task_for(&app, engine, &ctx, &task, mine).await? {
+            out.push(view);
+        }
+    }
+    Ok(Json(json!({ "tasks": out })))
+}
+
+/// A task as the caller may see it, with the run's version and how to resume it; `None`
+/// when the caller may not see it (or, for `mine`, may not decide it).
+async fn task_for(
+    app: &App,
+    engine: &crate::workflow::Workflows,
+    ctx: &RequestContext,
+    task: &Value,
+    mine: bool,
+) -> Result<Option<Value>, ApiError> {
+    let run_id = task["run_id"].as_str().unwrap_or_default();
+    let node = task["node"].as_str().unwrap_or_default();
+    let Some(run) = engine.store.load(run_id).await? else {
+        return Ok(None);
+    };
+    let Some(workflow) = engine.definition(&run.workflow_name) else {
+        return Ok(None);
+    };
+    if !access::may_read(app, workflow, &run, who(ctx)).await {
+        return Ok(None);
+    }
+    let may_decide = access::may_decide(app, workflow, &run, node, who(ctx))
+        .await
+        .is_ok();
+    if mine && !may_decide {
+        return Ok(None);
+    }
+    let mut view = engine::task_json(app, workflow, &run, node);
+    view["state_version"] = Value::from(run.state_version);
+    view["you_may_decide"] = Value::from(may_decide);
+    view["resume"] = json!({
+        "method": "POST",
+        "url": format!("/workflow/resume/{}", task["task_id"].as_str().unwrap_or_default()),
+        "headers": {"If-Match": run.state_version.to_string()},
+    });
+    Ok(Some(view))
+}
+
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    tag = "workflows",
+    params(("id" = String, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "The task, the run's state_version and how to resume it", content_type = "application/json"),
+        (status = 404, description = "No such task", body = crate::error::DetailBody),
+    )
+)]
+pub async fn task(
+    State(app): State<App>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&app)?;
+    let not_found = || ApiError::NotFound(format!("no task '{id}'"));
+    let (_, task) = engine.store.task(&id).await?.ok_or_else(not_found)?;
+    task_for(&app, engine, &ctx, &task, false)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}

@@ -1,0 +1,890 @@
+//! The engine: starts runs, drives them (runs their commands through the
+//! [`CommandExecutor`](crate::executor::CommandExecutor)), records decisions, wakes timers,
+//! and publishes `crud.workflows` events.
+//!
+//! Durability: every change is stored before it is acted on — an action is stored RUNNING
+//! before its command is sent, a decision is stored before anything follows from it. An
+//! instance drives a run only while it holds the run's lease (30 s, renewed while commands
+//! run), and each write is conditional on the version it read, so two instances on one
+//! database never both advance a run. A run whose instance died is taken over by another
+//! (or the restarted one) when the lease lapses. What happens to a command that was in
+//! flight then is its node's `on_interrupted`: `rerun` (default for read and list) or `fail`
+//! (default for the others) — docs/workflows.md.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use civitas_events::{TraceContext, WorkflowData};
+use civitas_kafka::EventContext;
+use civitas_store::Clock;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+
+use super::definition::{NodeKind, OnInterrupted, Workflow};
+use super::run::{DecisionRecord, NodeStatus, Run, RunStatus, Starter};
+use super::store::{Answer, Lease, StoreError, TaskRow, WorkflowStore};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::executor::Invocation;
+use crate::request::ExecuteRequest;
+use crate::template::{self, Templates};
+
+/// How long a lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often a driver renews its lease while commands run.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// Conflicting writes retried before a driver gives the run up (another instance has it).
+const MAX_CONFLICTS: usize = 20;
+/// Runs taken over per scheduler tick.
+const DUE_BATCH: i64 = 100;
+
+/// The workflow engine of one service instance.
+#[derive(Debug)]
+pub struct Workflows {
+    definitions: BTreeMap<String, Arc<Workflow>>,
+    pub(crate) store: WorkflowStore,
+    templates: Templates,
+    pub(crate) clock: Clock,
+    /// This instance's lease owner id.
+    instance: String,
+    /// How often the scheduler looks for runs to take over and timers that are due.
+    pub poll: Duration,
+    /// The runs this instance drives now.
+    active: Mutex<HashSet<String>>,
+    wake: Notify,
+}
+
+impl Workflows {
+    pub fn new(definitions: Vec<Workflow>, store: WorkflowStore, clock: Clock) -> Self {
+        Self {
+            definitions: definitions
+                .into_iter()
+                .map(|w| (w.name.clone(), Arc::new(w)))
+                .collect(),
+            store,
+            templates: Templates::new(),
+            clock,
+            instance: uuid::Uuid::new_v4().to_string(),
+            poll: Duration::from_secs(1),
+            active: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn definition(&self, name: &str) -> Option<&Arc<Workflow>> {
+        self.definitions.get(name)
+    }
+
+    pub fn definitions(&self) -> impl Iterator<Item = &Arc<Workflow>> {
+        self.definitions.values()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        self.now() + chrono::Duration::from_std(LEASE).unwrap_or_default()
+    }
+
+    /// Marks `run_id` as driven here; `None` when it already is.
+    fn enter(&self, run_id: &str) -> Option<ActiveGuard<'_>> {
+        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        active.insert(run_id.to_owned()).then(|| ActiveGuard {
+            workflows: self,
+            run_id: run_id.to_owned(),
+        })
+    }
+}
+
+struct ActiveGuard<'a> {
+    workflows: &'a Workflows,
+    run_id: String,
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        let mut active = self
+            .workflows
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        active.remove(&self.run_id);
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(error = %error, source = %error.source, "workflow store failed");
+        ApiError::Unavailable(
+            "the workflow store (database) is not available; try again".to_owned(),
+            Some(5),
+        )
+    }
+}
+
+/// Starts a run of `workflow` with `inputs` (checked by the caller); stored before this
+/// returns, driven in the background.
+pub async fn start(
+    app: &App,
+    workflow: &Arc<Workflow>,
+    inputs: Value,
+    starter: Starter,
+) -> Result<Run, ApiError> {
+    let engine = engine(app)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let run = Run::new(id, workflow, inputs, starter, engine.now());
+    engine
+        .store
+        .insert(&run, &engine.instance, engine.lease_until())
+        .await?;
+    publish(app, &run, "started", None);
+    tracing::info!(run_id = %run.id, workflow = %run.workflow_name, "workflow started");
+    spawn_drive(app, run.id.clone(), Some(run.clone()));
+    Ok(run)
+}
+
+fn engine(app: &App) -> Result<&Workflows, ApiError> {
+    app.workflows
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("no workflows are configured (--workflows)".to_owned()))
+}
+
+/// Drives a run this instance holds the lease of, in the background.
+fn spawn_drive(app: &App, run_id: String, loaded: Option<Run>) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let Some(engine) = app.workflows.clone() else {
+            return;
+        };
+        let Some(_guard) = engine.enter(&run_id) else {
+            return;
+        };
+        if let Err(error) = drive(&app, &engine, &run_id, loaded).await {
+            tracing::warn!(%run_id, %error, source = %error.source, "a workflow run stopped advancing; another tick takes it up again");
+        }
+    });
+}
+
+/// Tries to take a run's lease and drive it here.
+pub async fn kick(app: &App, run_id: &str) {
+    let Some(engine) = app.workflows.as_deref() else {
+        return;
+    };
+    if engine
+        .active
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(run_id)
+    {
+        return;
+    }
+    match engine
+        .store
+        .claim(run_id, &engine.instance, engine.now(), engine.lease_until())
+        .await
+    {
+        Ok(true) => spawn_drive(app, run_id.to_owned(), None),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%run_id, %error, "could not take a run's lease"),
+    }
+}
+
+/// One scheduler pass: takes over the runs that need an instance (their instance stopped,
+/// or a timer is due). Returns how many it took.
+pub async fn tick(app: &App) -> Result<usize, StoreError> {
+    let Some(engine) = app.workflows.as_deref() else {
+        return Ok(0);
+    };
+    let due = engine.store.due(engine.now(), DUE_BATCH).await?;
+    let mut taken = 0;
+    for run_id in due {
+        let busy = engine
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&run_id);
+        if busy {
+            continue;
+        }
+        if engine
+            .store
+            .claim(
+                &run_id,
+                &engine.instance,
+                engine.now(),
+                engine.lease_until(),
+            )
+            .await?
+        {
+            taken += 1;
+            spawn_drive(app, run_id, None);
+        }
+    }
+    Ok(taken)
+}
+
+/// The scheduler: a tick every `poll`, until the app is dropped or the task aborted.
+pub async fn schedule(app: App) {
+    let Some(engine) = app.workflows.clone() else {
+        return;
+    };
+    loop {
+        if let Err(error) = tick(&app).await {
+            tracing::warn!(%error, source = %error.source, "workflow scheduler: could not look for due runs");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(engine.poll) => {}
+            () = engine.wake.notified() => {}
+        }
+    }
+}
+
+/// A command in flight: its node and outcome.
+type Finished = (
+    String,
+    Result<(Value, Option<String>), String>,
+    Option<String>,
+);
+
+async fn drive(
+    app: &App,
+    engine: &Workflows,
+    run_id: &str,
+    loaded: Option<Run>,
+) -> Result<(), StoreError> {
+    let mut inflight = FuturesUnordered::new();
+    // First step: take up the run as stored.
+    let mut run = match loaded {
+        Some(run) => run,
+        None => match engine.store.load(run_id).await? {
+            Some(run) => run,
+            None => return Ok(()),
+        },
+    };
+    let mut pending_finish: Option<Finished> = None;
+    let mut first = true;
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.tick().await;
+    loop {
+        // Apply what happened (a finished command) to the freshest state, retrying on
+        // conflicts with other writers (a decision, a cancel).
+        let mut conflicts = 0;
+        let started = loop {
+            let Some(workflow) = engine.definition(&run.workflow_name).cloned() else {
+                tracing::error!(%run_id, workflow = %run.workflow_name, "the run's workflow is no longer configured; it stays as it is");
+                return Ok(());
+            };
+            if run.status.is_terminal() {
+                return Ok(());
+            }
+            let previous = run.clone();
+            let now = engine.now();
+            let mut reruns = Vec::new();
+            if !workflow.nodes.keys().eq(run.nodes.keys()) {
+                run.error = Some(format!(
+                    "the definition of workflow '{}' changed while this run was in progress (its nodes differ); start a new run",
+                    run.workflow_name
+                ));
+                for node in run.nodes.values_mut() {
+                    if !node.status.is_terminal() {
+                        node.status = NodeStatus::Cancelled;
+                    }
+                }
+                run.status = RunStatus::Failed;
+            } else {
+                if first {
+                    // Commands stored RUNNING with no driver anywhere: interrupted.
+                    for (id, node) in &workflow.nodes {
+                        let NodeKind::Action(action) = &node.kind else {
+                            continue;
+                        };
+                        if run.nodes[id].status != NodeStatus::Running {
+                            continue;
+                        }
+                        match action.interrupted_policy() {
+                            OnInterrupted::Rerun => {
+                                run.restart_action(id, now);
+                                reruns.push(id.clone());
+                            }
+                            OnInterrupted::Fail => run.interrupt_action(&workflow, id, now),
+                        }
+                    }
+                }
+                if let Some((node, outcome, event_id)) = pending_finish.clone() {
+                    run.finish_action(&workflow, &node, outcome, event_id, now);
+                }
+                run.wake(&workflow, now);
+            }
+            let effects = run.advance(&workflow, &engine.templates, now);
+            let mut start = reruns;
+            start.extend(effects.start.iter().cloned());
+            let running = run.nodes.values().any(|n| n.status == NodeStatus::Running);
+            let lease = if running {
+                Lease::Held(&engine.instance, engine.lease_until())
+            } else {
+                Lease::Released
+            };
+            run.state_version = previous.state_version + 1;
+            run.updated_at = now;
+            let tasks = task_rows(app, &workflow, &run);
+            if engine
+                .store
+                .save(&run, previous.state_version, lease, &tasks, None)
+                .await?
+            {
+                publish_changes(app, &previous, &run, &effects.waiting);
+                break start;
+            }
+            conflicts += 1;
+            if conflicts >= MAX_CONFLICTS {
+                tracing::warn!(%run_id, "a workflow run kept changing under this driver; leaving it to the next tick");
+                return Ok(());
+            }
+            run = match engine.store.load(run_id).await? {
+                Some(run) => run,
+                None => return Ok(()),
+            };
+        };
+        first = false;
+        pending_finish = None;
+        for node in started {
+            // A task of its own: a command holds database transactions and connections, and
+            // must go on while this driver awaits the store.
+            let task = tokio::spawn(run_action(app.clone(), run.clone(), node.clone()));
+            inflight.push(async move {
+                task.await.unwrap_or_else(|_| {
+                    (
+                        node,
+                        Err("the command's task panicked; its outcome is unknown".to_owned()),
+                        None,
+                    )
+                })
+            });
+        }
+        if inflight.is_empty() {
+            return Ok(());
+        }
+        loop {
+            tokio::select! {
+                finished = inflight.next() => {
+                    if let Some(finished) = finished {
+                        pending_finish = Some(finished);
+                    }
+                    break;
+                }
+                _ = renew.tick() => {
+                    if !engine.store.renew(run_id, &engine.instance, engine.lease_until()).await? {
+                        tracing::warn!(%run_id, "lost a workflow run's lease; another instance took it over");
+                    }
+                }
+            }
+        }
+        // The next completion is applied to `run` as stored (reloaded on a conflict).
+    }
+}
+
+/// Runs one action node's command through the executor.
+async fn run_action(app: App, run: Run, node_id: String) -> Finished {
+    let outcome = async {
+        let engine = engine(&app).map_err(|e| e.message())?;
+        let workflow = engine
+            .definition(&run.workflow_name)
+            .ok_or("the workflow is no longer configured")?;
+        let Some(NodeKind::Action(action)) = workflow.nodes.get(&node_id).map(|n| &n.kind) else {
+            return Err("not an action node".to_owned());
+        };
+        let ctx = template::context(&run.context());
+        let object_id = match &action.object_id {
+            Some(t) => Some(
+                engine
+                    .templates
+                    .render_string("object_id", t, &ctx)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let params = match engine
+            .templates
+            .render_value("params", &action.params, &ctx)
+            .map_err(|e| e.to_string())?
+        {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let command = ExecuteRequest {
+            system: action.system.clone(),
+            object_type: action.object_type.clone(),
+            action: action.action.clone(),
+            params,
+            object_id: object_id.filter(|id| !id.is_empty()),
+        };
+        let trace = run
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse)
+            .map(|t| t.child())
+            .unwrap_or_else(TraceContext::new_root);
+        let context = EventContext {
+            correlation_id: Some(run.id.clone()),
+            trace: Some(trace),
+            user_context: run.user_context.clone(),
+        };
+        let executor = app.executor();
+        let execute = executor.execute(
+            command,
+            Invocation {
+                grants: run.grants.as_ref(),
+                context: &context,
+            },
+        );
+        let outcome = match action.timeout {
+            Some(limit) => match tokio::time::timeout(limit, execute).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(format!(
+                        "timed out after {} s; the command's outcome is unknown",
+                        limit.as_secs()
+                    ));
+                }
+            },
+            None => execute.await,
+        };
+        Ok(outcome.result)
+    }
+    .await;
+    match outcome {
+        Ok(Ok(executed)) => (
+            node_id,
+            Ok((executed.result, executed.object_id)),
+            executed.event_id,
+        ),
+        Ok(Err(error)) => (
+            node_id,
+            Err(format!("{} {}", error.status().as_u16(), error.message())),
+            None,
+        ),
+        Err(error) => (node_id, Err(error), None),
+    }
+}
+
+/// The task rows of a run's approval nodes.
+pub(crate) fn task_rows(app: &App, workflow: &Workflow, run: &Run) -> Vec<TaskRow> {
+    run.nodes
+        .iter()
+        .filter_map(|(id, node)| {
+            let approval = node.approval.as_ref()?;
+            let status = task_status(node.status);
+            Some(TaskRow {
+                task_id: approval.task_id.clone(),
+                node_id: id.clone(),
+                status: status.to_owned(),
+                task: task_json(app, workflow, run, id),
+                expires_at: node.deadline,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn task_status(status: NodeStatus) -> &'static str {
+    match status {
+        NodeStatus::Waiting => "PENDING",
+        NodeStatus::Completed => "APPROVED",
+        NodeStatus::Rejected => "REJECTED",
+        NodeStatus::Expired => "EXPIRED",
+        _ => "CANCELLED",
+    }
+}
+
+/// A task as the API shows it (decision data masked).
+pub(crate) fn task_json(app: &App, workflow: &Workflow, run: &Run, node_id: &str) -> Value {
+    let node = &run.nodes[node_id];
+    let Some(approval) = &node.approval else {
+        return Value::Null;
+    };
+    let approvers = match workflow.nodes.get(node_id).map(|n| &n.kind) {
+        Some(NodeKind::Approval(a)) => json!({
+            "subjects": a.approvers.subjects,
+            "group": a.approvers.group,
+            "role": a.approvers.role,
+            "allow_initiator": a.allow_initiator,
+        }),
+        _ => Value::Null,
+    };
+    let decisions: Vec<Value> = approval
+        .decisions
+        .iter()
+        .map(|d| {
+            json!({
+                "decision": d.decision,
+                "by": d.by,
+                "at": d.at,
+                "data": d.data.as_ref().map(|v| app.masker.masked(v)),
+            })
+        })
+        .collect();
+    json!({
+        "task_id": approval.task_id,
+        "type": "approval",
+        "run_id": run.id,
+        "workflow_name": run.workflow_name,
+        "node": node_id,
+        "status": task_status(node.status),
+        "title": approval.title,
+        "required": approval.required,
+        "approvals": approval.approvals(),
+        "decisions": decisions,
+        "allowed_decisions": ["approve", "reject"],
+        "approvers": approvers,
+        "open_to_anyone": app.caller_auth.is_none(),
+        "started_by": run.started_by,
+        "created_at": node.started_at,
+        "expires_at": node.deadline,
+    })
+}
+
+/// Publishes the events of a stored change: `waiting` per node that began to wait, and the
+/// run's end.
+fn publish_changes(app: &App, previous: &Run, run: &Run, waiting: &[String]) {
+    for node in waiting {
+        publish(app, run, "waiting", Some(node));
+    }
+    if run.status != previous.status && run.status.is_terminal() {
+        let event = match run.status {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            _ => "cancelled",
+        };
+        tracing::info!(run_id = %run.id, workflow = %run.workflow_name, status = run.status.as_str(), "workflow run ended");
+        publish(app, run, event, run.failed_node.as_deref());
+    }
+}
+
+/// One `crud.workflows` event (the publisher masks `metadata`).
+pub(crate) fn publish(app: &App, run: &Run, event_type: &str, step: Option<&str>) {
+    let status = match event_type {
+        "started" => "STARTED",
+        "waiting" => "WAITING",
+        _ => run.status.as_str(),
+    };
+    let nodes: Map<String, Value> = run
+        .nodes
+        .iter()
+        .map(|(id, n)| (id.clone(), json!(n.status)))
+        .collect();
+    let approvals: Map<String, Value> = run
+        .nodes
+        .iter()
+        .filter_map(|(id, n)| {
+            let a = n.approval.as_ref()?;
+            Some((
+                id.clone(),
+                json!({
+                    "task_id": a.task_id,
+                    "required": a.required,
+                    "decisions": a.decisions.iter().map(|d| json!({"decision": d.decision, "by": d.by, "at": d.at})).collect::<Vec<_>>(),
+                }),
+            ))
+        })
+        .collect();
+    let mut metadata = json!({
+        "run_id": run.id,
+        "state_version": run.state_version,
+        "nodes": nodes,
+    });
+    if !approvals.is_empty() {
+        metadata["approvals"] = Value::Object(approvals);
+    }
+    if let Some(step) = step
+        && let Some(task) = run.nodes.get(step).and_then(|n| n.approval.as_ref())
+    {
+        metadata["task_id"] = Value::from(task.task_id.clone());
+    }
+    let trace = run
+        .traceparent
+        .as_deref()
+        .and_then(TraceContext::parse)
+        .map(|t| t.child());
+    let ctx = EventContext {
+        correlation_id: Some(run.id.clone()),
+        trace: Some(trace.unwrap_or_else(TraceContext::new_root)),
+        user_context: run.user_context.clone(),
+    };
+    let error = if event_type == "failed" || event_type == "cancelled" {
+        run.error.clone()
+    } else {
+        None
+    };
+    app.events.workflow(
+        event_type,
+        &ctx,
+        WorkflowData {
+            workflow_name: run.workflow_name.clone(),
+            step_name: step.map(str::to_owned),
+            status: status.to_owned(),
+            error,
+            metadata,
+            started_by: run.started_by.clone(),
+            timestamp: Utc::now(),
+        },
+    );
+}
+
+/// A decision to record.
+#[derive(Debug)]
+pub struct ResumeCommand {
+    pub task_id: String,
+    pub idempotency_key: String,
+    pub version: i64,
+    pub record: DecisionRecord,
+}
+
+/// What a resume did: an answer to give (and to replay).
+pub type Resumed = Answer;
+
+/// Records a decision on a task, over the state version the caller saw. `check` decides
+/// whether the caller may decide the task (given the workflow, the run and the node).
+pub async fn resume<F>(app: &App, command: ResumeCommand, check: F) -> Result<Resumed, ApiError>
+where
+    F: AsyncFnOnce(&Workflow, &Run, &str) -> Result<(), ApiError>,
+{
+    let engine = engine(app)?;
+    if let Some(answer) = engine
+        .store
+        .answer(&command.task_id, &command.idempotency_key)
+        .await?
+    {
+        return Ok(answer);
+    }
+    let (run_id, _) = engine
+        .store
+        .task(&command.task_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no task '{}'", command.task_id)))?;
+    let mut run = engine
+        .store
+        .load(&run_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no run '{run_id}'")))?;
+    let workflow = engine
+        .definition(&run.workflow_name)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "workflow '{}' is no longer configured",
+                run.workflow_name
+            ))
+        })?;
+    let node_id = run
+        .nodes
+        .iter()
+        .find(|(_, n)| {
+            n.approval
+                .as_ref()
+                .is_some_and(|a| a.task_id == command.task_id)
+        })
+        .map(|(id, _)| id.clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no task '{}'", command.task_id)))?;
+    check(&workflow, &run, &node_id).await?;
+    if command.version != run.state_version {
+        return Ok(Answer {
+            status: 409,
+            body: json!({
+                "detail": format!(
+                    "state_version {} is stale: the run is at {}; read it again and decide on what it shows now",
+                    command.version, run.state_version
+                ),
+                "run": status_view(app, &workflow, &run),
+            }),
+        });
+    }
+    let status = run.nodes[&node_id].status;
+    if status != NodeStatus::Waiting {
+        return Err(ApiError::Conflict(format!(
+            "the task is no longer open: it is {}",
+            task_status(status)
+        )));
+    }
+    if let Some(by) = &command.record.by
+        && run.nodes[&node_id]
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.decisions.iter().any(|d| d.by.as_deref() == Some(by)))
+    {
+        return Err(ApiError::Conflict(
+            "you have decided this task already".to_owned(),
+        ));
+    }
+    let previous = run.clone();
+    let now = engine.now();
+    let settled = run.decide(&workflow, &node_id, command.record, now);
+    if settled || run.error.is_some() {
+        // Something to do now: the next driver (here, or the scheduler's) advances it.
+        run.status = RunStatus::Running;
+    }
+    run.state_version = previous.state_version + 1;
+    run.updated_at = now;
+    let answer = Answer {
+        status: 200,
+        body: json!({
+            "task": task_json(app, &workflow, &run, &node_id),
+            "run": status_view(app, &workflow, &run),
+        }),
+    };
+    let tasks = task_rows(app, &workflow, &run);
+    let saved = engine
+        .store
+        .save(
+            &run,
+            previous.state_version,
+            Lease::Keep,
+            &tasks,
+            Some((&command.task_id, &command.idempotency_key, &answer)),
+        )
+        .await;
+    match saved {
+        Ok(true) => {}
+        Ok(false) => {
+            let current = engine.store.load(&run_id).await?.unwrap_or(previous);
+            return Ok(Answer {
+                status: 409,
+                body: json!({
+                    "detail": "the run changed while your decision was recorded; read it again and decide on what it shows now",
+                    "run": status_view(app, &workflow, &current),
+                }),
+            });
+        }
+        Err(error) => {
+            // The same key decided concurrently: its answer is the answer.
+            if let Some(answer) = engine
+                .store
+                .answer(&command.task_id, &command.idempotency_key)
+                .await?
+            {
+                return Ok(answer);
+            }
+            return Err(error.into());
+        }
+    }
+    if run.status == RunStatus::Running {
+        kick(app, &run.id).await;
+    }
+    Ok(answer)
+}
+
+/// Cancels a run.
+pub async fn cancel(app: &App, run_id: &str, by: Option<&str>) -> Result<Value, ApiError> {
+    let engine = engine(app)?;
+    for _ in 0..MAX_CONFLICTS {
+        let mut run = engine
+            .store
+            .load(run_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no run '{run_id}'")))?;
+        let workflow = engine
+            .definition(&run.workflow_name)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Conflict(format!(
+                    "workflow '{}' is no longer configured",
+                    run.workflow_name
+                ))
+            })?;
+        if run.status.is_terminal() {
+            return Err(ApiError::Conflict(format!(
+                "the run has ended: it is {}",
+                run.status.as_str()
+            )));
+        }
+        let previous = run.clone();
+        let now = engine.now();
+        run.cancel(by, now);
+        run.error = Some(format!("cancelled by {}", by.unwrap_or("anyone")));
+        run.state_version = previous.state_version + 1;
+        run.updated_at = now;
+        let tasks = task_rows(app, &workflow, &run);
+        if engine
+            .store
+            .save(&run, previous.state_version, Lease::Released, &tasks, None)
+            .await?
+        {
+            publish_changes(app, &previous, &run, &[]);
+            return Ok(status_view(app, &workflow, &run));
+        }
+    }
+    Err(ApiError::Conflict(
+        "the run keeps changing; try again".to_owned(),
+    ))
+}
+
+/// A run as `GET /workflow/status/{id}` shows it: inputs, variables and results masked.
+pub fn status_view(app: &App, workflow: &Workflow, run: &Run) -> Value {
+    let mut order: Vec<(&String, &super::run::NodeRun)> = run.nodes.iter().collect();
+    order.sort_by_key(|(id, n)| (n.started_at.is_none(), n.started_at, id.to_string()));
+    let nodes: Vec<Value> = order
+        .into_iter()
+        .map(|(id, n)| {
+            let node_type = workflow
+                .nodes
+                .get(id)
+                .map_or("unknown", |d| d.kind.type_name());
+            let mut view = json!({
+                "id": id,
+                "type": node_type,
+                "status": n.status,
+                "started_at": n.started_at,
+                "finished_at": n.finished_at,
+                "attempts": n.attempts,
+                "result": n.result.as_ref().map(|r| app.masker.masked(r)),
+                "error": n.error,
+                "event_id": n.event_id,
+                "deadline": n.deadline,
+            });
+            if n.approval.is_some() {
+                view["task"] = task_json(app, workflow, run, id);
+            }
+            view
+        })
+        .collect();
+    let required: Vec<Value> = run
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.status == NodeStatus::Waiting && n.approval.is_some())
+        .map(|(id, _)| {
+            let mut task = task_json(app, workflow, run, id);
+            let task_id = task["task_id"].as_str().unwrap_or_default().to_owned();
+            task["resume"] = json!({
+                "method": "POST",
+                "url": format!("/workflow/resume/{task_id}"),
+                "headers": {"If-Match": run.state_version.to_string(), "Content-Type": "application/json"},
+                "body": {
+                    "decision": "approve | reject",
+                    "state_version": run.state_version,
+                    "idempotency_key": "<a key of your choosing, the same on a retry>",
+                },
+            });
+            task
+        })
+        .collect();
+    json!({
+        "id": run.id,
+        "workflow_name": run.workflow_name,
+        "status": run.status,
+        "state_version": run.state_version,
+        "started_by": run.started_by,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "error": run.error,
+        "failed_node": run.failed_node,
+        "inputs": app.masker.masked(&run.inputs),
+        "vars": app.masker.masked(&Value::Object(run.vars.clone())),
+        "nodes": nodes,
+        "required_action": required.first().cloned(),
+        "required_actions": required,
+        "timeline": run.timeline,
+    })
+}

@@ -1,0 +1,734 @@
+//! A run's state and how it moves: pure functions over [`Run`] and its [`Workflow`], no I/O.
+//! The [`engine`](super::engine) stores each new state before it acts on it.
+//!
+//! Rules (docs/workflows.md): a node is decided when every node with an edge into it has
+//! finished; it runs when at least one of those edges fires (its `on` matches the source's
+//! outcome and its condition is true), else it is SKIPPED. Nodes without edges in start the
+//! run. After a fatal failure nothing new starts, waiting nodes are CANCELLED and the run is
+//! FAILED once no command is in flight.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use civitas_events::UserContext;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::definition::{EdgeOn, NodeKind, OnError, Workflow};
+use crate::authz::Grants;
+use crate::template::Templates;
+
+/// Most timeline entries kept per run (the newest are kept).
+const MAX_TIMELINE: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Running,
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Waiting => "WAITING",
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(Value::from(text.to_ascii_uppercase())).ok()
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NodeStatus {
+    Pending,
+    Running,
+    Waiting,
+    Completed,
+    Failed,
+    Rejected,
+    Expired,
+    Skipped,
+    Cancelled,
+}
+
+impl NodeStatus {
+    pub fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            NodeStatus::Pending | NodeStatus::Running | NodeStatus::Waiting
+        )
+    }
+}
+
+/// An approval's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// One person's decision on a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DecisionRecord {
+    pub decision: Decision,
+    /// The caller's subject; null without caller authentication.
+    pub by: Option<String>,
+    pub at: DateTime<Utc>,
+    /// What the approver sent along (masked when shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// The approval state of an approval node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub task_id: String,
+    pub title: Option<String>,
+    pub required: u32,
+    pub decisions: Vec<DecisionRecord>,
+}
+
+impl Approval {
+    pub fn approvals(&self) -> usize {
+        self.decisions
+            .iter()
+            .filter(|d| d.decision == Decision::Approve)
+            .count()
+    }
+}
+
+/// One node of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRun {
+    pub status: NodeStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How often its command was started.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When a waiting node wakes (wait) or expires (approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// The `event_id` of the command's `crud.operations` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+impl NodeRun {
+    fn pending() -> Self {
+        Self {
+            status: NodeStatus::Pending,
+            started_at: None,
+            finished_at: None,
+            result: None,
+            error: None,
+            attempts: 0,
+            deadline: None,
+            approval: None,
+            event_id: None,
+        }
+    }
+}
+
+/// One line of a run's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub what: String,
+}
+
+/// A run: everything the engine knows about it, stored as one JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub workflow_name: String,
+    pub status: RunStatus,
+    /// Raised by one with every stored change.
+    pub state_version: i64,
+    pub inputs: Value,
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    pub nodes: BTreeMap<String, NodeRun>,
+    /// The starter's subject.
+    pub started_by: Option<String>,
+    #[serde(default)]
+    pub user_context: Option<UserContext>,
+    /// The starter's claims: the actions run with them (checked against the policy at
+    /// start and again for each command).
+    #[serde(default)]
+    pub grants: Option<Grants>,
+    /// The start request's trace (`traceparent`), continued by the actions' events.
+    #[serde(default)]
+    pub traceparent: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The node whose failure failed the run.
+    #[serde(default)]
+    pub failed_node: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Who starts a run.
+#[derive(Debug, Clone, Default)]
+pub struct Starter {
+    pub subject: Option<String>,
+    pub user_context: Option<UserContext>,
+    pub grants: Option<Grants>,
+    pub traceparent: Option<String>,
+}
+
+/// What [`advance`] asks the engine to do.
+#[derive(Debug, Default, PartialEq)]
+pub struct Effects {
+    /// Action nodes marked RUNNING, whose commands the engine now runs.
+    pub start: Vec<String>,
+    /// Nodes that began to wait (for `waiting` events).
+    pub waiting: Vec<String>,
+}
+
+impl Run {
+    /// A new run (version 1), every node PENDING.
+    pub fn new(
+        id: String,
+        workflow: &Workflow,
+        inputs: Value,
+        starter: Starter,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut run = Self {
+            id,
+            workflow_name: workflow.name.clone(),
+            status: RunStatus::Running,
+            state_version: 1,
+            inputs,
+            vars: Map::new(),
+            nodes: workflow
+                .nodes
+                .keys()
+                .map(|id| (id.clone(), NodeRun::pending()))
+                .collect(),
+            started_by: starter.subject,
+            user_context: starter.user_context,
+            grants: starter.grants,
+            traceparent: starter.traceparent,
+            error: None,
+            failed_node: None,
+            created_at: now,
+            updated_at: now,
+            timeline: Vec::new(),
+        };
+        run.note(now, None, "started");
+        run
+    }
+
+    /// Appends to the timeline (bounded: the oldest entries go).
+    pub fn note(&mut self, at: DateTime<Utc>, node: Option<&str>, what: impl Into<String>) {
+        if self.timeline.len() >= MAX_TIMELINE {
+            self.timeline.remove(0);
+        }
+        self.timeline.push(TimelineEntry {
+            at,
+            node: node.map(str::to_owned),
+            what: what.into(),
+        });
+    }
+
+    /// The earliest deadline of a waiting node.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.nodes
+            .values()
+            .filter(|n| n.status == NodeStatus::Waiting)
+            .filter_map(|n| n.deadline)
+            .min()
+    }
+
+    /// The template context: `inputs`, `vars`, `nodes.<id>.{status,result,error}`, `run`.
+    pub fn context(&self) -> Value {
+        let nodes: Map<String, Value> = self
+            .nodes
+            .iter()
+            .map(|(id, n)| {
+                let approvals = n.approval.as_ref().map(|a| {
+                    a.decisions
+                        .iter()
+                        .map(|d| json!({"decision": d.decision, "by": d.by}))
+                        .collect::<Vec<_>>()
+                });
+                (
+                    id.clone(),
+                    json!({
+                        "status": n.status,
+                        "result": n.result,
+                        "error": n.error,
+                        "decisions": approvals,
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "inputs": self.inputs,
+            "vars": self.vars,
+            "nodes": nodes,
+            "run": {"id": self.id, "workflow": self.workflow_name, "started_by": self.started_by},
+        })
+    }
+
+    fn fail(&mut self, node: &str, error: String, now: DateTime<Utc>) {
+        if self.error.is_none() {
+            self.note(now, Some(node), format!("failed the run: {error}"));
+            self.error = Some(error);
+            self.failed_node = Some(node.to_owned());
+        }
+    }
+
+    /// Records a command's outcome (`Err`: the error message).
+    pub fn finish_action(
+        &mut self,
+        workflow: &Workflow,
+        node: &str,
+        outcome: Result<(Value, Option<String>), String>,
+        event_id: Option<String>,
+        now: DateTime<Utc>,
+    ) {
+        let on_error = match workflow.nodes.get(node).map(|n| &n.kind) {
+            Some(NodeKind::Action(a)) => a.on_error,
+            _ => OnError::Fail,
+        };
+        let Some(state) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if state.status != NodeStatus::Running {
+            return;
+        }
+        state.finished_at = Some(now);
+        state.event_id = event_id;
+        match outcome {
+            Ok((result, _object_id)) => {
+                state.status = NodeStatus::Completed;
+                state.result = Some(result);
+                self.note(now, Some(node), "completed");
+            }
+            Err(error) => {
+                state.status = NodeStatus::Failed;
+                state.error = Some(error.clone());
+                self.note(now, Some(node), format!("failed: {error}"));
+                if on_error == OnError::Fail {
+                    self.fail(node, error, now);
+                }
+            }
+        }
+    }
+
+    /// An action found RUNNING after a restart whose outcome is unknown and that must not
+    /// run again: FAILED for an operator to check.
+    pub fn interrupt_action(&mut self, workflow: &Workflow, node: &str, now: DateTime<Utc>) {
+        let error = format!(
+            "interrupted: the service stopped while this command ran, so its outcome is unknown; \
+             look for its crud.operations event (correlation id {}) before you run it again",
+            self.id
+        );
+        self.finish_action(workflow, node, Err(error), None, now);
+    }
+
+    /// An action found RUNNING after a restart that may run again.
+    pub fn restart_action(&mut self, node: &str, now: DateTime<Utc>) {
+        if let Some(state) = self.nodes.get_mut(node) {
+            state.attempts += 1;
+            state.started_at = Some(now);
+        }
+        self.note(now, Some(node), "started again after a restart");
+    }
+
+    /// Records one person's decision on an approval node; `true` when it settled the node.
+    pub fn decide(
+        &mut self,
+        workflow: &Workflow,
+        node: &str,
+        record: DecisionRecord,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let has_edge = |on: EdgeOn| workflow.edges.iter().any(|e| e.from == node && e.on == on);
+        let rejected_edge = has_edge(EdgeOn::Rejected);
+        let Some(state) = self.nodes.get_mut(node) else {
+            return false;
+        };
+        let Some(approval) = state.approval.as_mut() else {
+            return false;
+        };
+        let decision = record.decision;
+        let by = record.by.clone().unwrap_or_else(|| "anyone".to_owned());
+        approval.decisions.push(record);
+        let settled = match decision {
+            Decision::Reject => {
+                state.status = NodeStatus::Rejected;
+                true
+            }
+            Decision::Approve => {
+                if approval.approvals() >= approval.required as usize {
+                    state.status = NodeStatus::Completed;
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if settled {
+            state.finished_at = Some(now);
+            state.deadline = None;
+        }
+        let verb = match decision {
+            Decision::Approve => "approved",
+            Decision::Reject => "rejected",
+        };
+        self.note(now, Some(node), format!("{verb} by {by}"));
+        if decision == Decision::Reject && !rejected_edge {
+            self.fail(node, format!("approval '{node}' was rejected"), now);
+        }
+        settled
+    }
+
+    /// Wakes the waiting nodes whose deadline passed: a wait completes, an approval expires.
+    pub fn wake(&mut self, workflow: &Workflow, now: DateTime<Utc>) -> bool {
+        let due: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.status == NodeStatus::Waiting && n.deadline.is_some_and(|d| d <= now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &due {
+            let is_approval = matches!(
+                workflow.nodes.get(id).map(|n| &n.kind),
+                Some(NodeKind::Approval(_))
+            );
+            let expired_edge = workflow
+                .edges
+                .iter()
+                .any(|e| &e.from == id && e.on == EdgeOn::Expired);
+            if let Some(state) = self.nodes.get_mut(id) {
+                state.finished_at = Some(now);
+                state.deadline = None;
+                state.status = if is_approval {
+                    NodeStatus::Expired
+                } else {
+                    NodeStatus::Completed
+                };
+            }
+            if is_approval {
+                self.note(now, Some(id), "expired");
+                if !expired_edge {
+                    self.fail(id, format!("approval '{id}' expired"), now);
+                }
+            } else {
+                self.note(now, Some(id), "wait over");
+            }
+        }
+        !due.is_empty()
+    }
+
+    /// Cancels the run: waiting and running nodes CANCELLED, the rest SKIPPED.
+    pub fn cancel(&mut self, by: Option<&str>, now: DateTime<Utc>) {
+        for state in self.nodes.values_mut() {
+            match state.status {
+                NodeStatus::Waiting | NodeStatus::Running => {
+                    state.status = NodeStatus::Cancelled;
+                    state.finished_at = Some(now);
+                    state.deadline = None;
+                }
+                NodeStatus::Pending => state.status = NodeStatus::Skipped,
+                _ => {}
+            }
+        }
+        self.status = RunStatus::Cancelled;
+        self.note(
+            now,
+            None,
+            format!("cancelled by {}", by.unwrap_or("anyone")),
+        );
+    }
+
+    /// Moves the run as far as it goes without waiting for a command, a person or a timer:
+    /// decides pending nodes, evaluates `set` nodes, opens approvals and waits, and sets the
+    /// run's status.
+    pub fn advance(
+        &mut self,
+        workflow: &Workflow,
+        templates: &Templates,
+        now: DateTime<Utc>,
+    ) -> Effects {
+        let mut effects = Effects::default();
+        if self.status.is_terminal() {
+            return effects;
+        }
+        loop {
+            let mut changed = false;
+            let ids: Vec<String> = self.nodes.keys().cloned().collect();
+            for id in &ids {
+                if self.nodes[id].status != NodeStatus::Pending {
+                    continue;
+                }
+                if self.error.is_some() {
+                    self.set_status(id, NodeStatus::Skipped);
+                    changed = true;
+                    continue;
+                }
+                match self.decide_pending(workflow, templates, id) {
+                    Readiness::NotYet => {}
+                    Readiness::Skip => {
+                        self.set_status(id, NodeStatus::Skipped);
+                        self.note(now, Some(id), "skipped");
+                        changed = true;
+                    }
+                    Readiness::Error(error) => {
+                        self.set_status(id, NodeStatus::Failed);
+                        if let Some(n) = self.nodes.get_mut(id) {
+                            n.error = Some(error.clone());
+                        }
+                        self.fail(id, error, now);
+                        changed = true;
+                    }
+                    Readiness::Run => {
+                        self.activate(workflow, templates, id, now, &mut effects);
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let any = |status| self.nodes.values().any(|n| n.status == status);
+        if self.error.is_some() {
+            for state in self.nodes.values_mut() {
+                if state.status == NodeStatus::Waiting {
+                    state.status = NodeStatus::Cancelled;
+                    state.deadline = None;
+                    state.finished_at = Some(now);
+                }
+            }
+            self.status = if self.nodes.values().any(|n| n.status == NodeStatus::Running) {
+                RunStatus::Running
+            } else {
+                RunStatus::Failed
+            };
+        } else if any(NodeStatus::Running) {
+            self.status = RunStatus::Running;
+        } else if any(NodeStatus::Waiting) {
+            self.status = RunStatus::Waiting;
+        } else {
+            self.status = RunStatus::Completed;
+        }
+        if self.status.is_terminal() {
+            self.note(now, None, self.status.as_str().to_lowercase());
+        }
+        effects
+    }
+
+    fn set_status(&mut self, id: &str, status: NodeStatus) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.status = status;
+        }
+    }
+
+    fn decide_pending(&self, workflow: &Workflow, templates: &Templates, id: &str) -> Readiness {
+        let incoming: Vec<_> = workflow.incoming(id).collect();
+        if incoming.is_empty() {
+            return Readiness::Run;
+        }
+        if incoming.iter().any(|e| {
+            !self
+                .nodes
+                .get(&e.from)
+                .is_some_and(|n| n.status.is_terminal())
+        }) {
+            return Readiness::NotYet;
+        }
+        let mut ctx = None;
+        for edge in incoming {
+            let source = &self.nodes[&edge.from];
+            let continued = matches!(
+                workflow.nodes.get(&edge.from).map(|n| &n.kind),
+                Some(NodeKind::Action(a)) if a.on_error == OnError::Continue
+            );
+            let matches = match edge.on {
+                EdgeOn::Finished => {
+                    source.status == NodeStatus::Completed
+                        || (continued && source.status == NodeStatus::Failed)
+                }
+                EdgeOn::Failed => source.status == NodeStatus::Failed,
+                EdgeOn::Rejected => source.status == NodeStatus::Rejected,
+                EdgeOn::Expired => source.status == NodeStatus::Expired,
+            };
+            if !matches {
+                continue;
+            }
+            let Some(condition) = &edge.condition else {
+                return Readiness::Run;
+            };
+            let ctx = ctx.get_or_insert_with(|| crate::template::context(&self.context()));
+            match templates.eval_expression("condition", condition, ctx) {
+                Ok(value) if truthy(&value) => return Readiness::Run,
+                Ok(_) => {}
+                Err(e) => {
+                    return Readiness::Error(format!(
+                        "the condition of edge {} → {id} failed: {}",
+                        edge.from, e.reason
+                    ));
+                }
+            }
+        }
+        Readiness::Skip
+    }
+
+    fn activate(
+        &mut self,
+        workflow: &Workflow,
+        templates: &Templates,
+        id: &str,
+        now: DateTime<Utc>,
+        effects: &mut Effects,
+    ) {
+        let Some(node) = workflow.nodes.get(id) else {
+            return;
+        };
+        let ctx = crate::template::context(&self.context());
+        match &node.kind {
+            NodeKind::Action(_) => {
+                let state = self.nodes.get_mut(id).expect("every node has a state");
+                state.status = NodeStatus::Running;
+                state.started_at = Some(now);
+                state.attempts += 1;
+                self.note(now, Some(id), "started");
+                effects.start.push(id.to_owned());
+            }
+            NodeKind::Set(set) => {
+                let mut values = Map::new();
+                for (name, expression) in &set.set {
+                    match templates.eval_expression(name, expression, &ctx) {
+                        Ok(value) => {
+                            values.insert(name.clone(), value);
+                        }
+                        Err(e) => {
+                            let error = format!("set {name}: {}", e.reason);
+                            let state = self.nodes.get_mut(id).expect("every node has a state");
+                            state.status = NodeStatus::Failed;
+                            state.error = Some(error.clone());
+                            self.fail(id, error, now);
+                            return;
+                        }
+                    }
+                }
+                self.vars.extend(values.clone());
+                let state = self.nodes.get_mut(id).expect("every node has a state");
+                state.status = NodeStatus::Completed;
+                state.started_at = Some(now);
+                state.finished_at = Some(now);
+                state.result = Some(Value::Object(values));
+                self.note(now, Some(id), "completed");
+            }
+            NodeKind::Approval(approval) => {
+                let title = approval.title.as_ref().map(|t| {
+                    templates
+                        .render_string("title", t, &ctx)
+                        .unwrap_or_else(|_| t.clone())
+                });
+                let deadline = approval
+                    .ttl
+                    .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
+                    .map(|ttl| now + ttl);
+                let state = self.nodes.get_mut(id).expect("every node has a state");
+                state.status = NodeStatus::Waiting;
+                state.started_at = Some(now);
+                state.deadline = deadline;
+                state.approval = Some(Approval {
+                    task_id: uuid::Uuid::now_v7().to_string(),
+                    title,
+                    required: approval.required,
+                    decisions: Vec::new(),
+                });
+                self.note(now, Some(id), "waiting for approval");
+                effects.waiting.push(id.to_owned());
+            }
+            NodeKind::Wait(wait) => {
+                let deadline = match (&wait.duration, &wait.until) {
+                    (Some(d), _) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
+                    (None, Some(until)) => templates
+                        .render_string("until", until, &ctx)
+                        .ok()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                    (None, None) => None,
+                };
+                let Some(deadline) = deadline else {
+                    let error = "until is not an RFC 3339 time".to_owned();
+                    let state = self.nodes.get_mut(id).expect("every node has a state");
+                    state.status = NodeStatus::Failed;
+                    state.error = Some(error.clone());
+                    self.fail(id, error, now);
+                    return;
+                };
+                let state = self.nodes.get_mut(id).expect("every node has a state");
+                state.status = NodeStatus::Waiting;
+                state.started_at = Some(now);
+                state.deadline = Some(deadline);
+                self.note(
+                    now,
+                    Some(id),
+                    format!("waiting until {}", deadline.to_rfc3339()),
+                );
+                effects.waiting.push(id.to_owned());
+            }
+        }
+    }
+}
+
+enum Readiness {
+    NotYet,
+    Run,
+    Skip,
+    Error(String),
+}
+
+/// Jinja's truth: false, null, 0, "" and empty lists and maps are false.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}

@@ -1,0 +1,419 @@
+//! `civitas workflow list|show|start|approve|reject|cancel|tasks`: the workflow API of a
+//! running CRUD service, from the command line (docs/workflows.md).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(subcommand)]
+    pub command: WorkflowCommand,
+}
+
+/// Where the CRUD service is, and who calls it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiArgs {
+    /// The CRUD service's address.
+    #[arg(
+        long,
+        env = "CIVITAS_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// A bearer token, as a credential pointer (env:NAME, file:PATH, …), when the service
+    /// authenticates callers (--auth-issuer).
+    #[arg(long, env = "CIVITAS_TOKEN", value_name = "POINTER", global = true, value_parser = super::secret_args::PointerParser)]
+    pub token: Option<civitas_http::CredentialRef>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WorkflowCommand {
+    /// Runs, newest first: id, workflow, status, version, started by, what it waits on.
+    List {
+        /// RUNNING, WAITING, COMPLETED, FAILED or CANCELLED.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: its nodes and timeline (and what it waits for).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Starts a run; prints its id.
+    Start {
+        name: String,
+        /// The inputs (JSON object).
+        #[arg(long, default_value = "{}")]
+        data: String,
+    },
+    /// Approves a task (at the run's current state version).
+    Approve(DecideArgs),
+    /// Rejects a task.
+    Reject(DecideArgs),
+    /// Cancels a run.
+    Cancel { id: String },
+    /// Approval tasks.
+    Tasks {
+        /// Only those you may decide.
+        #[arg(long)]
+        mine: bool,
+        /// PENDING (default), APPROVED, REJECTED, EXPIRED, CANCELLED or `all`.
+        #[arg(long, default_value = "PENDING")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    pub task_id: String,
+    /// A comment, kept with the decision.
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// The idempotency key (default: a new one); give the same one to retry safely.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+struct Api {
+    client: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(args: &ApiArgs) -> anyhow::Result<Self> {
+        let token = match &args.token {
+            Some(pointer) => {
+                super::shared::resolve_now(&[("--token".to_owned(), pointer.clone())])?.pop()
+            }
+            None => None,
+        };
+        Ok(Self {
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            url: args.url.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(version) = if_match {
+            request = request.header("If-Match", version.to_string());
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {}{path}", self.url))?;
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<Value> {
+        let (status, body) = self.call(method, path, body, if_match).await?;
+        if !(200..300).contains(&status) {
+            bail!("{path}: HTTP {status}: {}", detail(&body));
+        }
+        Ok(body)
+    }
+}
+
+fn detail(body: &Value) -> String {
+    match &body["detail"] {
+        Value::String(s) => s.clone(),
+        Value::Null => body.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let api = Api::new(&args.api)?;
+    use reqwest::Method;
+    match args.command {
+        WorkflowCommand::List {
+            status,
+            workflow,
+            limit,
+            json,
+        } => {
+            let mut query = vec![("limit".to_owned(), limit.to_string())];
+            query.extend(status.map(|s| ("status".to_owned(), s)));
+            query.extend(workflow.map(|w| ("workflow".to_owned(), w)));
+            let query: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                .collect();
+            let body = api
+                .ok(
+                    Method::GET,
+                    &format!("/workflow/runs?{}", query.join("&")),
+                    None,
+                    None,
+                )
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<36}  {:<20}  {:<9}  {:>3}  {:<20}  {:<25}  WAITING ON",
+                "RUN", "WORKFLOW", "STATUS", "V", "STARTED BY", "STARTED"
+            );
+            for run in body["runs"].as_array().into_iter().flatten() {
+                let waiting: Vec<String> = run["waiting_on"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect();
+                println!(
+                    "{:<36}  {:<20}  {:<9}  {:>3}  {:<20}  {:<25}  {}",
+                    text(&run["id"]),
+                    text(&run["workflow_name"]),
+                    text(&run["status"]),
+                    text(&run["state_version"]),
+                    text(&run["started_by"]),
+                    text(&run["created_at"]),
+                    waiting.join(", ")
+                );
+            }
+        }
+        WorkflowCommand::Show { id, json } => {
+            let run = api
+                .ok(
+                    Method::GET,
+                    &format!("/workflow/status/{}", urlencode(&id)),
+                    None,
+                    None,
+                )
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            print_run(&run);
+        }
+        WorkflowCommand::Start { name, data } => {
+            let data: Value = serde_json::from_str(&data).context("--data is not JSON")?;
+            let (status, body) = api
+                .call(
+                    Method::POST,
+                    "/workflow/start",
+                    Some(json!({"workflow_name": name, "data": data})),
+                    None,
+                )
+                .await?;
+            if status != 202 {
+                bail!(
+                    "HTTP {status}: {}",
+                    serde_json::to_string_pretty(&body["detail"])?
+                );
+            }
+            println!("{}", text(&body["id"]));
+            eprintln!(
+                "started: status {} at state version {}; `civitas workflow show {}`",
+                text(&body["status"]),
+                text(&body["state_version"]),
+                text(&body["id"])
+            );
+        }
+        WorkflowCommand::Approve(decide) => return decide_task(&api, decide, "approve").await,
+        WorkflowCommand::Reject(decide) => return decide_task(&api, decide, "reject").await,
+        WorkflowCommand::Cancel { id } => {
+            let run = api
+                .ok(
+                    Method::POST,
+                    &format!("/workflow/{}/cancel", urlencode(&id)),
+                    Some(json!({})),
+                    None,
+                )
+                .await?;
+            println!("{}: {}", text(&run["id"]), text(&run["status"]));
+        }
+        WorkflowCommand::Tasks { mine, status, json } => {
+            let mut path = "/tasks?limit=500".to_owned();
+            if !status.eq_ignore_ascii_case("all") {
+                path.push_str(&format!("&status={}", urlencode(&status)));
+            }
+            if mine {
+                path.push_str("&assignee=me");
+            }
+            let body = api.ok(Method::GET, &path, None, None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<36}  {:<9}  {:<20}  {:<16}  {:<8}  {:<36}  TITLE",
+                "TASK", "STATUS", "WORKFLOW", "NODE", "APPROVED", "RUN"
+            );
+            for task in body["tasks"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<36}  {:<9}  {:<20}  {:<16}  {:>3} of {:<1}  {:<36}  {}",
+                    text(&task["task_id"]),
+                    text(&task["status"]),
+                    text(&task["workflow_name"]),
+                    text(&task["node"]),
+                    text(&task["approvals"]),
+                    text(&task["required"]),
+                    text(&task["run_id"]),
+                    text(&task["title"]),
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn decide_task(api: &Api, args: DecideArgs, decision: &str) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    let path = format!("/tasks/{}", urlencode(&args.task_id));
+    let task = api.ok(Method::GET, &path, None, None).await?;
+    let version = task["state_version"]
+        .as_i64()
+        .context("the task has no state_version")?;
+    let key = args
+        .idempotency_key
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let body = json!({
+        "decision": decision,
+        "state_version": version,
+        "idempotency_key": key,
+        "data": args.comment.map(|c| json!({"comment": c})),
+    });
+    let (status, answer) = api
+        .call(
+            Method::POST,
+            &format!("/workflow/resume/{}", urlencode(&args.task_id)),
+            Some(body),
+            Some(version),
+        )
+        .await?;
+    if status != 200 {
+        bail!(
+            "HTTP {status}: {} (retry with --idempotency-key {key})",
+            detail(&answer)
+        );
+    }
+    let task = &answer["task"];
+    println!(
+        "{}: {} ({} of {} approvals); run {} is {}",
+        text(&task["task_id"]),
+        text(&task["status"]),
+        text(&task["approvals"]),
+        text(&task["required"]),
+        text(&answer["run"]["id"]),
+        text(&answer["run"]["status"]),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_run(run: &Value) {
+    println!("run       {}", text(&run["id"]));
+    println!("workflow  {}", text(&run["workflow_name"]));
+    println!(
+        "status    {} (state version {})",
+        text(&run["status"]),
+        text(&run["state_version"])
+    );
+    println!(
+        "started   {} by {}",
+        text(&run["created_at"]),
+        text(&run["started_by"])
+    );
+    if !run["error"].is_null() {
+        println!(
+            "error     {} (node {})",
+            text(&run["error"]),
+            text(&run["failed_node"])
+        );
+    }
+    println!("\nNODES");
+    for node in run["nodes"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<20} {:<9} {:<10} {:<32} {}",
+            text(&node["id"]),
+            text(&node["type"]),
+            text(&node["status"]),
+            text(&node["started_at"]),
+            if node["error"].is_null() {
+                String::new()
+            } else {
+                text(&node["error"])
+            }
+        );
+    }
+    println!("\nTIMELINE");
+    for entry in run["timeline"].as_array().into_iter().flatten() {
+        println!(
+            "  {}  {:<20} {}",
+            text(&entry["at"]),
+            entry["node"].as_str().unwrap_or(""),
+            text(&entry["what"])
+        );
+    }
+    if let Some(action) = run["required_action"].as_object() {
+        println!(
+            "\nWAITING for {} approval(s) on task {} ({}): `civitas workflow approve {}` or `reject`",
+            text(&action["required"]),
+            text(&action["task_id"]),
+            text(&action["node"]),
+            text(&action["task_id"])
+        );
+    }
+}
+
+/// Percent-encodes a query value or path segment.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

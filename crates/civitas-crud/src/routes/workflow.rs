@@ -230,6 +230,8 @@ pub async fn start(
     responses(
         (status = 200, description = "The run: status, nodes (results masked), required_action while waiting, timeline", content_type = "application/json"),
         (status = 404, description = "No such run (or not one the caller may see)", body = crate::error::DetailBody),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
     )
 )]
 pub async fn status(
@@ -255,7 +257,13 @@ pub async fn status(
     path = "/workflow/runs",
     tag = "workflows",
     params(RunFilter),
-    responses((status = 200, description = "Runs, newest first (what the caller may see)", content_type = "application/json"))
+    responses(
+        (status = 200, description = "Runs, newest first (what the caller may see)", content_type = "application/json"),
+        (status = 400, description = "An unknown status", body = crate::error::DetailBody),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 404, description = "No workflows are configured (--workflows)", body = crate::error::DetailBody),
+    )
 )]
 pub async fn runs(
     State(app): State<App>,
@@ -309,7 +317,11 @@ pub async fn runs(
     get,
     path = "/workflows",
     tag = "workflows",
-    responses((status = 200, description = "The configured workflows: name, description, input schema, nodes", content_type = "application/json"))
+    responses(
+        (status = 200, description = "The configured workflows: name, description, input schema, nodes", content_type = "application/json"),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+    )
 )]
 pub async fn workflows(State(app): State<App>) -> Json<Value> {
     let list: Vec<Value> = app
@@ -360,6 +372,8 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         (status = 404, description = "No such task", body = crate::error::DetailBody),
         (status = 409, description = "A stale state_version (the body carries the run as it is), or the task is closed", content_type = "application/json"),
         (status = 422, description = "The body does not fit", body = crate::error::ValidationBody),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
     )
 )]
 pub async fn resume(
@@ -417,6 +431,8 @@ pub async fn resume(
         (status = 403, description = "Only its starter and who may start the workflow may cancel a run", body = crate::error::DetailBody),
         (status = 404, description = "No such run", body = crate::error::DetailBody),
         (status = 409, description = "The run has ended", body = crate::error::DetailBody),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
     )
 )]
 pub async fn cancel(
@@ -445,7 +461,13 @@ pub async fn cancel(
     path = "/tasks",
     tag = "workflows",
     params(TaskFilter),
-    responses((status = 200, description = "Approval tasks, newest first", content_type = "application/json"))
+    responses(
+        (status = 200, description = "Approval tasks, newest first", content_type = "application/json"),
+        (status = 400, description = "assignee is not `me`", body = crate::error::DetailBody),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 404, description = "No workflows are configured (--workflows)", body = crate::error::DetailBody),
+    )
 )]
 pub async fn tasks(
     State(app): State<App>,
@@ -526,6 +548,8 @@ async fn task_for(
     responses(
         (status = 200, description = "The task, the run's state_version and how to resume it", content_type = "application/json"),
         (status = 404, description = "No such task", body = crate::error::DetailBody),
+        (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
+        (status = 503, description = "The database is not available", body = crate::error::DetailBody),
     )
 )]
 pub async fn task(

@@ -46,9 +46,10 @@ const DUE_BATCH: i64 = 100;
 #[derive(Debug)]
 pub struct Workflows {
     definitions: BTreeMap<String, Arc<Workflow>>,
-    pub(crate) store: WorkflowStore,
+    pub store: WorkflowStore,
     templates: Templates,
-    pub(crate) clock: Clock,
+    /// The clock deadlines are read against (tests move it forward).
+    pub clock: Clock,
     /// This instance's lease owner id.
     instance: String,
     /// How often the scheduler looks for runs to take over and timers that are due.
@@ -200,7 +201,8 @@ pub async fn tick(app: &App) -> Result<usize, StoreError> {
     let Some(engine) = app.workflows.as_deref() else {
         return Ok(0);
     };
-    let due = engine.store.due(engine.now(), DUE_BATCH).await?;
+    let names: Vec<&str> = engine.definitions.keys().map(String::as_str).collect();
+    let due = engine.store.due(engine.now(), &names, DUE_BATCH).await?;
     let mut taken = 0;
     for run_id in due {
         let busy = engine

@@ -274,38 +274,45 @@ impl WorkflowStore {
         Ok(renewed.rows_affected() == 1)
     }
 
-    /// Runs that need an instance: running with no live lease (their instance stopped), or
-    /// with a timer that is due.
-    pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+    /// Runs of `workflows` that need an instance: running with no live lease (their
+    /// instance stopped), or with a timer that is due. Runs of other workflows (another
+    /// deployment on the same database) are left alone.
+    pub async fn due(
+        &self,
+        now: DateTime<Utc>,
+        workflows: &[&str],
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if workflows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = (0..workflows.len())
+            .map(|i| format!("${}", i + 3))
+            .collect();
+        let sql = format!(
             "SELECT run_id FROM workflow_runs \
              WHERE (status = 'RUNNING' OR (status = 'WAITING' AND next_deadline <= $1)) \
-             AND (lease_until IS NULL OR lease_until < $1) \
+             AND (lease_until IS NULL OR lease_until < $1) AND workflow_name IN ({}) \
              ORDER BY updated_at LIMIT $2",
-        )
-        .bind(millis(now))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed("find due runs"))?;
+            names.join(", ")
+        );
+        // Only numbered placeholders are formatted in; the names are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(millis(now))
+            .bind(limit);
+        for name in workflows {
+            query = query.bind(*name);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed("find due runs"))?;
         rows.iter()
             .map(|r| {
                 r.try_get::<String, _>("run_id")
                     .map_err(failed("read a run id"))
             })
             .collect()
-    }
-
-    /// The earliest timer of a waiting run, to sleep until.
-    pub async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(next_deadline) AS next FROM workflow_runs WHERE status = 'WAITING'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(failed("find the next timer"))?;
-        let next: Option<i64> = row.try_get("next").map_err(failed("read the next timer"))?;
-        Ok(next.and_then(DateTime::from_timestamp_millis))
     }
 
     pub async fn task(&self, task_id: &str) -> Result<Option<(String, Value)>, StoreError> {

@@ -2,6 +2,7 @@
 //! topics and SQLite database; requests; reading the events back.
 #![allow(dead_code)]
 
+pub mod issuer;
 pub mod openapi_check;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,14 @@ impl TestApp {
             client: reqwest::Client::new(),
             _dir: dir,
         }
+    }
+
+    /// The same broker, topics and database behind another running app (a restarted
+    /// instance); the old one stops.
+    pub async fn serving(mut self, running: Running) -> Self {
+        let old = std::mem::replace(&mut self.running, running);
+        let _ = old.stop_within(Duration::from_secs(5)).await;
+        self
     }
 
     pub async fn execute(&self, body: Value) -> TestResponse {

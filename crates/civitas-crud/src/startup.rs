@@ -112,7 +112,7 @@ pub enum StartupError {
     #[error("the secret service cannot start: {0}")]
     Secrets(#[from] VaultSetupError),
     #[error("the workflow definitions are invalid")]
-    Workflows(ConfigErrors),
+    Workflows(#[source] ConfigErrors),
 }
 
 impl App {

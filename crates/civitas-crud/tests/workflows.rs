@@ -912,7 +912,14 @@ async fn commands_in_flight_when_an_instance_died_are_rerun_when_reads_and_faile
     assert_eq!(effects.start, ["look", "make"]);
     engine
         .store
-        .insert(&run, "dead-instance", now - chrono::Duration::seconds(1))
+        .insert(
+            &run,
+            civitas_crud::workflow::store::Lease::Held(
+                "dead-instance",
+                now - chrono::Duration::seconds(1),
+            ),
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(engine::tick(&app.running.app).await.unwrap(), 1);
@@ -938,4 +945,47 @@ async fn commands_in_flight_when_an_instance_died_are_rerun_when_reads_and_faile
         .execute(json!({"system": "local", "object_type": "group", "action": "read", "object_id": "made", "params": {}}))
         .await;
     assert_eq!(group.status, 404, "the create was not sent again");
+}
+
+#[tokio::test]
+async fn cycles_impossible_edges_and_unreachable_nodes_are_refused() {
+    let cases = [
+        (
+            "name: loop\nnodes:\n  a: {type: set, depends_on: [b], config: {set: {x: \"1\"}}}\n  b: {type: set, depends_on: [a], config: {set: {y: \"2\"}}}\n",
+            "cycle: ",
+        ),
+        (
+            "name: never\nnodes:\n  a: {type: set, config: {set: {x: \"1\"}}}\n  b: {type: set, config: {set: {y: \"2\"}}}\nedges:\n  - {from: a, to: b, on: rejected}\n",
+            "on: rejected needs 'a' to be an approval",
+        ),
+        (
+            "name: dead\nnodes:\n  a: {type: set, config: {set: {x: \"1\"}}}\n  b: {type: set, config: {set: {y: \"2\"}}}\nedges:\n  - {from: a, to: b, condition: \"false\"}\n",
+            "nodes.b: unreachable",
+        ),
+        (
+            "name: ghost\nnodes:\n  a: {type: set, config: {set: {x: \"1\"}}}\nedges:\n  - {from: a, to: nobody}\n",
+            "unknown node 'nobody'",
+        ),
+        (
+            "name: odd\nnodes:\n  a: {type: action, config: {system: local, object_type: user, action: fly}}\n",
+            "fly",
+        ),
+    ];
+    for (text, expected) in cases {
+        let dir = workflows_dir(&[("w.yaml", text)]);
+        let db = tempfile::tempdir().unwrap();
+        let settings = CrudSettings {
+            workflows_dir: Some(dir.path().to_owned()),
+            database_url: format!("sqlite://{}/x.db", db.path().display()),
+            ..CrudSettings::default()
+        };
+        let Err(civitas_crud::StartupError::Workflows(errors)) = App::build(&settings, None).await
+        else {
+            panic!("{text} was not refused");
+        };
+        assert!(
+            errors.to_string().contains(expected),
+            "{expected:?} not in {errors}"
+        );
+    }
 }

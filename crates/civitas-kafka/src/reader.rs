@@ -459,7 +459,7 @@ impl Reader {
     }
 }
 
-/// Sort key: record time, envelope time, then coordinates.
+/// Sort key: when it happened (envelope, else record time), record time, then coordinates.
 type TimeKey = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
@@ -468,8 +468,10 @@ type TimeKey = (
     i64,
 );
 
-/// Orders by the record timestamp (milliseconds); ties are broken by the envelope's own
-/// microsecond `timestamp` where there is one, then by coordinates.
+/// Orders by when the event happened: the envelope's own microsecond `timestamp` where there
+/// is one (a service hands some events to the producer later than others, e.g. a command's
+/// operation event after its workflow's next step), else the record timestamp; then by
+/// record timestamp and coordinates.
 fn sort_by_time(records: &mut [ConsumedRecord]) {
     records.sort_by_cached_key(|r| -> TimeKey {
         let fine = r
@@ -478,7 +480,13 @@ fn sort_by_time(records: &mut [ConsumedRecord]) {
             .and_then(Value::as_str)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
-        (r.timestamp, fine, r.topic.clone(), r.partition, r.offset)
+        (
+            fine.or(r.timestamp),
+            r.timestamp,
+            r.topic.clone(),
+            r.partition,
+            r.offset,
+        )
     });
 }
 
@@ -554,6 +562,12 @@ mod tests {
         early.offset = 9;
         let mut records = vec![late.clone(), early.clone()];
         sort_by_time(&mut records);
-        assert_eq!(records, vec![early, late]);
+        assert_eq!(records, vec![early.clone(), late.clone()]);
+        // Produced later, happened earlier: the envelope's time orders it first.
+        let mut produced_late = early;
+        produced_late.timestamp = Utc.timestamp_millis_opt(5_000).single();
+        let mut records = vec![late.clone(), produced_late.clone()];
+        sort_by_time(&mut records);
+        assert_eq!(records, vec![produced_late, late]);
     }
 }

@@ -25,7 +25,9 @@ use crate::server::Running;
 use crate::startup::CrudSettings;
 
 mod secrets;
+mod workflow;
 pub use secrets::{SecretBenchReport, UncachedCost, secret_bench};
+pub use workflow::{Level, WorkflowBenchReport, workflow_bench};
 
 /// How to load the service.
 #[derive(Debug, Clone)]

@@ -59,6 +59,15 @@ impl RequestContext {
         }
     }
 
+    /// An error answer of this request, not counted in the `/execute` metrics (the workflow
+    /// API's).
+    pub fn error(&self, error: ApiError) -> ExecuteError {
+        ExecuteError {
+            correlation_id: self.correlation_id.clone(),
+            error,
+        }
+    }
+
     /// An error answer of this request: the body carries the correlation id, and so does the
     /// `X-Correlation-ID` header. Counted in the request metrics.
     pub fn refuse(&self, app: &App, labels: (&str, &str), error: ApiError) -> ExecuteError {
@@ -114,10 +123,16 @@ impl FromRequest<App> for ExecuteBody {
     type Rejection = ExecuteError;
 
     async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let (ctx, bytes) = read_body(request, app, "/execute").await?;
+        let unknown = ("unknown", "unknown");
+        let (ctx, bytes) = read_body(request, app, "/execute")
+            .await
+            .map_err(|(ctx, error)| ctx.refuse(app, unknown, error))?;
         match request::parse(&bytes) {
             Ok(command) => Ok(ExecuteBody(command)),
-            Err(invalid) => Err(refuse_invalid(app, &ctx, "/execute", invalid)),
+            Err(invalid) => {
+                let ExecuteError { error, .. } = refuse_invalid(app, &ctx, "/execute", invalid);
+                Err(ctx.refuse(app, unknown, error))
+            }
         }
     }
 }
@@ -138,7 +153,9 @@ impl FromRequest<App> for JsonBody {
             .get::<axum::extract::MatchedPath>()
             .map_or("unmatched", |p| p.as_str())
             .to_owned();
-        let (ctx, bytes) = read_body(request, app, &route).await?;
+        let (ctx, bytes) = read_body(request, app, &route)
+            .await
+            .map_err(|(ctx, error)| ctx.error(error))?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(value) => Ok(JsonBody(value)),
             Err(error) => {
@@ -172,7 +189,7 @@ pub fn refuse_invalid(
     }
     let correlation_id = &ctx.correlation_id;
     tracing::info!(%correlation_id, errors = issues.len(), %path, "invalid body");
-    ctx.refuse(app, ("unknown", "unknown"), ApiError::Validation(issues))
+    ctx.error(ApiError::Validation(issues))
 }
 
 /// The request's context and its body, read within the body limit and read timeout.
@@ -180,7 +197,7 @@ async fn read_body(
     request: Request,
     app: &App,
     path: &str,
-) -> Result<(RequestContext, axum::body::Bytes), ExecuteError> {
+) -> Result<(RequestContext, axum::body::Bytes), (RequestContext, ApiError)> {
     let (mut parts, body) = request.into_parts();
     let Ok(ctx) = RequestContext::from_request_parts(&mut parts, app).await;
     let read = tokio::time::timeout(
@@ -188,7 +205,6 @@ async fn read_body(
         axum::body::to_bytes(body, app.body_limit_bytes),
     )
     .await;
-    let unknown = ("unknown", "unknown");
     match read {
         Ok(Ok(bytes)) => Ok((ctx, bytes)),
         Err(_) => {
@@ -197,7 +213,7 @@ async fn read_body(
                 app.body_read_timeout.as_secs()
             ));
             publish_invalid(app, &ctx.events, &body_issue("body_timeout", &error), path);
-            Err(ctx.refuse(app, unknown, error))
+            Err((ctx, error))
         }
         Ok(Err(_)) => {
             let error = ApiError::PayloadTooLarge(format!(
@@ -210,7 +226,7 @@ async fn read_body(
                 &body_issue("body_too_large", &error),
                 path,
             );
-            Err(ctx.refuse(app, unknown, error))
+            Err((ctx, error))
         }
     }
 }

@@ -150,7 +150,7 @@ pub async fn start(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ExecuteError> {
     const PATH: &str = "/workflow/start";
-    let refuse = |error| ctx.refuse(&app, ("workflow", "start"), error);
+    let refuse = |error| ctx.error(error);
     let request: StartRequest = typed(&app, &ctx, PATH, body)?;
     let engine = engine(&app).map_err(refuse)?;
     let workflow = engine
@@ -383,7 +383,7 @@ pub async fn resume(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ExecuteError> {
-    let refuse = |error| ctx.refuse(&app, ("workflow", "resume"), error);
+    let refuse = |error| ctx.error(error);
     let request: ResumeRequest = typed(&app, &ctx, "/workflow/resume/{task_id}", body)?;
     let key = request.idempotency_key.trim();
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -463,7 +463,7 @@ pub async fn cancel(
     params(TaskFilter),
     responses(
         (status = 200, description = "Approval tasks, newest first", content_type = "application/json"),
-        (status = 400, description = "assignee is not `me`", body = crate::error::DetailBody),
+        (status = 400, description = "An unknown status, or an assignee other than `me`", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
         (status = 404, description = "No workflows are configured (--workflows)", body = crate::error::DetailBody),
@@ -481,6 +481,13 @@ pub async fn tasks(
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(str::to_ascii_uppercase);
+    if let Some(status) = &status
+        && !["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED"].contains(&status.as_str())
+    {
+        return Err(ApiError::BadRequest(
+            "status is PENDING, APPROVED, REJECTED, EXPIRED or CANCELLED".to_owned(),
+        ));
+    }
     let mine = match filter.assignee.as_deref() {
         None | Some("") => false,
         Some("me") => true,

@@ -437,17 +437,23 @@ pub fn parse(file: &str, text: &str, systems: &Systems) -> Result<Workflow, Vec<
         }
     }
     if errors.is_empty() {
+        let mut possible = Vec::new();
         for edge in &edges {
-            if let Some(reason) = impossible_edge(edge, &nodes) {
-                let index = raw
-                    .edges
-                    .iter()
-                    .position(|e| e.from == edge.from && e.to == edge.to)
-                    .map(|i| i.to_string());
-                match &index {
-                    Some(i) => push(&mut errors, &["edges", i], reason),
-                    None => push(&mut errors, &["nodes", &edge.to, "depends_on"], reason),
-                }
+            if edge.condition.as_deref().map(str::trim) == Some("false") {
+                continue;
+            }
+            let Some(reason) = impossible_edge(edge, &nodes) else {
+                possible.push(edge.clone());
+                continue;
+            };
+            let index = raw
+                .edges
+                .iter()
+                .position(|e| e.from == edge.from && e.to == edge.to)
+                .map(|i| i.to_string());
+            match &index {
+                Some(i) => push(&mut errors, &["edges", i], reason),
+                None => push(&mut errors, &["nodes", &edge.to, "depends_on"], reason),
             }
         }
         if let Some(cycle) = find_cycle(&nodes, &edges) {
@@ -457,7 +463,7 @@ pub fn parse(file: &str, text: &str, systems: &Systems) -> Result<Workflow, Vec<
                 format!("cycle: {}", cycle.join(" → ")),
             );
         } else {
-            for id in unreachable(&nodes, &edges) {
+            for id in unreachable(&nodes, &edges, &possible) {
                 push(
                     &mut errors,
                     &["nodes", &id],
@@ -657,19 +663,18 @@ fn find_cycle(nodes: &BTreeMap<String, Node>, edges: &[Edge]) -> Option<Vec<Stri
     }
 }
 
-/// Nodes none of whose incoming edges can fire (nodes with no edges in are roots).
-fn unreachable(nodes: &BTreeMap<String, Node>, edges: &[Edge]) -> Vec<String> {
-    // Every edge could fire once its source ran (impossible edges are reported before), so a
-    // node is reachable iff a root reaches it.
+/// Nodes no root reaches along `possible` edges (those that can fire: not impossible, not
+/// `condition: false`); a root is a node with no edges in at all (`all`).
+fn unreachable(nodes: &BTreeMap<String, Node>, all: &[Edge], possible: &[Edge]) -> Vec<String> {
     let mut reached: BTreeSet<&str> = nodes
         .keys()
-        .filter(|id| !edges.iter().any(|e| &e.to == *id))
+        .filter(|id| !all.iter().any(|e| &e.to == *id))
         .map(String::as_str)
         .collect();
     let mut changed = true;
     while changed {
         changed = false;
-        for edge in edges {
+        for edge in possible {
             if reached.contains(edge.from.as_str()) && reached.insert(edge.to.as_str()) {
                 changed = true;
             }

@@ -22,7 +22,6 @@ use civitas_store::Clock;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::{Map, Value, json};
-use tokio::sync::Notify;
 
 use super::definition::{NodeKind, OnInterrupted, Workflow};
 use super::run::{DecisionRecord, NodeStatus, Run, RunStatus, Starter};
@@ -39,6 +38,8 @@ const LEASE: Duration = Duration::from_secs(30);
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// Conflicting writes retried before a driver gives the run up (another instance has it).
 const MAX_CONFLICTS: usize = 20;
+/// Seconds a driver retries a failing database before it gives a run up.
+const STORE_RETRIES: u32 = 20;
 /// Runs taken over per scheduler tick.
 const DUE_BATCH: i64 = 100;
 
@@ -56,7 +57,8 @@ pub struct Workflows {
     pub poll: Duration,
     /// The runs this instance drives now.
     active: Mutex<HashSet<String>>,
-    wake: Notify,
+    /// Runs that ended here (id, status), for whoever listens (the benchmark).
+    ended: tokio::sync::broadcast::Sender<(String, RunStatus)>,
 }
 
 impl Workflows {
@@ -72,7 +74,7 @@ impl Workflows {
             instance: uuid::Uuid::new_v4().to_string(),
             poll: Duration::from_secs(1),
             active: Mutex::default(),
-            wake: Notify::new(),
+            ended: tokio::sync::broadcast::channel(4096).0,
         }
     }
 
@@ -82,6 +84,11 @@ impl Workflows {
 
     pub fn definitions(&self) -> impl Iterator<Item = &Arc<Workflow>> {
         self.definitions.values()
+    }
+
+    /// The runs that end on this instance from now on: (id, final status).
+    pub fn subscribe_ended(&self) -> tokio::sync::broadcast::Receiver<(String, RunStatus)> {
+        self.ended.subscribe()
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -138,15 +145,40 @@ pub async fn start(
 ) -> Result<Run, ApiError> {
     let engine = engine(app)?;
     let id = uuid::Uuid::now_v7().to_string();
-    let run = Run::new(id, workflow, inputs, starter, engine.now());
+    let now = engine.now();
+    let mut run = Run::new(id, workflow, inputs, starter, now);
+    let before = run.clone();
+    // The first step is stored with the run: its commands RUNNING, its approvals open.
+    let effects = run.advance(workflow, &engine.templates, now);
+    let running = !effects.start.is_empty();
+    let lease = if running {
+        Lease::Held(&engine.instance, engine.lease_until())
+    } else {
+        Lease::Released
+    };
     engine
         .store
-        .insert(&run, &engine.instance, engine.lease_until())
+        .insert(&run, lease, &task_rows(app, workflow, &run))
         .await?;
     publish(app, &run, "started", None);
+    publish_changes(app, &before, &run, &effects.waiting);
     tracing::info!(run_id = %run.id, workflow = %run.workflow_name, "workflow started");
-    spawn_drive(app, run.id.clone(), Some(run.clone()));
+    if running {
+        spawn_drive(
+            app,
+            run.id.clone(),
+            Begin::Started(Box::new(run.clone()), effects.start),
+        );
+    }
     Ok(run)
+}
+
+/// How a driver begins.
+enum Begin {
+    /// A run this driver just stored, with the commands it stored RUNNING.
+    Started(Box<Run>, Vec<String>),
+    /// A run taken over (from the store): commands stored RUNNING were interrupted.
+    TakeOver,
 }
 
 fn engine(app: &App) -> Result<&Workflows, ApiError> {
@@ -156,7 +188,7 @@ fn engine(app: &App) -> Result<&Workflows, ApiError> {
 }
 
 /// Drives a run this instance holds the lease of, in the background.
-fn spawn_drive(app: &App, run_id: String, loaded: Option<Run>) {
+fn spawn_drive(app: &App, run_id: String, begin: Begin) {
     let app = app.clone();
     tokio::spawn(async move {
         let Some(engine) = app.workflows.clone() else {
@@ -165,7 +197,7 @@ fn spawn_drive(app: &App, run_id: String, loaded: Option<Run>) {
         let Some(_guard) = engine.enter(&run_id) else {
             return;
         };
-        if let Err(error) = drive(&app, &engine, &run_id, loaded).await {
+        if let Err(error) = drive(&app, &engine, &run_id, begin).await {
             tracing::warn!(%run_id, %error, source = %error.source, "a workflow run stopped advancing; another tick takes it up again");
         }
     });
@@ -189,7 +221,7 @@ pub async fn kick(app: &App, run_id: &str) {
         .claim(run_id, &engine.instance, engine.now(), engine.lease_until())
         .await
     {
-        Ok(true) => spawn_drive(app, run_id.to_owned(), None),
+        Ok(true) => spawn_drive(app, run_id.to_owned(), Begin::TakeOver),
         Ok(false) => {}
         Err(error) => tracing::warn!(%run_id, %error, "could not take a run's lease"),
     }
@@ -224,7 +256,7 @@ pub async fn tick(app: &App) -> Result<usize, StoreError> {
             .await?
         {
             taken += 1;
-            spawn_drive(app, run_id, None);
+            spawn_drive(app, run_id, Begin::TakeOver);
         }
     }
     Ok(taken)
@@ -239,10 +271,7 @@ pub async fn schedule(app: App) {
         if let Err(error) = tick(&app).await {
             tracing::warn!(%error, source = %error.source, "workflow scheduler: could not look for due runs");
         }
-        tokio::select! {
-            () = tokio::time::sleep(engine.poll) => {}
-            () = engine.wake.notified() => {}
-        }
+        tokio::time::sleep(engine.poll).await;
     }
 }
 
@@ -257,104 +286,31 @@ async fn drive(
     app: &App,
     engine: &Workflows,
     run_id: &str,
-    loaded: Option<Run>,
+    begin: Begin,
 ) -> Result<(), StoreError> {
     let mut inflight = FuturesUnordered::new();
-    // First step: take up the run as stored.
-    let mut run = match loaded {
-        Some(run) => run,
-        None => match engine.store.load(run_id).await? {
-            Some(run) => run,
+    let (mut run, mut started) = match begin {
+        Begin::Started(run, nodes) => (*run, Some(nodes)),
+        Begin::TakeOver => match engine.store.load(run_id).await? {
+            Some(run) => (run, None),
             None => return Ok(()),
         },
     };
-    let mut pending_finish: Option<Finished> = None;
-    let mut first = true;
+    // A taken-over run's RUNNING commands ran under a driver that is gone.
+    let mut take_over = started.is_none();
+    let mut finished: Option<Finished> = None;
     let mut renew = tokio::time::interval(RENEW_EVERY);
     renew.tick().await;
     loop {
-        // Apply what happened (a finished command) to the freshest state, retrying on
-        // conflicts with other writers (a decision, a cancel).
-        let mut conflicts = 0;
-        let started = loop {
-            let Some(workflow) = engine.definition(&run.workflow_name).cloned() else {
-                tracing::error!(%run_id, workflow = %run.workflow_name, "the run's workflow is no longer configured; it stays as it is");
-                return Ok(());
-            };
-            if run.status.is_terminal() {
-                return Ok(());
-            }
-            let previous = run.clone();
-            let now = engine.now();
-            let mut reruns = Vec::new();
-            if !workflow.nodes.keys().eq(run.nodes.keys()) {
-                run.error = Some(format!(
-                    "the definition of workflow '{}' changed while this run was in progress (its nodes differ); start a new run",
-                    run.workflow_name
-                ));
-                for node in run.nodes.values_mut() {
-                    if !node.status.is_terminal() {
-                        node.status = NodeStatus::Cancelled;
-                    }
-                }
-                run.status = RunStatus::Failed;
-            } else {
-                if first {
-                    // Commands stored RUNNING with no driver anywhere: interrupted.
-                    for (id, node) in &workflow.nodes {
-                        let NodeKind::Action(action) = &node.kind else {
-                            continue;
-                        };
-                        if run.nodes[id].status != NodeStatus::Running {
-                            continue;
-                        }
-                        match action.interrupted_policy() {
-                            OnInterrupted::Rerun => {
-                                run.restart_action(id, now);
-                                reruns.push(id.clone());
-                            }
-                            OnInterrupted::Fail => run.interrupt_action(&workflow, id, now),
-                        }
-                    }
-                }
-                if let Some((node, outcome, event_id)) = pending_finish.clone() {
-                    run.finish_action(&workflow, &node, outcome, event_id, now);
-                }
-                run.wake(&workflow, now);
-            }
-            let effects = run.advance(&workflow, &engine.templates, now);
-            let mut start = reruns;
-            start.extend(effects.start.iter().cloned());
-            let running = run.nodes.values().any(|n| n.status == NodeStatus::Running);
-            let lease = if running {
-                Lease::Held(&engine.instance, engine.lease_until())
-            } else {
-                Lease::Released
-            };
-            run.state_version = previous.state_version + 1;
-            run.updated_at = now;
-            let tasks = task_rows(app, &workflow, &run);
-            if engine
-                .store
-                .save(&run, previous.state_version, lease, &tasks, None)
-                .await?
-            {
-                publish_changes(app, &previous, &run, &effects.waiting);
-                break start;
-            }
-            conflicts += 1;
-            if conflicts >= MAX_CONFLICTS {
-                tracing::warn!(%run_id, "a workflow run kept changing under this driver; leaving it to the next tick");
-                return Ok(());
-            }
-            run = match engine.store.load(run_id).await? {
-                Some(run) => run,
+        let nodes = match started.take() {
+            Some(nodes) => nodes,
+            None => match apply(app, engine, run_id, &mut run, take_over, finished.take()).await? {
+                Some(nodes) => nodes,
                 None => return Ok(()),
-            };
+            },
         };
-        first = false;
-        pending_finish = None;
-        for node in started {
+        take_over = false;
+        for node in nodes {
             // A task of its own: a command holds database transactions and connections, and
             // must go on while this driver awaits the store.
             let task = tokio::spawn(run_action(app.clone(), run.clone(), node.clone()));
@@ -373,20 +329,139 @@ async fn drive(
         }
         loop {
             tokio::select! {
-                finished = inflight.next() => {
-                    if let Some(finished) = finished {
-                        pending_finish = Some(finished);
-                    }
+                done = inflight.next() => {
+                    finished = done;
                     break;
                 }
                 _ = renew.tick() => {
                     if !engine.store.renew(run_id, &engine.instance, engine.lease_until()).await? {
+                        // Another instance took the run over (this one stalled past the
+                        // lease); it treats these commands as interrupted.
                         tracing::warn!(%run_id, "lost a workflow run's lease; another instance took it over");
+                        return Ok(());
                     }
                 }
             }
         }
-        // The next completion is applied to `run` as stored (reloaded on a conflict).
+    }
+}
+
+/// Applies what happened — a finished command, due timers, or (taking over) interrupted
+/// commands — to the run, advances it and stores it, over conflicting writers (a decision, a
+/// cancel: the run is reloaded and the change applied again). The commands to start now;
+/// `None` when this driver is done with the run.
+async fn apply(
+    app: &App,
+    engine: &Workflows,
+    run_id: &str,
+    run: &mut Run,
+    take_over: bool,
+    finished: Option<Finished>,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let mut conflicts = 0;
+    loop {
+        let Some(workflow) = engine.definition(&run.workflow_name).cloned() else {
+            tracing::error!(%run_id, workflow = %run.workflow_name, "the run's workflow is no longer configured; it stays as it is");
+            return Ok(None);
+        };
+        if run.status.is_terminal() {
+            return Ok(None);
+        }
+        let previous = run.clone();
+        let now = engine.now();
+        let mut start = Vec::new();
+        if !workflow.nodes.keys().eq(run.nodes.keys()) {
+            run.error = Some(format!(
+                "the definition of workflow '{}' changed while this run was in progress (its nodes differ); start a new run",
+                run.workflow_name
+            ));
+            for node in run.nodes.values_mut() {
+                if !node.status.is_terminal() {
+                    node.status = NodeStatus::Cancelled;
+                }
+            }
+            run.status = RunStatus::Failed;
+        } else {
+            if take_over {
+                for (id, node) in &workflow.nodes {
+                    let NodeKind::Action(action) = &node.kind else {
+                        continue;
+                    };
+                    if run.nodes[id].status != NodeStatus::Running {
+                        continue;
+                    }
+                    match action.interrupted_policy() {
+                        OnInterrupted::Rerun => {
+                            run.restart_action(id, now);
+                            start.push(id.clone());
+                        }
+                        OnInterrupted::Fail => run.interrupt_action(&workflow, id, now),
+                    }
+                }
+            }
+            if let Some((node, outcome, event_id)) = finished.clone() {
+                run.finish_action(&workflow, &node, outcome, event_id, now);
+            }
+            run.wake(&workflow, now);
+        }
+        let effects = run.advance(&workflow, &engine.templates, now);
+        start.extend(effects.start.iter().cloned());
+        let running = run.nodes.values().any(|n| n.status == NodeStatus::Running);
+        let lease = if running {
+            Lease::Held(&engine.instance, engine.lease_until())
+        } else {
+            Lease::Released
+        };
+        run.state_version = previous.state_version + 1;
+        run.updated_at = now;
+        let tasks = task_rows(app, &workflow, run);
+        if save_retrying(engine, run, previous.state_version, lease, &tasks).await? {
+            publish_changes(app, &previous, run, &effects.waiting);
+            return Ok(Some(start));
+        }
+        conflicts += 1;
+        if conflicts >= MAX_CONFLICTS {
+            tracing::warn!(%run_id, "a workflow run kept changing under this driver; leaving it to the next tick");
+            return Ok(None);
+        }
+        *run = match engine.store.load(run_id).await? {
+            Some(run) => run,
+            None => return Ok(None),
+        };
+    }
+}
+
+/// A driver's write: only while this instance holds the lease; a failing database is tried
+/// again for up to [`STORE_RETRIES`] seconds (the commands' outcomes are in memory only).
+async fn save_retrying(
+    engine: &Workflows,
+    run: &Run,
+    previous_version: i64,
+    lease: Lease<'_>,
+    tasks: &[TaskRow],
+) -> Result<bool, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match engine
+            .store
+            .save(
+                run,
+                previous_version,
+                lease,
+                tasks,
+                None,
+                Some(&engine.instance),
+            )
+            .await
+        {
+            Ok(saved) => return Ok(saved),
+            Err(error) if attempt < STORE_RETRIES => {
+                attempt += 1;
+                tracing::warn!(run_id = %run.id, %error, attempt, "could not store a workflow step; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 
@@ -465,11 +540,11 @@ async fn run_action(app: App, run: Run, node_id: String) -> Finished {
             Ok((executed.result, executed.object_id)),
             executed.event_id,
         ),
-        Ok(Err(error)) => (
-            node_id,
-            Err(format!("{} {}", error.status().as_u16(), error.message())),
-            None,
-        ),
+        Ok(Err(error)) => {
+            let mut text = format!("{} {}", error.status().as_u16(), error.message());
+            app.masker.mask_text_in_place(&mut text);
+            (node_id, Err(text), None)
+        }
         Err(error) => (node_id, Err(error), None),
     }
 }
@@ -529,6 +604,10 @@ pub(crate) fn task_json(app: &App, workflow: &Workflow, run: &Run, node_id: &str
             })
         })
         .collect();
+    let title = approval
+        .title
+        .as_deref()
+        .map(|t| app.masker.mask_text(t).unwrap_or_else(|| t.to_owned()));
     json!({
         "task_id": approval.task_id,
         "type": "approval",
@@ -536,7 +615,7 @@ pub(crate) fn task_json(app: &App, workflow: &Workflow, run: &Run, node_id: &str
         "workflow_name": run.workflow_name,
         "node": node_id,
         "status": task_status(node.status),
-        "title": approval.title,
+        "title": title,
         "required": approval.required,
         "approvals": approval.approvals(),
         "decisions": decisions,
@@ -563,6 +642,9 @@ fn publish_changes(app: &App, previous: &Run, run: &Run, waiting: &[String]) {
         };
         tracing::info!(run_id = %run.id, workflow = %run.workflow_name, status = run.status.as_str(), "workflow run ended");
         publish(app, run, event, run.failed_node.as_deref());
+        if let Some(engine) = &app.workflows {
+            let _ = engine.ended.send((run.id.clone(), run.status));
+        }
     }
 }
 
@@ -617,7 +699,9 @@ pub(crate) fn publish(app: &App, run: &Run, event_type: &str, step: Option<&str>
         user_context: run.user_context.clone(),
     };
     let error = if event_type == "failed" || event_type == "cancelled" {
-        run.error.clone()
+        run.error
+            .as_deref()
+            .map(|e| app.masker.mask_text(e).unwrap_or_else(|| e.to_owned()))
     } else {
         None
     };
@@ -655,13 +739,6 @@ where
     F: AsyncFnOnce(&Workflow, &Run, &str) -> Result<(), ApiError>,
 {
     let engine = engine(app)?;
-    if let Some(answer) = engine
-        .store
-        .answer(&command.task_id, &command.idempotency_key)
-        .await?
-    {
-        return Ok(answer);
-    }
     let (run_id, _) = engine
         .store
         .task(&command.task_id)
@@ -691,7 +768,15 @@ where
         })
         .map(|(id, _)| id.clone())
         .ok_or_else(|| ApiError::NotFound(format!("no task '{}'", command.task_id)))?;
+    // Who may decide is checked before anything is answered, a replayed answer too.
     check(&workflow, &run, &node_id).await?;
+    if let Some(answer) = engine
+        .store
+        .answer(&command.task_id, &command.idempotency_key)
+        .await?
+    {
+        return Ok(answer);
+    }
     if command.version != run.state_version {
         return Ok(Answer {
             status: 409,
@@ -746,6 +831,7 @@ where
             Lease::Keep,
             &tasks,
             Some((&command.task_id, &command.idempotency_key, &answer)),
+            None,
         )
         .await;
     match saved {
@@ -811,7 +897,14 @@ pub async fn cancel(app: &App, run_id: &str, by: Option<&str>) -> Result<Value, 
         let tasks = task_rows(app, &workflow, &run);
         if engine
             .store
-            .save(&run, previous.state_version, Lease::Released, &tasks, None)
+            .save(
+                &run,
+                previous.state_version,
+                Lease::Released,
+                &tasks,
+                None,
+                None,
+            )
             .await?
         {
             publish_changes(app, &previous, &run, &[]);

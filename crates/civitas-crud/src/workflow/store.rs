@@ -116,15 +116,22 @@ impl WorkflowStore {
         rows.iter().map(decode).collect()
     }
 
-    /// Writes a new run, leased to `owner`.
+    /// Writes a new run (leased as `lease` says) with its tasks.
     pub async fn insert(
         &self,
         run: &Run,
-        owner: &str,
-        lease_until: DateTime<Utc>,
+        lease: Lease<'_>,
+        tasks: &[TaskRow],
     ) -> Result<(), StoreError> {
         let state = serde_json::to_string(run).map_err(failed("encode a run"))?;
+        let (owner, until) = match lease {
+            Lease::Held(owner, until) => (Some(owner), Some(millis(until))),
+            Lease::Released | Lease::Keep => (None, None),
+        };
         let _turn = self.turn().await;
+        let mut tx = civitas_store::begin_write(&self.pool)
+            .await
+            .map_err(failed("begin a transaction"))?;
         sqlx::query(
             "INSERT INTO workflow_runs (run_id, workflow_name, status, state, state_version, \
              started_by, next_deadline, lease_owner, lease_until, created_at, updated_at) \
@@ -138,18 +145,20 @@ impl WorkflowStore {
         .bind(run.started_by.as_deref())
         .bind(run.next_deadline().map(millis))
         .bind(owner)
-        .bind(millis(lease_until))
+        .bind(until)
         .bind(millis(run.created_at))
         .bind(millis(run.updated_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(failed("insert a run"))?;
+        write_tasks(&mut tx, run, tasks).await?;
+        tx.commit().await.map_err(failed("commit"))?;
         Ok(())
     }
 
     /// Writes `run` over `previous_version`, with its tasks and, for a decision, the answer to
-    /// `(task, idempotency key)`; `false` when the run changed since it was read (nothing is
-    /// written).
+    /// `(task, idempotency key)`; `false` when the run changed since it was read, or (with
+    /// `holder`) when that instance no longer holds its lease: nothing is written then.
     pub async fn save(
         &self,
         run: &Run,
@@ -157,6 +166,7 @@ impl WorkflowStore {
         lease: Lease<'_>,
         tasks: &[TaskRow],
         answer: Option<(&str, &str, &Answer)>,
+        holder: Option<&str>,
     ) -> Result<bool, StoreError> {
         let state = serde_json::to_string(run).map_err(failed("encode a run"))?;
         let _turn = self.turn().await;
@@ -173,7 +183,7 @@ impl WorkflowStore {
              next_deadline = $4, updated_at = $5, \
              lease_owner = CASE WHEN $6 = 1 THEN $7 ELSE lease_owner END, \
              lease_until = CASE WHEN $6 = 1 THEN $8 ELSE lease_until END \
-             WHERE run_id = $9 AND state_version = $10",
+             WHERE run_id = $9 AND state_version = $10 AND ($11 = '' OR lease_owner = $11)",
         )
         .bind(run.status.as_str())
         .bind(state)
@@ -185,6 +195,7 @@ impl WorkflowStore {
         .bind(until)
         .bind(&run.id)
         .bind(previous_version)
+        .bind(holder.unwrap_or(""))
         .execute(&mut *tx)
         .await
         .map_err(failed("write a run"))?;
@@ -192,26 +203,7 @@ impl WorkflowStore {
             tx.rollback().await.map_err(failed("roll back"))?;
             return Ok(false);
         }
-        for task in tasks {
-            let json = serde_json::to_string(&task.task).map_err(failed("encode a task"))?;
-            sqlx::query(
-                "INSERT INTO workflow_tasks (task_id, run_id, node_id, workflow_name, status, task, \
-                 expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-                 ON CONFLICT (task_id) DO UPDATE SET status = $5, task = $6, expires_at = $7, \
-                 updated_at = $8",
-            )
-            .bind(&task.task_id)
-            .bind(&run.id)
-            .bind(&task.node_id)
-            .bind(&run.workflow_name)
-            .bind(&task.status)
-            .bind(json)
-            .bind(task.expires_at.map(millis))
-            .bind(millis(run.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("write a task"))?;
-        }
+        write_tasks(&mut tx, run, tasks).await?;
         if let Some((task_id, key, answer)) = answer {
             let body = serde_json::to_string(&answer.body).map_err(failed("encode an answer"))?;
             sqlx::query(
@@ -390,4 +382,33 @@ impl WorkflowStore {
             None => None,
         }
     }
+}
+
+/// Inserts or updates a run's task rows.
+async fn write_tasks(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run: &Run,
+    tasks: &[TaskRow],
+) -> Result<(), StoreError> {
+    for task in tasks {
+        let json = serde_json::to_string(&task.task).map_err(failed("encode a task"))?;
+        sqlx::query(
+            "INSERT INTO workflow_tasks (task_id, run_id, node_id, workflow_name, status, task, \
+                 expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                 ON CONFLICT (task_id) DO UPDATE SET status = $5, task = $6, expires_at = $7, \
+                 updated_at = $8",
+        )
+        .bind(&task.task_id)
+        .bind(&run.id)
+        .bind(&task.node_id)
+        .bind(&run.workflow_name)
+        .bind(&task.status)
+        .bind(json)
+        .bind(task.expires_at.map(millis))
+        .bind(millis(run.updated_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(failed("write a task"))?;
+    }
+    Ok(())
 }

@@ -23,6 +23,19 @@ pub enum Command {
     /// N dataset sagas end to end through the embedded broker with dry-run adapters; print
     /// sagas/s and p50/p99 latency beside Temporal's anchors.
     Saga(super::saga::BenchArgs),
+    /// Runs of a 3-action workflow (no approval) start to completed at concurrency 1 and 32,
+    /// beside the same three commands as three sequential /execute calls.
+    Workflow(WorkflowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkflowArgs {
+    /// Runs per concurrency level (and as many sets of three plain calls).
+    #[arg(long, default_value_t = 2_000)]
+    pub runs: u64,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub concurrency: Vec<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,7 +56,49 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish(args).await,
         Command::Execute(args) => super::bench_execute::run(args).await,
         Command::Saga(args) => super::saga::bench(args).await,
+        Command::Workflow(args) => workflow(args).await,
     }
+}
+
+async fn workflow(args: WorkflowArgs) -> anyhow::Result<ExitCode> {
+    println!(
+        "bench workflow: {} runs of a 3-action workflow (local/user read, update, read; no approval) per level, SQLite, embedded broker, events published; beside: the same 3 commands as 3 sequential POST /execute",
+        args.runs
+    );
+    let report = civitas_crud::bench::workflow_bench(args.runs, &args.concurrency).await?;
+    println!(
+        "{:<34} {:>6} {:>9} {:>9} {:>9} {:>7}",
+        "side", "conc.", "runs/s", "p50 ms", "p99 ms", "failed"
+    );
+    for (wf, plain) in report.workflow.iter().zip(&report.plain) {
+        for (name, level) in [
+            ("workflow start → completed", wf),
+            ("3 plain /execute calls", plain),
+        ] {
+            println!(
+                "{:<34} {:>6} {:>9.0} {:>9.2} {:>9.2} {:>7}",
+                name,
+                level.concurrency,
+                level.per_second(),
+                level.percentile_ms(0.5),
+                level.percentile_ms(0.99),
+                level.failed
+            );
+        }
+        println!(
+            "  concurrency {}: p50 workflow / p50 plain = {:.2} (target ≤ 3 at concurrency 1); {:.0} runs/s (target ≥ 500 at 32)",
+            wf.concurrency,
+            wf.percentile_ms(0.5) / plain.percentile_ms(0.5).max(f64::EPSILON),
+            wf.per_second()
+        );
+    }
+    println!("anchor: Temporal's minimum end-to-end workflow latency ≈ 100 ms");
+    let failed: u64 = report.workflow.iter().map(|l| l.failed).sum();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {

@@ -161,6 +161,14 @@ fn detail(body: &Value) -> String {
     }
 }
 
+/// An RFC 3339 time to the second (`2026-12-03T01:32:43Z`).
+fn seconds(value: &Value) -> String {
+    match value.as_str() {
+        Some(t) if t.len() > 19 => format!("{}Z", &t[..19]),
+        _ => text(value),
+    }
+}
+
 fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -199,7 +207,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
-                "{:<36}  {:<20}  {:<9}  {:>3}  {:<20}  {:<25}  WAITING ON",
+                "{:<36}  {:<20}  {:<9}  {:>3}  {:<20}  {:<20}  WAITING ON",
                 "RUN", "WORKFLOW", "STATUS", "V", "STARTED BY", "STARTED"
             );
             for run in body["runs"].as_array().into_iter().flatten() {
@@ -210,13 +218,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .map(text)
                     .collect();
                 println!(
-                    "{:<36}  {:<20}  {:<9}  {:>3}  {:<20}  {:<25}  {}",
+                    "{:<36}  {:<20}  {:<9}  {:>3}  {:<20}  {:<20}  {}",
                     text(&run["id"]),
                     text(&run["workflow_name"]),
                     text(&run["status"]),
                     text(&run["state_version"]),
                     text(&run["started_by"]),
-                    text(&run["created_at"]),
+                    seconds(&run["created_at"]),
                     waiting.join(", ")
                 );
             }
@@ -290,7 +298,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "{:<36}  {:<9}  {:<20}  {:<16}  {:<8}  {:<36}  TITLE",
                 "TASK", "STATUS", "WORKFLOW", "NODE", "APPROVED", "RUN"
             );
-            for task in body["tasks"].as_array().into_iter().flatten() {
+            let tasks = body["tasks"].as_array().cloned().unwrap_or_default();
+            if tasks.iter().any(|t| t["open_to_anyone"] == true) {
+                println!("(no caller authentication: anyone may decide these tasks)");
+            }
+            for task in &tasks {
                 println!(
                     "{:<36}  {:<9}  {:<20}  {:<16}  {:>3} of {:<1}  {:<36}  {}",
                     text(&task["task_id"]),
@@ -339,14 +351,34 @@ async fn decide_task(api: &Api, args: DecideArgs, decision: &str) -> anyhow::Res
         );
     }
     let task = &answer["task"];
+    // The run goes on in the background: wait a moment for where it settles.
+    let run_id = text(&answer["run"]["id"]);
+    let mut status = text(&answer["run"]["status"]);
+    for _ in 0..30 {
+        if status != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Ok(run) = api
+            .ok(
+                Method::GET,
+                &format!("/workflow/status/{}", urlencode(&run_id)),
+                None,
+                None,
+            )
+            .await
+        {
+            status = text(&run["status"]);
+        }
+    }
     println!(
         "{}: {} ({} of {} approvals); run {} is {}",
         text(&task["task_id"]),
         text(&task["status"]),
         text(&task["approvals"]),
         text(&task["required"]),
-        text(&answer["run"]["id"]),
-        text(&answer["run"]["status"]),
+        run_id,
+        status,
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -395,13 +427,18 @@ fn print_run(run: &Value) {
             text(&entry["what"])
         );
     }
-    if let Some(action) = run["required_action"].as_object() {
+    for action in run["required_actions"].as_array().into_iter().flatten() {
         println!(
-            "\nWAITING for {} approval(s) on task {} ({}): `civitas workflow approve {}` or `reject`",
+            "\nWAITING for {} approval(s) on task {} ({}): `civitas workflow approve {}` or `reject`{}",
             text(&action["required"]),
             text(&action["task_id"]),
             text(&action["node"]),
-            text(&action["task_id"])
+            text(&action["task_id"]),
+            if action["open_to_anyone"] == true {
+                " (no caller authentication: anyone may decide)"
+            } else {
+                ""
+            }
         );
     }
 }

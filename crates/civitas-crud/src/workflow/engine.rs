@@ -19,8 +19,9 @@ use chrono::{DateTime, Utc};
 use civitas_events::{TraceContext, WorkflowData};
 use civitas_kafka::EventContext;
 use civitas_store::Clock;
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Map, Value, json};
 
 use super::definition::{NodeKind, OnInterrupted, Workflow};
@@ -288,7 +289,7 @@ async fn drive(
     run_id: &str,
     begin: Begin,
 ) -> Result<(), StoreError> {
-    let mut inflight = FuturesUnordered::new();
+    let mut inflight: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
     let (mut run, mut started) = match begin {
         Begin::Started(run, nodes) => (*run, Some(nodes)),
         Begin::TakeOver => match engine.store.load(run_id).await? {
@@ -310,19 +311,29 @@ async fn drive(
             },
         };
         take_over = false;
+        let alone = inflight.is_empty() && nodes.len() == 1;
         for node in nodes {
-            // A task of its own: a command holds database transactions and connections, and
-            // must go on while this driver awaits the store.
-            let task = tokio::spawn(run_action(app.clone(), run.clone(), node.clone()));
-            inflight.push(async move {
-                task.await.unwrap_or_else(|_| {
-                    (
-                        node,
-                        Err("the command's task panicked; its outcome is unknown".to_owned()),
-                        None,
-                    )
-                })
-            });
+            let command = run_action(app.clone(), run.clone(), node.clone());
+            if alone {
+                // The only command in flight: nothing else waits on this driver meanwhile.
+                inflight.push(command.boxed());
+                continue;
+            }
+            // Several: each a task of its own, since a command holds database transactions
+            // and connections and must go on while this driver stores another's outcome.
+            let task = tokio::spawn(command);
+            inflight.push(
+                async move {
+                    task.await.unwrap_or_else(|_| {
+                        (
+                            node,
+                            Err("the command's task panicked; its outcome is unknown".to_owned()),
+                            None,
+                        )
+                    })
+                }
+                .boxed(),
+            );
         }
         if inflight.is_empty() {
             return Ok(());

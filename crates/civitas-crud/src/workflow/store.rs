@@ -169,16 +169,12 @@ impl WorkflowStore {
         holder: Option<&str>,
     ) -> Result<bool, StoreError> {
         let state = serde_json::to_string(run).map_err(failed("encode a run"))?;
-        let _turn = self.turn().await;
-        let mut tx = civitas_store::begin_write(&self.pool)
-            .await
-            .map_err(failed("begin a transaction"))?;
         let (set_lease, owner, until) = match lease {
             Lease::Held(owner, until) => (1_i64, Some(owner), Some(millis(until))),
             Lease::Released => (1, None, None),
             Lease::Keep => (0, None, None),
         };
-        let written = sqlx::query(
+        let update = sqlx::query(
             "UPDATE workflow_runs SET status = $1, state = $2, state_version = $3, \
              next_deadline = $4, updated_at = $5, \
              lease_owner = CASE WHEN $6 = 1 THEN $7 ELSE lease_owner END, \
@@ -195,10 +191,23 @@ impl WorkflowStore {
         .bind(until)
         .bind(&run.id)
         .bind(previous_version)
-        .bind(holder.unwrap_or(""))
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("write a run"))?;
+        .bind(holder.unwrap_or(""));
+        let _turn = self.turn().await;
+        if tasks.is_empty() && answer.is_none() {
+            // One statement is atomic on its own: no transaction round trips (most steps).
+            let written = update
+                .execute(&self.pool)
+                .await
+                .map_err(failed("write a run"))?;
+            return Ok(written.rows_affected() == 1);
+        }
+        let mut tx = civitas_store::begin_write(&self.pool)
+            .await
+            .map_err(failed("begin a transaction"))?;
+        let written = update
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("write a run"))?;
         if written.rows_affected() != 1 {
             tx.rollback().await.map_err(failed("roll back"))?;
             return Ok(false);

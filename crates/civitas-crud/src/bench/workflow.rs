@@ -128,6 +128,11 @@ pub async fn workflow_bench(
         Ok(report)
     }
     .await;
+    // The scheduler and drivers let go of the app (and its producer) once their aborts are
+    // processed; the events are flushed before the broker goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let flushing = publisher.clone();
+    let _ = tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(30))).await;
     drop(publisher);
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);

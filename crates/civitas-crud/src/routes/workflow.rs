@@ -177,7 +177,11 @@ pub async fn start(
                     .iter()
                     .fold(&data, |v, p| v.get(p.as_str()).unwrap_or(&Value::Null))
                     .clone();
-                loc.extend(path.into_iter().map(Value::from));
+                // Positions in a list are numbers, as FastAPI writes them.
+                loc.extend(path.into_iter().map(|p| match p.parse::<u64>() {
+                    Ok(index) if !p.starts_with('0') || p == "0" => Value::from(index),
+                    _ => Value::from(p),
+                }));
                 ValidationIssue {
                     kind: "schema".to_owned(),
                     loc,

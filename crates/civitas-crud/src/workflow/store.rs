@@ -128,11 +128,7 @@ impl WorkflowStore {
             Lease::Held(owner, until) => (Some(owner), Some(millis(until))),
             Lease::Released | Lease::Keep => (None, None),
         };
-        let _turn = self.turn().await;
-        let mut tx = civitas_store::begin_write(&self.pool)
-            .await
-            .map_err(failed("begin a transaction"))?;
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO workflow_runs (run_id, workflow_name, status, state, state_version, \
              started_by, next_deadline, lease_owner, lease_until, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -147,10 +143,22 @@ impl WorkflowStore {
         .bind(owner)
         .bind(until)
         .bind(millis(run.created_at))
-        .bind(millis(run.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("insert a run"))?;
+        .bind(millis(run.updated_at));
+        let _turn = self.turn().await;
+        if tasks.is_empty() {
+            insert
+                .execute(&self.pool)
+                .await
+                .map_err(failed("insert a run"))?;
+            return Ok(());
+        }
+        let mut tx = civitas_store::begin_write(&self.pool)
+            .await
+            .map_err(failed("begin a transaction"))?;
+        insert
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("insert a run"))?;
         write_tasks(&mut tx, run, tasks).await?;
         tx.commit().await.map_err(failed("commit"))?;
         Ok(())

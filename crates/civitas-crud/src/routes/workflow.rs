@@ -17,11 +17,13 @@ use crate::routes::extract::{
     ExecuteError, JsonBody, RequestContext, refuse_invalid, set_correlation_header,
 };
 use crate::workflow::access::{self, Who};
-use crate::workflow::engine::{self, ResumeCommand};
+use crate::workflow::engine::{self, ResumeCommand, engine};
 use crate::workflow::run::{Decision, DecisionRecord, RunStatus, Starter};
 
 /// Most runs or tasks one list answers with.
 const MAX_LIST: i64 = 500;
+/// Largest `data` a decision may carry (it is stored with the run).
+const MAX_DECISION_DATA: usize = 16 * 1024;
 
 /// `POST /workflow/start`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,12 +88,6 @@ fn who(ctx: &RequestContext) -> Who<'_> {
         grants: ctx.grants.as_deref(),
         user: ctx.events.user_context.as_ref(),
     }
-}
-
-fn engine(app: &App) -> Result<&crate::workflow::Workflows, ApiError> {
-    app.workflows
-        .as_deref()
-        .ok_or_else(|| ApiError::NotFound("no workflows are configured (--workflows)".to_owned()))
 }
 
 fn invalid(loc: Vec<Value>, kind: &str, msg: String, input: Value) -> Invalid {
@@ -234,6 +230,7 @@ pub async fn start(
     responses(
         (status = 200, description = "The run: status, nodes (results masked), required_action while waiting, timeline", content_type = "application/json"),
         (status = 404, description = "No such run (or not one the caller may see)", body = crate::error::DetailBody),
+        (status = 409, description = "The run's workflow is no longer configured", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
     )
@@ -244,14 +241,9 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let engine = engine(&app)?;
-    let not_found = || ApiError::NotFound(format!("no run '{id}'"));
-    let run = engine.store.load(&id).await?.ok_or_else(not_found)?;
-    let workflow = engine
-        .definition(&run.workflow_name)
-        .cloned()
-        .ok_or_else(not_found)?;
+    let (run, workflow) = engine::load_run(engine, &id).await?;
     if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
-        return Err(not_found());
+        return Err(ApiError::NotFound(format!("no run '{id}'")));
     }
     Ok(Json(engine::status_view(&app, &workflow, &run)))
 }
@@ -389,6 +381,15 @@ pub async fn resume(
 ) -> Result<Response, ExecuteError> {
     let refuse = |error| ctx.error(error);
     let request: ResumeRequest = typed(&app, &ctx, "/workflow/resume/{task_id}", body)?;
+    if request
+        .data
+        .as_ref()
+        .is_some_and(|d| serde_json::to_vec(d).map_or(0, |b| b.len()) > MAX_DECISION_DATA)
+    {
+        return Err(refuse(ApiError::BadRequest(format!(
+            "data is kept with the decision: at most {MAX_DECISION_DATA} bytes of JSON"
+        ))));
+    }
     let key = request.idempotency_key.trim();
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(refuse(ApiError::BadRequest(
@@ -445,14 +446,9 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let engine = engine(&app)?;
-    let not_found = || ApiError::NotFound(format!("no run '{id}'"));
-    let run = engine.store.load(&id).await?.ok_or_else(not_found)?;
-    let workflow = engine
-        .definition(&run.workflow_name)
-        .cloned()
-        .ok_or_else(not_found)?;
+    let (run, workflow) = engine::load_run(engine, &id).await?;
     if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
-        return Err(not_found());
+        return Err(ApiError::NotFound(format!("no run '{id}'")));
     }
     access::may_cancel(&app, &workflow, &run, who(&ctx))?;
     engine::cancel(&app, &id, who(&ctx).subject())

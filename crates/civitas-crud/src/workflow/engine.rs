@@ -182,7 +182,25 @@ enum Begin {
     TakeOver,
 }
 
-fn engine(app: &App) -> Result<&Workflows, ApiError> {
+/// A stored run and its workflow: 404 without the run, 409 when its workflow is no longer
+/// configured (the run stays as it is until it is again).
+pub async fn load_run(engine: &Workflows, run_id: &str) -> Result<(Run, Arc<Workflow>), ApiError> {
+    let run = engine
+        .store
+        .load(run_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no run '{run_id}'")))?;
+    let workflow = engine.definition(&run.workflow_name).cloned().ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "workflow '{}' of this run is no longer configured; the run stays as it is until it is again",
+            run.workflow_name
+        ))
+    })?;
+    Ok((run, workflow))
+}
+
+/// The app's workflow engine; 404 when no workflows are configured.
+pub fn engine(app: &App) -> Result<&Workflows, ApiError> {
     app.workflows
         .as_deref()
         .ok_or_else(|| ApiError::NotFound("no workflows are configured (--workflows)".to_owned()))
@@ -755,20 +773,7 @@ where
         .task(&command.task_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no task '{}'", command.task_id)))?;
-    let mut run = engine
-        .store
-        .load(&run_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no run '{run_id}'")))?;
-    let workflow = engine
-        .definition(&run.workflow_name)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "workflow '{}' is no longer configured",
-                run.workflow_name
-            ))
-        })?;
+    let (mut run, workflow) = load_run(engine, &run_id).await?;
     let node_id = run
         .nodes
         .iter()
@@ -879,20 +884,7 @@ where
 pub async fn cancel(app: &App, run_id: &str, by: Option<&str>) -> Result<Value, ApiError> {
     let engine = engine(app)?;
     for _ in 0..MAX_CONFLICTS {
-        let mut run = engine
-            .store
-            .load(run_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no run '{run_id}'")))?;
-        let workflow = engine
-            .definition(&run.workflow_name)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::Conflict(format!(
-                    "workflow '{}' is no longer configured",
-                    run.workflow_name
-                ))
-            })?;
+        let (mut run, workflow) = load_run(engine, run_id).await?;
         if run.status.is_terminal() {
             return Err(ApiError::Conflict(format!(
                 "the run has ended: it is {}",

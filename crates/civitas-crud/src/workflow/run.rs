@@ -20,6 +20,9 @@ use crate::template::Templates;
 
 /// Most timeline entries kept per run (the newest are kept).
 const MAX_TIMELINE: usize = 500;
+/// Largest command result kept in a run (its JSON): the run is rewritten at every step, and
+/// a `list` can answer megabytes. A larger result is replaced by a note of its size.
+pub const MAX_RESULT_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -336,7 +339,12 @@ impl Run {
         match outcome {
             Ok((result, _object_id)) => {
                 state.status = NodeStatus::Completed;
-                state.result = Some(result);
+                let size = serde_json::to_vec(&result).map_or(0, |bytes| bytes.len());
+                state.result = Some(if size > MAX_RESULT_BYTES {
+                    json!({"truncated": true, "bytes": size, "note": format!("a result larger than {MAX_RESULT_BYTES} bytes is not kept in the run; its crud.operations event has it")})
+                } else {
+                    result
+                });
                 self.note(now, Some(node), "completed");
             }
             Err(error) => {

@@ -58,7 +58,8 @@ EOF
 python3 scripts/fake-http.py "$kc_port" 204 2>"$work/kc.log" &
 kc_pid=$!
 DATABASE_URL="sqlite://$work/civitas.db" "$bin" serve crud --kafka "$broker" \
-  --systems "$work/systems" --http-listen "$http" >"$work/serve.out" 2>"$work/serve.err" &
+  --systems "$work/systems" --workflows config/workflows --http-listen "$http" \
+  >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
 for _ in $(seq 1 60); do
   curl -sf "http://$http/health" >/dev/null 2>&1 && break

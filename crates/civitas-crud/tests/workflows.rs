@@ -368,7 +368,7 @@ async fn a_stale_version_is_409_with_the_run_and_a_repeated_key_gets_the_first_a
         &[("if-match", "\"1\"")],
     )
     .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409, "If-Match and state_version disagree");
     // An unknown task is a 404.
     let (status, _) = resume(&app, "no-such-task", "approve", 1, "y").await;
     assert_eq!(status, 404);

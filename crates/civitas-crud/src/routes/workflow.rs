@@ -2,6 +2,7 @@
 //! Authenticated like `/execute`; who may do what is [`access`](crate::workflow::access)'s.
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,28 +60,82 @@ pub struct ResumeRequest {
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
     /// The run's `state_version` the decision was made on (also the `If-Match` header).
+    #[serde(deserialize_with = "whole_number")]
     pub state_version: i64,
     /// Chosen by the caller, the same on a retry: a repeated key gets the first answer.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     pub idempotency_key: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunFilter {
-    /// RUNNING, WAITING, COMPLETED, FAILED or CANCELLED.
+    /// RUNNING, WAITING, COMPLETED, FAILED or CANCELLED (any case).
+    #[param(value_type = Option<RunStatus>)]
     pub status: Option<String>,
     pub workflow: Option<String>,
-    /// At most 500 (default 50).
+    /// Default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskFilter {
-    /// PENDING, APPROVED, REJECTED, EXPIRED or CANCELLED.
+    /// PENDING, APPROVED, REJECTED, EXPIRED or CANCELLED (any case).
+    #[param(value_type = Option<TaskStatus>)]
     pub status: Option<String>,
     pub workflow: Option<String>,
     /// `me`: only the tasks the caller may decide.
+    #[param(pattern = "^me$")]
     pub assignee: Option<String>,
+    /// Default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+}
+
+/// An integer, also when written `7.0` (JSON Schema's `integer` allows it).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(d)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "{number} is not a whole number"
+        ))),
+    }
+}
+
+/// A task's status (for the API document; tasks store it as text).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+/// A query string that does not fit: 400 with the reason, as JSON.
+fn bad_query(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest(rejection.body_text())
+}
+
+/// A path id that cannot be read (not UTF-8): 400, as JSON.
+fn bad_path(rejection: PathRejection) -> ApiError {
+    ApiError::BadRequest(rejection.body_text())
+}
+
+/// A list's `limit`: 1 to 500, 50 when not given.
+fn list_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=MAX_LIST).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::BadRequest(format!("limit is 1 to {MAX_LIST}"))),
+    }
 }
 
 fn who(ctx: &RequestContext) -> Who<'_> {
@@ -138,6 +193,8 @@ fn typed<T: serde::de::DeserializeOwned>(
         (status = 415, description = "Not application/json", body = crate::error::DetailBody),
         (status = 422, description = "The body or its data does not fit (FastAPI detail; a crud.errors event)", body = crate::error::ValidationBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::error::DetailBody),
+        (status = 413, description = "Body too large", body = crate::error::DetailBody),
     )
 )]
 pub async fn start(
@@ -233,13 +290,15 @@ pub async fn start(
         (status = 409, description = "The run's workflow is no longer configured", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 400, description = "The id in the path cannot be read", body = crate::error::DetailBody),
     )
 )]
 pub async fn status(
     State(app): State<App>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(bad_path)?;
     let engine = engine(&app)?;
     let (run, workflow) = engine::load_run(engine, &id).await?;
     if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
@@ -264,18 +323,19 @@ pub async fn status(
 pub async fn runs(
     State(app): State<App>,
     ctx: RequestContext,
-    Query(filter): Query<RunFilter>,
+    filter: Result<Query<RunFilter>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(filter) = filter.map_err(bad_query)?;
     let engine = engine(&app)?;
     let status = match filter.status.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
             ApiError::BadRequest(
                 "status is RUNNING, WAITING, COMPLETED, FAILED or CANCELLED".to_owned(),
             )
         })?),
     };
-    let limit = filter.limit.unwrap_or(50).clamp(1, MAX_LIST);
+    let limit = list_limit(filter.limit)?;
     let runs = engine
         .store
         .list(status, filter.workflow.as_deref(), limit)
@@ -345,8 +405,11 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         .to_str()
         .ok()
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .map(Some)
+        .and_then(|v| match v {
+            // No precondition: the body's state_version decides.
+            "*" | "null" | "" => Some(None),
+            v => v.parse().ok().map(Some),
+        })
         .ok_or_else(|| {
             ApiError::BadRequest("If-Match is the run's state_version, e.g. \"7\"".to_owned())
         })
@@ -358,27 +421,31 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     tag = "workflows",
     params(
         ("task_id" = String, Path, description = "The task (required_action.task_id)"),
-        ("If-Match" = Option<String>, Header, description = "The run's state_version the decision was made on"),
+        ("If-Match" = Option<i64>, Header, description = "The run's state_version the decision was made on (also accepted quoted, as an ETag)"),
     ),
     request_body(content = ResumeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The decision is recorded: the task and the run", content_type = "application/json"),
-        (status = 400, description = "If-Match and state_version disagree, or a bad idempotency key", body = crate::error::DetailBody),
+        (status = 400, description = "A bad If-Match, idempotency key or decision data", body = crate::error::DetailBody),
         (status = 403, description = "The caller is not an approver of the task (or is its initiator)", body = crate::error::DetailBody),
         (status = 404, description = "No such task", body = crate::error::DetailBody),
-        (status = 409, description = "A stale state_version (the body carries the run as it is), or the task is closed", content_type = "application/json"),
+        (status = 409, description = "A stale state_version (the body carries the run as it is), If-Match and state_version disagree, or the task is closed", content_type = "application/json"),
         (status = 422, description = "The body does not fit", body = crate::error::ValidationBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::error::DetailBody),
+        (status = 413, description = "Body too large", body = crate::error::DetailBody),
+        (status = 415, description = "Not application/json", body = crate::error::DetailBody),
     )
 )]
 pub async fn resume(
     State(app): State<App>,
     ctx: RequestContext,
-    Path(task_id): Path<String>,
+    task_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ExecuteError> {
+    let Path(task_id) = task_id.map_err(|r| ctx.error(bad_path(r)))?;
     let refuse = |error| ctx.error(error);
     let request: ResumeRequest = typed(&app, &ctx, "/workflow/resume/{task_id}", body)?;
     if request
@@ -398,8 +465,8 @@ pub async fn resume(
     }
     let version = match if_match(&headers).map_err(refuse)? {
         Some(v) if v != request.state_version => {
-            return Err(refuse(ApiError::BadRequest(format!(
-                "If-Match ({v}) and state_version ({}) disagree",
+            return Err(refuse(ApiError::Conflict(format!(
+                "If-Match ({v}) and state_version ({}) disagree: send the version you decided on in both",
                 request.state_version
             ))));
         }
@@ -431,6 +498,7 @@ pub async fn resume(
     path = "/workflow/{id}/cancel",
     tag = "workflows",
     params(("id" = String, Path, description = "The run id")),
+    request_body(content = Object, content_type = "application/json", description = "`{}` (the JSON content type is the cross-site request guard)"),
     responses(
         (status = 200, description = "The run, CANCELLED", content_type = "application/json"),
         (status = 403, description = "Only its starter and who may start the workflow may cancel a run", body = crate::error::DetailBody),
@@ -438,13 +506,16 @@ pub async fn resume(
         (status = 409, description = "The run has ended", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 400, description = "The id in the path cannot be read", body = crate::error::DetailBody),
+        (status = 415, description = "Not application/json", body = crate::error::DetailBody),
     )
 )]
 pub async fn cancel(
     State(app): State<App>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(bad_path)?;
     let engine = engine(&app)?;
     let (run, workflow) = engine::load_run(engine, &id).await?;
     if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
@@ -472,15 +543,12 @@ pub async fn cancel(
 pub async fn tasks(
     State(app): State<App>,
     ctx: RequestContext,
-    Query(filter): Query<TaskFilter>,
+    filter: Result<Query<TaskFilter>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(filter) = filter.map_err(bad_query)?;
     let engine = engine(&app)?;
-    let limit = filter.limit.unwrap_or(50).clamp(1, MAX_LIST);
-    let status = filter
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(str::to_ascii_uppercase);
+    let limit = list_limit(filter.limit)?;
+    let status = filter.status.as_deref().map(str::to_ascii_uppercase);
     if let Some(status) = &status
         && !["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED"].contains(&status.as_str())
     {
@@ -489,7 +557,7 @@ pub async fn tasks(
         ));
     }
     let mine = match filter.assignee.as_deref() {
-        None | Some("") => false,
+        None => false,
         Some("me") => true,
         Some(_) => {
             return Err(ApiError::BadRequest(
@@ -557,13 +625,15 @@ async fn task_for(
         (status = 404, description = "No such task", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
+        (status = 400, description = "The id in the path cannot be read", body = crate::error::DetailBody),
     )
 )]
 pub async fn task(
     State(app): State<App>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(bad_path)?;
     let engine = engine(&app)?;
     let not_found = || ApiError::NotFound(format!("no task '{id}'"));
     let (_, task) = engine.store.task(&id).await?.ok_or_else(not_found)?;

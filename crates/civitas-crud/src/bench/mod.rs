@@ -297,12 +297,9 @@ pub enum BenchError {
     Setup(String),
 }
 
-/// The whole benchmark: broker, database, two apps, a user, two load runs. `client_options`
-/// are raw librdkafka options for the publishing side's producer (e.g. `linger.ms=20`).
-pub async fn execute_bench(
-    options: &LoadOptions,
-    client_options: &[(String, String)],
-) -> Result<ExecuteBenchReport, BenchError> {
+/// An embedded broker with this run's CRUD topics (`bench<id>.*`, 3 partitions each), and
+/// the run's id.
+async fn bench_broker() -> Result<(EmbeddedBroker, CrudTopics, String), BenchError> {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("a literal address");
     let broker = EmbeddedBroker::start(any, 1)
         .await
@@ -313,6 +310,17 @@ pub async fn execute_bench(
     for topic in topics.all() {
         broker.create_topic(topic, 3).map_err(BenchError::Broker)?;
     }
+    Ok((broker, topics, run_id))
+}
+
+/// The whole benchmark: broker, database, two apps, a user, two load runs. `client_options`
+/// are raw librdkafka options for the publishing side's producer (e.g. `linger.ms=20`).
+pub async fn execute_bench(
+    options: &LoadOptions,
+    client_options: &[(String, String)],
+) -> Result<ExecuteBenchReport, BenchError> {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("a literal address");
+    let (broker, topics, run_id) = bench_broker().await?;
     let kafka = broker
         .settings()
         .with_client_options(client_options.iter().cloned());

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use civitas_kafka::{EmbeddedBroker, Publisher};
-use civitas_topics::CrudTopics;
+use civitas_kafka::Publisher;
 
 use super::BenchError;
 use crate::app::App;
@@ -80,15 +79,7 @@ pub async fn workflow_bench(
     concurrencies: &[usize],
 ) -> Result<WorkflowBenchReport, BenchError> {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("a literal address");
-    let broker = EmbeddedBroker::start(any, 1)
-        .await
-        .map_err(BenchError::Broker)?;
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("bench{}", &run_id[..8]);
-    let topics = CrudTopics::with_prefix(&prefix).expect("bench<hex> is a valid CRUD prefix");
-    for topic in topics.all() {
-        broker.create_topic(topic, 3).map_err(BenchError::Broker)?;
-    }
+    let (broker, topics, run_id) = super::bench_broker().await?;
     let publisher = Publisher::connect(&broker.settings()).map_err(BenchError::Broker)?;
     let dir = std::env::temp_dir().join(format!("civitas-bench-{run_id}"));
     std::fs::create_dir_all(dir.join("workflows"))?;

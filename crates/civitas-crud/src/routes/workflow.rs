@@ -348,23 +348,7 @@ pub async fn runs(
         if !access::may_read(&app, workflow, &run, who(&ctx)).await {
             continue;
         }
-        let waiting_on: Vec<&String> = run
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.status == crate::workflow::run::NodeStatus::Waiting)
-            .map(|(id, _)| id)
-            .collect();
-        out.push(json!({
-            "id": run.id,
-            "workflow_name": run.workflow_name,
-            "status": run.status,
-            "state_version": run.state_version,
-            "started_by": run.started_by,
-            "created_at": run.created_at,
-            "updated_at": run.updated_at,
-            "error": run.error,
-            "waiting_on": waiting_on,
-        }));
+        out.push(engine::summary_view(&run));
     }
     Ok(Json(json!({ "runs": out })))
 }

@@ -968,6 +968,30 @@ pub fn status_view(app: &App, workflow: &Workflow, run: &Run) -> Value {
             task
         })
         .collect();
+    let mut view = summary_view(run);
+    let extra = json!({
+        "failed_node": run.failed_node,
+        "inputs": app.masker.masked(&run.inputs),
+        "vars": app.masker.masked(&Value::Object(run.vars.clone())),
+        "nodes": nodes,
+        "required_action": required.first().cloned(),
+        "required_actions": required,
+        "timeline": run.timeline,
+    });
+    if let (Value::Object(view), Value::Object(extra)) = (&mut view, extra) {
+        view.extend(extra);
+    }
+    view
+}
+
+/// A run in a list: id, workflow, status, version, who and when, its error, what it waits on.
+pub fn summary_view(run: &Run) -> Value {
+    let waiting_on: Vec<&String> = run
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.status == NodeStatus::Waiting)
+        .map(|(id, _)| id)
+        .collect();
     json!({
         "id": run.id,
         "workflow_name": run.workflow_name,
@@ -977,12 +1001,6 @@ pub fn status_view(app: &App, workflow: &Workflow, run: &Run) -> Value {
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "error": run.error,
-        "failed_node": run.failed_node,
-        "inputs": app.masker.masked(&run.inputs),
-        "vars": app.masker.masked(&Value::Object(run.vars.clone())),
-        "nodes": nodes,
-        "required_action": required.first().cloned(),
-        "required_actions": required,
-        "timeline": run.timeline,
+        "waiting_on": waiting_on,
     })
 }

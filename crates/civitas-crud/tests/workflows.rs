@@ -357,6 +357,16 @@ async fn a_stale_version_is_409_with_the_run_and_a_repeated_key_gets_the_first_a
     assert_eq!(first, again, "the first answer, replayed");
     let now = run_status(&app, &id).await;
     assert_eq!(node(&now, "ask")["task"]["approvals"], 1, "recorded once");
+    // The same key for another decision is refused, not answered with the first one's answer.
+    let (status, body) = resume(&app, &task, "reject", version, "same").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("choose a new key"),
+        "{body}"
+    );
 
     // If-Match and state_version must agree.
     let (status, _) = call(
@@ -988,4 +998,61 @@ async fn cycles_impossible_edges_and_unreachable_nodes_are_refused() {
             "{expected:?} not in {errors}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_decision_moves_its_branch_on_while_a_slow_command_runs_in_another() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/admin/realms/city/users/slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "slow"}))
+                .set_delay(Duration::from_secs(4)),
+        )
+        .mount(&upstream)
+        .await;
+    let systems = common::systems_dir(
+        "kc.yaml",
+        &format!(
+            "name: kc\ntype: keycloak\nbase_url: {}\nsettings: {{realm: city}}\nretry: {{attempts: 1}}\n",
+            upstream.uri()
+        ),
+    );
+    let flows = workflows_dir(&[(
+        "branches.yaml",
+        "name: side\nnodes:\n  slow:\n    type: action\n    config: {system: kc, object_type: user, action: read, object_id: slow}\n  ask:\n    type: approval\n    config: {approvers: {role: admin}}\n  after:\n    type: set\n    depends_on: [ask]\n    config: {set: {done: \"true\"}}\n",
+    )]);
+    let (systems_path, flows_path) = (systems.path().to_owned(), flows.path().to_owned());
+    let app = TestApp::spawn_with(move |s| {
+        s.systems_dir = Some(systems_path);
+        s.workflows_dir = Some(flows_path);
+    })
+    .await;
+    let id = start(&app, "side", json!({})).await;
+    let run = wait_until(&app, &id, |r| node(r, "ask")["status"] == "WAITING").await;
+    assert_eq!(run["status"], "RUNNING", "the slow command runs");
+    let task = node(&run, "ask")["task"]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = resume(
+        &app,
+        &task,
+        "approve",
+        run["state_version"].as_i64().unwrap(),
+        "k",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let run = wait_until(&app, &id, |r| node(r, "after")["status"] == "COMPLETED").await;
+    assert_eq!(
+        node(&run, "slow")["status"],
+        "RUNNING",
+        "the approved branch went on before the slow command ended"
+    );
+    let done = wait_for(&app, &id, "COMPLETED").await;
+    assert_eq!(node(&done, "slow")["status"], "COMPLETED");
 }

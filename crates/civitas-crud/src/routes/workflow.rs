@@ -287,7 +287,6 @@ pub async fn start(
     responses(
         (status = 200, description = "The run: status, nodes (results masked), required_action while waiting, timeline", content_type = "application/json"),
         (status = 404, description = "No such run (or not one the caller may see)", body = crate::error::DetailBody),
-        (status = 409, description = "The run's workflow is no longer configured", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
         (status = 400, description = "The id in the path cannot be read", body = crate::error::DetailBody),
@@ -457,6 +456,12 @@ pub async fn resume(
         _ => request.state_version,
     };
     let who = who(&ctx);
+    let by_id = who.user.and_then(|u| u.unique_id.clone());
+    if app.caller_auth.is_some() && by_id.is_none() {
+        return Err(refuse(ApiError::Forbidden(
+            "your token has no `sub`: a decision must name who made it".to_owned(),
+        )));
+    }
     let command = ResumeCommand {
         task_id,
         idempotency_key: key.to_owned(),
@@ -464,6 +469,7 @@ pub async fn resume(
         record: DecisionRecord {
             decision: request.decision,
             by: who.subject().map(str::to_owned),
+            by_id,
             at: Utc::now(),
             data: request.data,
         },

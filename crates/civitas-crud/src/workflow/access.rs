@@ -32,11 +32,17 @@ impl Who<'_> {
         self.user.and_then(|u| u.subject.as_deref())
     }
 
+    /// Whether the caller started the run: the same `sub` (unique at the issuer), or, for a
+    /// token without one, the same subject claim.
     fn is_starter(&self, run: &Run) -> bool {
-        let Some(started_by) = run.started_by.as_deref() else {
-            return false;
-        };
-        self.subject() == Some(started_by)
+        let starter = run.user_context.as_ref();
+        match (
+            self.user.and_then(|u| u.unique_id.as_deref()),
+            starter.and_then(|u| u.unique_id.as_deref()),
+        ) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => run.started_by.is_some() && self.subject() == run.started_by.as_deref(),
+        }
     }
 }
 
@@ -50,7 +56,10 @@ pub fn may_start(app: &App, workflow: &Workflow, who: Who<'_>) -> Result<(), Api
             continue;
         };
         let Some(kind) = Kind::from_name(&action.kind) else {
-            continue;
+            return Err(ApiError::Forbidden(format!(
+                "node '{}' runs a command of unknown kind '{}'",
+                node.id, action.kind
+            )));
         };
         let target = Target {
             system: &action.system,

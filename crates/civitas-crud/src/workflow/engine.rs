@@ -11,7 +11,7 @@
 //! flight then is its node's `on_interrupted`: `rerun` (default for read and list) or `fail`
 //! (default for the others) — docs/workflows.md.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,9 +23,10 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
 
 use super::definition::{NodeKind, OnInterrupted, Workflow};
-use super::run::{DecisionRecord, NodeStatus, Run, RunStatus, Starter};
+use super::run::{Decision, DecisionRecord, NodeStatus, Run, RunStatus, Starter};
 use super::store::{Answer, Lease, StoreError, TaskRow, WorkflowStore};
 use crate::app::App;
 use crate::error::ApiError;
@@ -39,6 +40,8 @@ const LEASE: Duration = Duration::from_secs(30);
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// Conflicting writes retried before a driver gives the run up (another instance has it).
 const MAX_CONFLICTS: usize = 20;
+/// Times a `rerun` command is sent before an interruption fails it.
+const MAX_ATTEMPTS: u32 = 3;
 /// Seconds a driver retries a failing database before it gives a run up.
 const STORE_RETRIES: u32 = 20;
 /// Runs taken over per scheduler tick.
@@ -57,7 +60,9 @@ pub struct Workflows {
     /// How often the scheduler looks for runs to take over and timers that are due.
     pub poll: Duration,
     /// The runs this instance drives now.
-    active: Mutex<HashSet<String>>,
+    /// The runs this instance drives now, each with the nudge that wakes its driver (a
+    /// decision was stored).
+    active: Mutex<HashMap<String, Arc<Notify>>>,
     /// Runs that ended here (id, status), for whoever listens (the benchmark).
     ended: tokio::sync::broadcast::Sender<(String, RunStatus)>,
 }
@@ -103,16 +108,40 @@ impl Workflows {
     /// Marks `run_id` as driven here; `None` when it already is.
     fn enter(&self, run_id: &str) -> Option<ActiveGuard<'_>> {
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-        active.insert(run_id.to_owned()).then(|| ActiveGuard {
+        if active.contains_key(run_id) {
+            return None;
+        }
+        let nudge = Arc::new(Notify::new());
+        active.insert(run_id.to_owned(), nudge.clone());
+        Some(ActiveGuard {
             workflows: self,
             run_id: run_id.to_owned(),
+            nudge,
         })
+    }
+
+    /// Wakes the driver of `run_id` if it runs here; `false` when none does.
+    fn nudge(&self, run_id: &str) -> bool {
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        match active.get(run_id) {
+            Some(nudge) => {
+                nudge.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn is_active(&self, run_id: &str) -> bool {
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        active.contains_key(run_id)
     }
 }
 
 struct ActiveGuard<'a> {
     workflows: &'a Workflows,
     run_id: String,
+    nudge: Arc<Notify>,
 }
 
 impl Drop for ActiveGuard<'_> {
@@ -182,20 +211,23 @@ enum Begin {
     TakeOver,
 }
 
-/// A stored run and its workflow: 404 without the run, 409 when its workflow is no longer
-/// configured (the run stays as it is until it is again).
+/// A stored run and its workflow: 404 without the run, and also when its workflow is no
+/// longer configured (the run stays as it is until it is again; a 404 tells a caller who may
+/// not see the run nothing about it).
 pub async fn load_run(engine: &Workflows, run_id: &str) -> Result<(Run, Arc<Workflow>), ApiError> {
     let run = engine
         .store
         .load(run_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no run '{run_id}'")))?;
-    let workflow = engine.definition(&run.workflow_name).cloned().ok_or_else(|| {
-        ApiError::Conflict(format!(
-            "workflow '{}' of this run is no longer configured; the run stays as it is until it is again",
-            run.workflow_name
-        ))
-    })?;
+    let workflow = engine
+        .definition(&run.workflow_name)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no run '{run_id}' (or its workflow is no longer configured)"
+            ))
+        })?;
     Ok((run, workflow))
 }
 
@@ -213,10 +245,10 @@ fn spawn_drive(app: &App, run_id: String, begin: Begin) {
         let Some(engine) = app.workflows.clone() else {
             return;
         };
-        let Some(_guard) = engine.enter(&run_id) else {
+        let Some(guard) = engine.enter(&run_id) else {
             return;
         };
-        if let Err(error) = drive(&app, &engine, &run_id, begin).await {
+        if let Err(error) = drive(&app, &engine, &run_id, begin, &guard.nudge).await {
             tracing::warn!(%run_id, %error, source = %error.source, "a workflow run stopped advancing; another tick takes it up again");
         }
     });
@@ -227,12 +259,8 @@ pub async fn kick(app: &App, run_id: &str) {
     let Some(engine) = app.workflows.as_deref() else {
         return;
     };
-    if engine
-        .active
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(run_id)
-    {
+    // Driven here already: its driver applies the new state now, not when its commands end.
+    if engine.nudge(run_id) {
         return;
     }
     match engine
@@ -256,12 +284,7 @@ pub async fn tick(app: &App) -> Result<usize, StoreError> {
     let due = engine.store.due(engine.now(), &names, DUE_BATCH).await?;
     let mut taken = 0;
     for run_id in due {
-        let busy = engine
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&run_id);
-        if busy {
+        if engine.is_active(&run_id) {
             continue;
         }
         if engine
@@ -306,6 +329,7 @@ async fn drive(
     engine: &Workflows,
     run_id: &str,
     begin: Begin,
+    nudge: &Notify,
 ) -> Result<(), StoreError> {
     let mut inflight: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
     let (mut run, mut started) = match begin {
@@ -329,17 +353,11 @@ async fn drive(
             },
         };
         take_over = false;
-        let alone = inflight.is_empty() && nodes.len() == 1;
         for node in nodes {
-            let command = run_action(app.clone(), run.clone(), node.clone());
-            if alone {
-                // The only command in flight: nothing else waits on this driver meanwhile.
-                inflight.push(command.boxed());
-                continue;
-            }
-            // Several: each a task of its own, since a command holds database transactions
-            // and connections and must go on while this driver stores another's outcome.
-            let task = tokio::spawn(command);
+            // Each command a task of its own: it holds database transactions and connections
+            // and must go on while this driver stores another's outcome, and it runs to its
+            // end (and its event) even if this driver stops.
+            let task = tokio::spawn(run_action(app.clone(), run.clone(), node.clone()));
             inflight.push(
                 async move {
                     task.await.unwrap_or_else(|_| {
@@ -356,22 +374,40 @@ async fn drive(
         if inflight.is_empty() {
             return Ok(());
         }
-        loop {
-            tokio::select! {
-                done = inflight.next() => {
-                    finished = done;
-                    break;
-                }
-                _ = renew.tick() => {
-                    if !engine.store.renew(run_id, &engine.instance, engine.lease_until()).await? {
-                        // Another instance took the run over (this one stalled past the
-                        // lease); it treats these commands as interrupted.
-                        tracing::warn!(%run_id, "lost a workflow run's lease; another instance took it over");
+        // Wait for a command to finish; meanwhile renew the lease, fire timers that fall due
+        // and apply decisions stored by others (a nudge), without waiting for the commands.
+        let deadline = run.next_deadline().map(|at| {
+            (at - engine.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(LEASE)
+        });
+        tokio::select! {
+            done = inflight.next() => finished = done,
+            _ = renew.tick() => {
+                match engine.store.renew(run_id, &engine.instance, engine.lease_until()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Another instance took the run over (this one stalled past the lease)
+                        // or it was cancelled: the commands run to their end, unrecorded here.
+                        tracing::warn!(%run_id, "no longer holds a workflow run's lease; stops driving it");
                         return Ok(());
                     }
+                    Err(error) => tracing::warn!(%run_id, %error, "could not renew a workflow run's lease; trying again"),
                 }
+                started = Some(Vec::new());
             }
+            () = nudge.notified() => {}
+            () = sleep_for(deadline) => {}
         }
+    }
+}
+
+/// Sleeps for `duration`, or forever without one.
+async fn sleep_for(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -419,7 +455,13 @@ async fn apply(
                     if run.nodes[id].status != NodeStatus::Running {
                         continue;
                     }
-                    match action.interrupted_policy() {
+                    let policy = if run.nodes[id].attempts >= MAX_ATTEMPTS {
+                        // A command that keeps dying with its instance is not sent again.
+                        OnInterrupted::Fail
+                    } else {
+                        action.interrupted_policy()
+                    };
+                    match policy {
                         OnInterrupted::Rerun => {
                             run.restart_action(id, now);
                             start.push(id.clone());
@@ -786,11 +828,16 @@ where
         .ok_or_else(|| ApiError::NotFound(format!("no task '{}'", command.task_id)))?;
     // Who may decide is checked before anything is answered, a replayed answer too.
     check(&workflow, &run, &node_id).await?;
-    if let Some(answer) = engine
-        .store
-        .answer(&command.task_id, &command.idempotency_key)
-        .await?
-    {
+    let record = &command.record;
+    let fingerprint = Answer::fingerprint(
+        record.by_id.as_deref().or(record.by.as_deref()),
+        match record.decision {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        },
+        record.data.as_ref(),
+    );
+    if let Some(answer) = replay(engine, &command, &fingerprint).await? {
         return Ok(answer);
     }
     if command.version != run.state_version {
@@ -803,6 +850,7 @@ where
                 ),
                 "run": status_view(app, &workflow, &run),
             }),
+            fingerprint: String::new(),
         });
     }
     let status = run.nodes[&node_id].status;
@@ -812,11 +860,12 @@ where
             task_status(status)
         )));
     }
-    if let Some(by) = &command.record.by
-        && run.nodes[&node_id]
-            .approval
-            .as_ref()
-            .is_some_and(|a| a.decisions.iter().any(|d| d.by.as_deref() == Some(by)))
+    if let Some(by) = command.record.by_id.as_ref().or(command.record.by.as_ref())
+        && run.nodes[&node_id].approval.as_ref().is_some_and(|a| {
+            a.decisions
+                .iter()
+                .any(|d| d.by_id.as_ref().or(d.by.as_ref()) == Some(by))
+        })
     {
         return Err(ApiError::Conflict(
             "you have decided this task already".to_owned(),
@@ -824,7 +873,7 @@ where
     }
     let previous = run.clone();
     let now = engine.now();
-    let settled = run.decide(&workflow, &node_id, command.record, now);
+    let settled = run.decide(&workflow, &node_id, command.record.clone(), now);
     if settled || run.error.is_some() {
         // Something to do now: the next driver (here, or the scheduler's) advances it.
         run.status = RunStatus::Running;
@@ -837,6 +886,7 @@ where
             "task": task_json(app, &workflow, &run, &node_id),
             "run": status_view(app, &workflow, &run),
         }),
+        fingerprint,
     };
     let tasks = task_rows(app, &workflow, &run);
     let saved = engine
@@ -852,7 +902,14 @@ where
         .await;
     match saved {
         Ok(true) => {}
-        Ok(false) => {
+        Ok(false) | Err(_) => {
+            // The same key decided concurrently (a retry): its answer is the answer.
+            if let Some(answer) = replay(engine, &command, &answer.fingerprint).await? {
+                return Ok(answer);
+            }
+            if let Err(error) = saved {
+                return Err(error.into());
+            }
             let current = engine.store.load(&run_id).await?.unwrap_or(previous);
             return Ok(Answer {
                 status: 409,
@@ -860,24 +917,35 @@ where
                     "detail": "the run changed while your decision was recorded; read it again and decide on what it shows now",
                     "run": status_view(app, &workflow, &current),
                 }),
+                fingerprint: String::new(),
             });
-        }
-        Err(error) => {
-            // The same key decided concurrently: its answer is the answer.
-            if let Some(answer) = engine
-                .store
-                .answer(&command.task_id, &command.idempotency_key)
-                .await?
-            {
-                return Ok(answer);
-            }
-            return Err(error.into());
         }
     }
     if run.status == RunStatus::Running {
         kick(app, &run.id).await;
     }
     Ok(answer)
+}
+
+/// The stored answer to the command's key: replayed when the same person sent the same
+/// decision, refused when the key was used for another decision or by someone else.
+async fn replay(
+    engine: &Workflows,
+    command: &ResumeCommand,
+    fingerprint: &str,
+) -> Result<Option<Answer>, ApiError> {
+    match engine
+        .store
+        .answer(&command.task_id, &command.idempotency_key)
+        .await?
+    {
+        Some(answer) if answer.fingerprint == fingerprint => Ok(Some(answer)),
+        Some(_) => Err(ApiError::Conflict(
+            "this idempotency_key was used for another decision (or by someone else): choose a new key"
+                .to_owned(),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Cancels a run.
@@ -903,7 +971,7 @@ pub async fn cancel(app: &App, run_id: &str, by: Option<&str>) -> Result<Value, 
             .save(
                 &run,
                 previous.state_version,
-                Lease::Released,
+                Lease::Keep,
                 &tasks,
                 None,
                 None,

@@ -94,6 +94,9 @@ pub struct DecisionRecord {
     pub decision: Decision,
     /// The caller's subject; null without caller authentication.
     pub by: Option<String>,
+    /// The caller's `sub` (unique at its issuer): one decision per person is counted by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_id: Option<String>,
     pub at: DateTime<Utc>,
     /// What the approver sent along (masked when shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -631,7 +634,9 @@ impl Run {
         let Some(node) = workflow.nodes.get(id) else {
             return;
         };
-        let ctx = crate::template::context(&self.context());
+        // The template context, for the nodes that render something (not actions: their
+        // command renders when it is sent).
+        let context = || crate::template::context(&self.context());
         match &node.kind {
             NodeKind::Action(_) => {
                 let state = self.nodes.get_mut(id).expect("every node has a state");
@@ -642,6 +647,7 @@ impl Run {
                 effects.start.push(id.to_owned());
             }
             NodeKind::Set(set) => {
+                let ctx = context();
                 let mut values = Map::new();
                 for (name, expression) in &set.set {
                     match templates.eval_expression(name, expression, &ctx) {
@@ -667,6 +673,7 @@ impl Run {
                 self.note(now, Some(id), "completed");
             }
             NodeKind::Approval(approval) => {
+                let ctx = context();
                 let title = approval.title.as_ref().map(|t| {
                     templates
                         .render_string("title", t, &ctx)
@@ -690,6 +697,7 @@ impl Run {
                 effects.waiting.push(id.to_owned());
             }
             NodeKind::Wait(wait) => {
+                let ctx = context();
                 let deadline = match (&wait.duration, &wait.until) {
                     (Some(d), _) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
                     (None, Some(until)) => templates

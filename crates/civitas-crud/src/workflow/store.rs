@@ -48,6 +48,16 @@ pub struct TaskRow {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// Who sent which decision under the key (see [`Answer::fingerprint`]).
+    pub fingerprint: String,
+}
+
+impl Answer {
+    /// What makes a decision the same decision: its decider, its decision and its data.
+    pub fn fingerprint(by: Option<&str>, decision: &str, data: Option<&Value>) -> String {
+        let data = data.map(Value::to_string).unwrap_or_default();
+        format!("{}\n{decision}\n{data}", by.unwrap_or(""))
+    }
 }
 
 /// The lease a write leaves on the run.
@@ -225,13 +235,14 @@ impl WorkflowStore {
             let body = serde_json::to_string(&answer.body).map_err(failed("encode an answer"))?;
             sqlx::query(
                 "INSERT INTO workflow_resumes (task_id, idempotency_key, status_code, response, \
-                 created_at) VALUES ($1, $2, $3, $4, $5)",
+                 created_at, fingerprint) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(task_id)
             .bind(key)
             .bind(i64::from(answer.status))
             .bind(body)
             .bind(millis(run.updated_at))
+            .bind(&answer.fingerprint)
             .execute(&mut *tx)
             .await
             .map_err(failed("record an answer"))?;
@@ -370,7 +381,7 @@ impl WorkflowStore {
     /// The stored answer to `(task, key)`, if the resume was answered before.
     pub async fn answer(&self, task_id: &str, key: &str) -> Result<Option<Answer>, StoreError> {
         let row = sqlx::query(
-            "SELECT status_code, response FROM workflow_resumes \
+            "SELECT status_code, response, fingerprint FROM workflow_resumes \
              WHERE task_id = $1 AND idempotency_key = $2",
         )
         .bind(task_id)
@@ -385,9 +396,13 @@ impl WorkflowStore {
                     .try_get("status_code")
                     .map_err(failed("read an answer"))?;
                 let body: String = row.try_get("response").map_err(failed("read an answer"))?;
+                let fingerprint: String = row
+                    .try_get("fingerprint")
+                    .map_err(failed("read an answer"))?;
                 Ok(Some(Answer {
                     status: u16::try_from(status).unwrap_or(500),
                     body: serde_json::from_str(&body).map_err(failed("decode an answer"))?,
+                    fingerprint,
                 }))
             }
         }

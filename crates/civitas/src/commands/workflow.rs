@@ -163,18 +163,27 @@ fn detail(body: &Value) -> String {
 
 /// An RFC 3339 time to the second (`2026-12-03T01:32:43Z`).
 fn seconds(value: &Value) -> String {
-    match value.as_str() {
-        Some(t) if t.len() > 19 => format!("{}Z", &t[..19]),
-        _ => text(value),
+    match value.as_str().and_then(|t| t.get(..19)) {
+        Some(t) => format!("{}Z", printable(t)),
+        None => text(value),
     }
 }
 
+/// A value for the terminal: strings without control characters (a title or an error is
+/// partly the input of whoever started the run, and escape sequences must not reach an
+/// operator's terminal).
 fn text(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         Value::Null => "-".to_owned(),
-        other => other.to_string(),
+        other => printable(&other.to_string()),
     }
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -423,7 +432,7 @@ fn print_run(run: &Value) {
         println!(
             "  {}  {:<20} {}",
             text(&entry["at"]),
-            entry["node"].as_str().unwrap_or(""),
+            printable(entry["node"].as_str().unwrap_or("")),
             text(&entry["what"])
         );
     }

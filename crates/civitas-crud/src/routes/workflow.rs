@@ -1,5 +1,5 @@
 //! The workflow API: start a run, read it, decide its tasks, cancel it (docs/workflows.md).
-//! Authenticated like `/execute`; who may do what is [`access`](crate::workflow::access)'s.
+//! Authenticated like `/execute`; who may do what is decided in `workflow::access`.
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};

@@ -214,7 +214,7 @@ pub struct Starter {
     pub traceparent: Option<String>,
 }
 
-/// What [`advance`] asks the engine to do.
+/// What [`Run::advance`] asks the engine to do.
 #[derive(Debug, Default, PartialEq)]
 pub struct Effects {
     /// Action nodes marked RUNNING, whose commands the engine now runs.

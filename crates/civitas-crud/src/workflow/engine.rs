@@ -483,8 +483,7 @@ async fn apply(
         } else {
             Lease::Released
         };
-        run.state_version = previous.state_version + 1;
-        run.updated_at = now;
+        run.bump(now);
         let tasks = task_rows(app, &workflow, run);
         if save_retrying(engine, run, previous.state_version, lease, &tasks).await? {
             publish_changes(app, &previous, run, &effects.waiting);
@@ -650,7 +649,9 @@ pub(crate) fn task_status(status: NodeStatus) -> &'static str {
 
 /// A task as the API shows it (decision data masked).
 pub(crate) fn task_json(app: &App, workflow: &Workflow, run: &Run, node_id: &str) -> Value {
-    let node = &run.nodes[node_id];
+    let Some(node) = run.nodes.get(node_id) else {
+        return Value::Null;
+    };
     let Some(approval) = &node.approval else {
         return Value::Null;
     };
@@ -878,8 +879,7 @@ where
         // Something to do now: the next driver (here, or the scheduler's) advances it.
         run.status = RunStatus::Running;
     }
-    run.state_version = previous.state_version + 1;
-    run.updated_at = now;
+    run.bump(now);
     let answer = Answer {
         status: 200,
         body: json!({
@@ -962,9 +962,7 @@ pub async fn cancel(app: &App, run_id: &str, by: Option<&str>) -> Result<Value, 
         let previous = run.clone();
         let now = engine.now();
         run.cancel(by, now);
-        run.error = Some(format!("cancelled by {}", by.unwrap_or("anyone")));
-        run.state_version = previous.state_version + 1;
-        run.updated_at = now;
+        run.bump(now);
         let tasks = task_rows(app, &workflow, &run);
         if engine
             .store

@@ -270,6 +270,12 @@ impl Run {
         });
     }
 
+    /// Marks a change to store: the next `state_version`, changed now.
+    pub fn bump(&mut self, now: DateTime<Utc>) {
+        self.state_version += 1;
+        self.updated_at = now;
+    }
+
     /// The earliest deadline of a waiting node.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         self.nodes
@@ -483,11 +489,9 @@ impl Run {
             }
         }
         self.status = RunStatus::Cancelled;
-        self.note(
-            now,
-            None,
-            format!("cancelled by {}", by.unwrap_or("anyone")),
-        );
+        let what = format!("cancelled by {}", by.unwrap_or("anyone"));
+        self.error = Some(what.clone());
+        self.note(now, None, what);
     }
 
     /// Moves the run as far as it goes without waiting for a command, a person or a timer:
@@ -523,11 +527,7 @@ impl Run {
                         changed = true;
                     }
                     Readiness::Error(error) => {
-                        self.set_status(id, NodeStatus::Failed);
-                        if let Some(n) = self.nodes.get_mut(id) {
-                            n.error = Some(error.clone());
-                        }
-                        self.fail(id, error, now);
+                        self.fail_node(id, error, now);
                         changed = true;
                     }
                     Readiness::Run => {
@@ -637,40 +637,27 @@ impl Run {
         // The template context, for the nodes that render something (not actions: their
         // command renders when it is sent).
         let context = || crate::template::context(&self.context());
-        match &node.kind {
-            NodeKind::Action(_) => {
-                let state = self.nodes.get_mut(id).expect("every node has a state");
-                state.status = NodeStatus::Running;
-                state.started_at = Some(now);
-                state.attempts += 1;
-                self.note(now, Some(id), "started");
-                effects.start.push(id.to_owned());
-            }
+        let activated = match &node.kind {
+            NodeKind::Action(_) => Activated::Command,
             NodeKind::Set(set) => {
                 let ctx = context();
                 let mut values = Map::new();
+                let mut failed = None;
                 for (name, expression) in &set.set {
                     match templates.eval_expression(name, expression, &ctx) {
                         Ok(value) => {
                             values.insert(name.clone(), value);
                         }
                         Err(e) => {
-                            let error = format!("set {name}: {}", e.reason);
-                            let state = self.nodes.get_mut(id).expect("every node has a state");
-                            state.status = NodeStatus::Failed;
-                            state.error = Some(error.clone());
-                            self.fail(id, error, now);
-                            return;
+                            failed = Some(format!("set {name}: {}", e.reason));
+                            break;
                         }
                     }
                 }
-                self.vars.extend(values.clone());
-                let state = self.nodes.get_mut(id).expect("every node has a state");
-                state.status = NodeStatus::Completed;
-                state.started_at = Some(now);
-                state.finished_at = Some(now);
-                state.result = Some(Value::Object(values));
-                self.note(now, Some(id), "completed");
+                match failed {
+                    Some(error) => Activated::Failed(error),
+                    None => Activated::Set(values),
+                }
             }
             NodeKind::Approval(approval) => {
                 let ctx = context();
@@ -679,55 +666,98 @@ impl Run {
                         .render_string("title", t, &ctx)
                         .unwrap_or_else(|_| t.clone())
                 });
-                let deadline = approval
-                    .ttl
-                    .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
-                    .map(|ttl| now + ttl);
-                let state = self.nodes.get_mut(id).expect("every node has a state");
-                state.status = NodeStatus::Waiting;
-                state.started_at = Some(now);
-                state.deadline = deadline;
-                state.approval = Some(Approval {
-                    task_id: uuid::Uuid::now_v7().to_string(),
-                    title,
-                    required: approval.required,
-                    decisions: Vec::new(),
-                });
-                self.note(now, Some(id), "waiting for approval");
-                effects.waiting.push(id.to_owned());
+                Activated::Approval {
+                    deadline: approval
+                        .ttl
+                        .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
+                        .map(|ttl| now + ttl),
+                    approval: Approval {
+                        task_id: uuid::Uuid::now_v7().to_string(),
+                        title,
+                        required: approval.required,
+                        decisions: Vec::new(),
+                    },
+                }
             }
             NodeKind::Wait(wait) => {
-                let ctx = context();
                 let deadline = match (&wait.duration, &wait.until) {
                     (Some(d), _) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
                     (None, Some(until)) => templates
-                        .render_string("until", until, &ctx)
+                        .render_string("until", until, &context())
                         .ok()
                         .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
                         .map(|t| t.with_timezone(&Utc)),
                     (None, None) => None,
                 };
-                let Some(deadline) = deadline else {
-                    let error = "until is not an RFC 3339 time".to_owned();
-                    let state = self.nodes.get_mut(id).expect("every node has a state");
-                    state.status = NodeStatus::Failed;
-                    state.error = Some(error.clone());
-                    self.fail(id, error, now);
-                    return;
-                };
-                let state = self.nodes.get_mut(id).expect("every node has a state");
-                state.status = NodeStatus::Waiting;
-                state.started_at = Some(now);
-                state.deadline = Some(deadline);
-                self.note(
-                    now,
-                    Some(id),
-                    format!("waiting until {}", deadline.to_rfc3339()),
-                );
-                effects.waiting.push(id.to_owned());
+                match deadline {
+                    Some(deadline) => Activated::Wait(deadline),
+                    None => Activated::Failed("until is not an RFC 3339 time".to_owned()),
+                }
             }
+        };
+        if let Activated::Failed(error) = activated {
+            self.fail_node(id, error, now);
+            return;
         }
+        let Some(state) = self.nodes.get_mut(id) else {
+            return;
+        };
+        state.started_at = Some(now);
+        let what = match activated {
+            Activated::Command => {
+                state.status = NodeStatus::Running;
+                state.attempts += 1;
+                effects.start.push(id.to_owned());
+                "started".to_owned()
+            }
+            Activated::Set(values) => {
+                state.status = NodeStatus::Completed;
+                state.finished_at = Some(now);
+                state.result = Some(Value::Object(values.clone()));
+                self.vars.extend(values);
+                "completed".to_owned()
+            }
+            Activated::Approval { deadline, approval } => {
+                state.status = NodeStatus::Waiting;
+                state.deadline = deadline;
+                state.approval = Some(approval);
+                effects.waiting.push(id.to_owned());
+                "waiting for approval".to_owned()
+            }
+            Activated::Wait(deadline) => {
+                state.status = NodeStatus::Waiting;
+                state.deadline = Some(deadline);
+                effects.waiting.push(id.to_owned());
+                format!("waiting until {}", deadline.to_rfc3339())
+            }
+            Activated::Failed(_) => return,
+        };
+        self.note(now, Some(id), what);
     }
+
+    /// A node that failed by itself (a condition, a `set`, an `until`): FAILED, and the run
+    /// fails.
+    fn fail_node(&mut self, id: &str, error: String, now: DateTime<Utc>) {
+        if let Some(state) = self.nodes.get_mut(id) {
+            state.status = NodeStatus::Failed;
+            state.error = Some(error.clone());
+        }
+        self.fail(id, error, now);
+    }
+}
+
+/// What a node does when it becomes ready.
+enum Activated {
+    /// An action: its command is sent.
+    Command,
+    /// A `set` node's values.
+    Set(Map<String, Value>),
+    Approval {
+        deadline: Option<DateTime<Utc>>,
+        approval: Approval,
+    },
+    Wait(DateTime<Utc>),
+    Failed(String),
 }
 
 enum Readiness {

@@ -91,7 +91,7 @@ pub struct DecideArgs {
 
 struct Api {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     token: Option<String>,
 }
 
@@ -107,19 +107,36 @@ impl Api {
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
-            url: args.url.trim_end_matches('/').to_owned(),
+            url: reqwest::Url::parse(&args.url)
+                .ok()
+                .filter(|u| !u.cannot_be_a_base())
+                .with_context(|| format!("--url {} is not an http(s) URL", args.url))?,
             token,
         })
+    }
+
+    /// The service's URL for a path of `segments` (each percent-encoded as one segment) and
+    /// a query.
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> reqwest::Url {
+        let mut url = self.url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
     }
 
     async fn call(
         &self,
         method: reqwest::Method,
-        path: &str,
+        url: reqwest::Url,
         body: Option<Value>,
         if_match: Option<i64>,
     ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        let shown = url.to_string();
+        let mut request = self.client.request(method, url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -132,7 +149,7 @@ impl Api {
         let response = request
             .send()
             .await
-            .with_context(|| format!("calling {}{path}", self.url))?;
+            .with_context(|| format!("calling {shown}"))?;
         let status = response.status().as_u16();
         let body = response.json::<Value>().await.unwrap_or(Value::Null);
         Ok((status, body))
@@ -141,11 +158,12 @@ impl Api {
     async fn ok(
         &self,
         method: reqwest::Method,
-        path: &str,
+        url: reqwest::Url,
         body: Option<Value>,
         if_match: Option<i64>,
     ) -> anyhow::Result<Value> {
-        let (status, body) = self.call(method, path, body, if_match).await?;
+        let path = url.path().to_owned();
+        let (status, body) = self.call(method, url, body, if_match).await?;
         if !(200..300).contains(&status) {
             bail!("{path}: HTTP {status}: {}", detail(&body));
         }
@@ -196,21 +214,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => {
-            let mut query = vec![("limit".to_owned(), limit.to_string())];
-            query.extend(status.map(|s| ("status".to_owned(), s)));
-            query.extend(workflow.map(|w| ("workflow".to_owned(), w)));
-            let query: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{k}={}", urlencode(v)))
-                .collect();
-            let body = api
-                .ok(
-                    Method::GET,
-                    &format!("/workflow/runs?{}", query.join("&")),
-                    None,
-                    None,
-                )
-                .await?;
+            let limit = limit.to_string();
+            let mut query = vec![("limit", limit.as_str())];
+            query.extend(status.as_deref().map(|s| ("status", s)));
+            query.extend(workflow.as_deref().map(|w| ("workflow", w)));
+            let url = api.url(&["workflow", "runs"], &query);
+            let body = api.ok(Method::GET, url, None, None).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
                 return Ok(ExitCode::SUCCESS);
@@ -242,7 +251,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let run = api
                 .ok(
                     Method::GET,
-                    &format!("/workflow/status/{}", urlencode(&id)),
+                    api.url(&["workflow", "status", &id], &[]),
                     None,
                     None,
                 )
@@ -258,7 +267,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let (status, body) = api
                 .call(
                     Method::POST,
-                    "/workflow/start",
+                    api.url(&["workflow", "start"], &[]),
                     Some(json!({"workflow_name": name, "data": data})),
                     None,
                 )
@@ -283,7 +292,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let run = api
                 .ok(
                     Method::POST,
-                    &format!("/workflow/{}/cancel", urlencode(&id)),
+                    api.url(&["workflow", &id, "cancel"], &[]),
                     Some(json!({})),
                     None,
                 )
@@ -291,14 +300,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("{}: {}", text(&run["id"]), text(&run["status"]));
         }
         WorkflowCommand::Tasks { mine, status, json } => {
-            let mut path = "/tasks?limit=500".to_owned();
+            let mut query = vec![("limit", "500")];
             if !status.eq_ignore_ascii_case("all") {
-                path.push_str(&format!("&status={}", urlencode(&status)));
+                query.push(("status", status.as_str()));
             }
             if mine {
-                path.push_str("&assignee=me");
+                query.push(("assignee", "me"));
             }
-            let body = api.ok(Method::GET, &path, None, None).await?;
+            let body = api
+                .ok(Method::GET, api.url(&["tasks"], &query), None, None)
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
                 return Ok(ExitCode::SUCCESS);
@@ -331,8 +342,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn decide_task(api: &Api, args: DecideArgs, decision: &str) -> anyhow::Result<ExitCode> {
     use reqwest::Method;
-    let path = format!("/tasks/{}", urlencode(&args.task_id));
-    let task = api.ok(Method::GET, &path, None, None).await?;
+    let task = api
+        .ok(
+            Method::GET,
+            api.url(&["tasks", &args.task_id], &[]),
+            None,
+            None,
+        )
+        .await?;
     let version = task["state_version"]
         .as_i64()
         .context("the task has no state_version")?;
@@ -348,7 +365,7 @@ async fn decide_task(api: &Api, args: DecideArgs, decision: &str) -> anyhow::Res
     let (status, answer) = api
         .call(
             Method::POST,
-            &format!("/workflow/resume/{}", urlencode(&args.task_id)),
+            api.url(&["workflow", "resume", &args.task_id], &[]),
             Some(body),
             Some(version),
         )
@@ -371,7 +388,7 @@ async fn decide_task(api: &Api, args: DecideArgs, decision: &str) -> anyhow::Res
         if let Ok(run) = api
             .ok(
                 Method::GET,
-                &format!("/workflow/status/{}", urlencode(&run_id)),
+                api.url(&["workflow", "status", &run_id], &[]),
                 None,
                 None,
             )
@@ -450,16 +467,4 @@ fn print_run(run: &Value) {
             }
         );
     }
-}
-
-/// Percent-encodes a query value or path segment.
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

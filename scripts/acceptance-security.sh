@@ -94,7 +94,7 @@ status=$(curl -s -o "$work/big.json" -w '%{http_code}' "http://$http/execute" \
 events crud.errors 'select(.correlation_id=="acc-big-body") | .event_id' >/dev/null \
   || fail "the big body's crud.errors event did not arrive"
 curl -s "http://$http/health" >"$work/health.json"
-jq -e '.events.publisher.retry_queue == 0 and .status == "ok"' "$work/health.json" >/dev/null \
+jq -e '.events.delivery.outbox.dropped == 0 and .events.delivery.outbox.rejected == 0 and .status == "ok"' "$work/health.json" >/dev/null \
   || fail "/health after the big body: $(cat "$work/health.json")"
 
 step "a PEM key in a user's attributes is masked on both topics"

@@ -36,6 +36,8 @@ pub struct AppInner {
     pub policy: Option<Policy>,
     /// The workflow engine; `None` when no workflows are configured.
     pub workflows: Option<Arc<Workflows>>,
+    /// Time between two `crud.metrics` snapshots; `None`: none.
+    pub metrics_interval: Option<Duration>,
 }
 
 /// The app: cheap to clone, one per service instance.
@@ -50,6 +52,14 @@ impl std::ops::Deref for App {
 }
 
 impl App {
+    /// Publishes the `crud.metrics` snapshots of the window since the previous ones.
+    pub fn publish_metrics(&self) {
+        let ctx = civitas_kafka::EventContext::correlated(uuid::Uuid::new_v4().to_string());
+        for data in self.metrics.snapshots(self.events.stats(), &self.systems) {
+            self.events.metrics(&ctx, data);
+        }
+    }
+
     /// The command executor over this app's systems, policy and events.
     pub fn executor(&self) -> CommandExecutor<'_> {
         CommandExecutor::new(

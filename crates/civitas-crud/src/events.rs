@@ -2,7 +2,9 @@
 //! nowhere when publishing is switched off (a benchmark and diagnostic switch, never for
 //! production: the operations events are the audit trail).
 
-use civitas_events::{OperationData, ValidationErrorData, WorkflowData};
+use civitas_events::{MetricsData, OperationData, ValidationErrorData, WorkflowData};
+use civitas_kafka::crud_events::Sink;
+use civitas_kafka::outbox::{Outbox, OutboxStats};
 use civitas_kafka::{CrudEvents, EventContext, PublisherStats};
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,20 @@ impl Events {
         }
     }
 
+    /// Publishes one `crud.metrics` snapshot.
+    pub fn metrics(&self, ctx: &EventContext, data: MetricsData) -> Option<String> {
+        let Events::Publishing(events) = self else {
+            return None;
+        };
+        match events.metrics(ctx, data) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::error!(%error, "could not publish a metrics snapshot");
+                None
+            }
+        }
+    }
+
     /// Publishes one configuration event (bare payload, secrets removed) on `topic`.
     pub fn configuration(
         &self,
@@ -82,11 +98,35 @@ impl Events {
         }
     }
 
-    /// The publisher's counters, when publishing.
-    pub fn stats(&self) -> Option<PublisherStats> {
+    /// The durable outbox the events go through, if they do.
+    pub fn outbox(&self) -> Option<&Outbox> {
         match self {
-            Events::Publishing(events) => Some(events.publisher().stats()),
+            Events::Publishing(events) => match events.sink() {
+                Sink::Durable(outbox) => Some(outbox),
+                Sink::Direct(_) => None,
+            },
             Events::Disabled => None,
         }
     }
+
+    /// How the events travel now, when publishing.
+    pub fn stats(&self) -> Option<Delivery> {
+        match self {
+            Events::Publishing(events) => Some(match events.sink() {
+                Sink::Durable(outbox) => Delivery::Outbox(outbox.stats()),
+                Sink::Direct(publisher) => Delivery::Publisher(publisher.stats()),
+            }),
+            Events::Disabled => None,
+        }
+    }
+}
+
+/// The figures of the way events travel.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Stored first, then relayed (the service's normal mode).
+    Outbox(OutboxStats),
+    /// Straight to the producer (embedded use without a database).
+    Publisher(PublisherStats),
 }

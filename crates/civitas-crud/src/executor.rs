@@ -10,6 +10,8 @@
 //! (409), upstream failure (502), … When the command is unknown, so is its kind: the action
 //! name is used if it is one of the five kinds, else `unknown`.
 
+use std::sync::atomic::Ordering;
+
 use chrono::Utc;
 use civitas_events::OperationData;
 use civitas_http::{LookupContext, with_lookup_context};
@@ -225,6 +227,14 @@ impl<'a> CommandExecutor<'a> {
             .await
             .map(|executed| (executed.result, executed.object_id))
             .map_err(ApiError::from);
+        let calls = &resolved.system.calls;
+        calls.calls.fetch_add(1, Ordering::Relaxed);
+        if matches!(
+            outcome,
+            Err(ApiError::Upstream { .. } | ApiError::Unavailable(..))
+        ) {
+            calls.errors.fetch_add(1, Ordering::Relaxed);
+        }
         let announce = resolved
             .system
             .system_type

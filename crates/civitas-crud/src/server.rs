@@ -30,6 +30,9 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let upkeep = spawn_upkeep(&app);
+    let snapshots = app
+        .metrics_interval
+        .map(|every| spawn_snapshots(&app, every));
     // The workflow scheduler: runs whose instance stopped, timers that are due.
     let scheduler = app
         .workflows
@@ -72,6 +75,11 @@ where
     drop(listener);
     graceful.shutdown().await;
     upkeep.abort();
+    if let Some(snapshots) = snapshots {
+        snapshots.abort();
+        // The last window, up to the shutdown.
+        app.publish_metrics();
+    }
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }
@@ -88,6 +96,20 @@ fn spawn_upkeep(app: &App) -> JoinHandle<()> {
             if let Some(caller_auth) = &app.caller_auth {
                 caller_auth.refresh_if_stale().await;
             }
+        }
+    })
+}
+
+/// Publishes the `crud.metrics` snapshots every `every`.
+fn spawn_snapshots(app: &App, every: Duration) -> JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            app.publish_metrics();
         }
     })
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_events::Masker;
-use civitas_kafka::{CrudEvents, Publisher};
+use civitas_kafka::CrudEvents;
+use civitas_kafka::crud_events::Sink;
 use civitas_secrets::{
     KafkaSecretEvents, NoEvents, SecretEvents, SecretService, SecretSettings, VaultSetupError,
 };
@@ -72,6 +73,8 @@ pub struct CrudSettings {
     pub secrets: SecretSettings,
     /// A directory of workflow files (`--workflows`); `None`: no workflow engine.
     pub workflows_dir: Option<PathBuf>,
+    /// Time between two `crud.metrics` snapshots (one more at shutdown); `None`: none.
+    pub metrics_interval: Option<Duration>,
 }
 
 impl Default for CrudSettings {
@@ -90,6 +93,7 @@ impl Default for CrudSettings {
             authz: None,
             secrets: SecretSettings::default(),
             workflows_dir: None,
+            metrics_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -118,10 +122,7 @@ pub enum StartupError {
 impl App {
     /// Loads the systems, opens the database and wires the events. Without a publisher (or
     /// with publishing switched off) no event is sent.
-    pub async fn build(
-        settings: &CrudSettings,
-        publisher: Option<Publisher>,
-    ) -> Result<Self, StartupError> {
+    pub async fn build(settings: &CrudSettings, sink: Option<Sink>) -> Result<Self, StartupError> {
         let mut catalog = load_catalog(settings.systems_dir.as_deref())?;
         if settings.local_directory {
             catalog
@@ -143,10 +144,10 @@ impl App {
         } else {
             None
         };
-        let events = match publisher {
-            Some(publisher) if settings.publish_events => {
-                Events::Publishing(Box::new(CrudEvents::new(
-                    publisher,
+        let events = match sink {
+            Some(sink) if settings.publish_events => {
+                Events::Publishing(Box::new(CrudEvents::with_sink(
+                    sink,
                     settings.topics.clone(),
                     &settings.service_name,
                     Masker::default(),
@@ -250,6 +251,7 @@ impl App {
             caller_auth: None,
             policy: None,
             workflows: None,
+            metrics_interval: settings.metrics_interval,
         })
     }
 }

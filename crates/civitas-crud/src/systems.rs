@@ -21,6 +21,8 @@ pub struct SystemEntry {
     pub config: Arc<SystemConfig>,
     pub system_type: Arc<SystemType>,
     pub connector: Arc<dyn Connector>,
+    /// Calls and errors of the connector (`/metrics`, `crud.metrics`).
+    pub calls: Arc<crate::metrics::ConnectorCalls>,
 }
 
 /// A request's command, found.
@@ -84,6 +86,7 @@ impl Systems {
                     config: config.clone(),
                     system_type: system_type.clone(),
                     connector,
+                    calls: Arc::default(),
                 },
             );
         }

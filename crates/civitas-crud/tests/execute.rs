@@ -526,7 +526,10 @@ async fn an_invalid_body_larger_than_a_record_may_be_still_gives_its_event_trunc
 
     let health = app.get("/health").await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.body["events"]["publisher"]["retry_queue"], 0);
+    assert_eq!(
+        health.body["events"]["delivery"]["publisher"]["retry_queue"],
+        0
+    );
     assert_eq!(health.body["status"], "ok", "{:?}", health.body);
 }
 

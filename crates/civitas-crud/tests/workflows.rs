@@ -592,7 +592,7 @@ nodes:
 /// A second app (another instance after a restart) on the same database and broker.
 async fn restart(first: &TestApp, settings: CrudSettings) -> App {
     let publisher = first.publisher.clone();
-    App::build(&settings, Some(publisher))
+    App::build(&settings, Some(publisher.into()))
         .await
         .expect("the app builds again")
 }

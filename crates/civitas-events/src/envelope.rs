@@ -119,14 +119,16 @@ pub struct SecretData {
     pub timestamp: DateTime<Utc>,
 }
 
-/// `data` of a `crud.metrics` snapshot: named counters and gauges at one moment.
+/// `data` of a `crud.metrics` snapshot (`event_type` `metrics`, key = `metric_type`): the
+/// figures of one part of the service over a window (docs/operations.md lists every field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricsData {
-    /// What the snapshot covers, e.g. `publisher` or `execute`.
-    pub scope: String,
-    /// Length of the window the figures cover, in seconds.
-    pub interval_seconds: u64,
-    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// What the snapshot covers: `execute`, `connector`, `publisher`, `workflow`, `secrets`.
+    pub metric_type: String,
+    /// Length of the window the counts cover, in seconds (since the previous snapshot).
+    pub window_seconds: u64,
+    /// The figures: counts within the window, gauges as they are at `timestamp`.
+    pub values: serde_json::Value,
     #[serde(with = "crate::time::micros")]
     #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,

@@ -1,8 +1,6 @@
 //! Golden tests: each envelope shape, built in Rust, serializes to the JSON the seed describes
 //! (seed 000, "Event shapes and when they are emitted"), written here by hand.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use civitas_events::mask::MASK;
 use civitas_events::{
@@ -403,30 +401,27 @@ fn a_secret_cache_hit_has_no_error_key() {
 }
 
 #[test]
-fn a_metrics_snapshot_lists_its_figures_by_name() {
-    let metrics: BTreeMap<String, f64> = [
-        ("latency_p99_ms", 12.5),
-        ("requests_failed", 3.0),
-        ("requests_total", 120.0),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value))
-    .collect();
+fn a_metrics_snapshot_carries_its_type_window_and_values() {
+    let values = json!({
+        "requests": 120,
+        "failures": 3,
+        "latency_ms": {"p50": 2.5, "p95": 10.0, "p99": 25.0},
+    });
     let data = MetricsData {
-        scope: "execute".to_owned(),
-        interval_seconds: 60,
-        metrics,
+        metric_type: "execute".to_owned(),
+        window_seconds: 60,
+        values: values.clone(),
         timestamp: at("2026-11-22T12:01:00Z"),
     };
-    let written = to_json(&envelope("metrics_snapshot", data.clone()));
+    let written = to_json(&envelope("metrics", data.clone()));
     assert_eq!(
         written,
         envelope_json(
-            "metrics_snapshot",
+            "metrics",
             json!({
-                "scope": "execute",
-                "interval_seconds": 60,
-                "metrics": {"latency_p99_ms": 12.5, "requests_failed": 3.0, "requests_total": 120.0},
+                "metric_type": "execute",
+                "window_seconds": 60,
+                "values": values,
                 "timestamp": "2026-11-22T12:01:00.000000Z"
             })
         )

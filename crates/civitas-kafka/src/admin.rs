@@ -92,6 +92,20 @@ impl Admin {
             .collect())
     }
 
+    /// How many brokers the cluster has (a metadata request). Blocking.
+    pub fn broker_count(&self) -> Result<usize, KafkaError> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, TIMEOUT)
+            .map_err(|source| KafkaError::Metadata {
+                what: "the cluster's brokers".to_owned(),
+                bootstrap: self.bootstrap.clone(),
+                source: source.into(),
+            })?;
+        Ok(metadata.brokers().len())
+    }
+
     /// Every non-internal topic with its partition count, replication factor and the configs
     /// the broker reports (all sources, so a default equal to the catalog's value counts).
     pub async fn describe(&self) -> Result<Vec<ExistingTopic>, KafkaError> {
@@ -228,7 +242,9 @@ impl Admin {
                 "DeleteTopics",
                 self.client.delete_topics(&[name.as_str()], &opts).await,
             ),
-            Action::RefusedShrink { .. } | Action::ReplicationDiffers { .. } => return Ok(()),
+            Action::RefusedShrink { .. }
+            | Action::ReplicationDiffers { .. }
+            | Action::TooFewBrokers { .. } => return Ok(()),
         };
         let results = results.map_err(|e| format!("{request} request failed: {e}"))?;
         match results.into_iter().find_map(Result::err) {

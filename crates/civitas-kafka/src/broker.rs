@@ -19,6 +19,16 @@ use tokio::task::JoinHandle;
 use crate::error::KafkaError;
 use crate::settings::{EMBEDDED_FETCH_WAIT_MS, KafkaSettings};
 
+/// The mock keeps at most this many records per partition and evicts the oldest beyond it
+/// (librdkafka's `rdkafka_mock.c`, not configurable).
+pub const EVICTION_RECORDS: u64 = 100_000;
+/// … or this many bytes per partition, whichever comes first.
+pub const EVICTION_BYTES: u64 = 5_000_000;
+/// About how many CRUD events of the seed's size (about 210 bytes on the broker each)
+/// fit under [`EVICTION_BYTES`]: measured, partition 0 of `crud.operations` began at offset
+/// 11 557 after 200 000 `emit` events over three partitions.
+pub const EVICTION_CRUD_EVENTS: u64 = 24_000;
+
 /// A running in-process broker. Dropping it stops the broker and its forwarders.
 pub struct EmbeddedBroker {
     /// Owns the mock cluster (created through `test.mock.num.brokers`).

@@ -6,7 +6,7 @@
 //! | `<prefix>.errors` | `validation_error` | correlation id |
 //! | `<prefix>.workflows` | started/completed/failed/waiting | correlation id (the workflow's id) |
 //! | `<prefix>.secrets` + `.secrets.audit` | e.g. `secret_retrieved` | credential id |
-//! | `<prefix>.metrics` | `metrics_snapshot` | snapshot scope |
+//! | `<prefix>.metrics` | `metrics` | the metric type |
 //!
 //! Masking happens here, before a record reaches the producer (seed 000, "Masking and
 //! PII"): params, results, validation inputs and workflow metadata pass through the
@@ -24,6 +24,7 @@ use civitas_topics::CrudTopics;
 use serde::Serialize;
 
 use crate::error::KafkaError;
+use crate::outbox::Outbox;
 use crate::publisher::Publisher;
 use crate::record::Record;
 
@@ -54,8 +55,49 @@ impl EventContext {
 /// built on the caller's thread.
 #[derive(Debug, Clone)]
 pub struct CrudEvents {
-    publisher: Publisher,
+    sink: Sink,
     shape: Arc<Shape>,
+}
+
+/// Where the records go.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// Straight to the producer: delivered within seconds, lost on a crash while the broker
+    /// is away (tools and components without a database).
+    Direct(Publisher),
+    /// Stored in the [durable outbox](crate::outbox) first, then relayed (the CRUD service).
+    Durable(Outbox),
+}
+
+impl From<Publisher> for Sink {
+    fn from(publisher: Publisher) -> Self {
+        Sink::Direct(publisher)
+    }
+}
+
+impl From<Outbox> for Sink {
+    fn from(outbox: Outbox) -> Self {
+        Sink::Durable(outbox)
+    }
+}
+
+impl Sink {
+    fn send(&self, record: Record) {
+        match self {
+            Sink::Direct(publisher) => publisher.send(record),
+            Sink::Durable(outbox) => outbox.append(record),
+        }
+    }
+
+    fn send_later<F>(&self, build: F)
+    where
+        F: FnOnce() -> Result<Record, KafkaError> + Send + 'static,
+    {
+        match self {
+            Sink::Direct(publisher) => publisher.send_later(build),
+            Sink::Durable(outbox) => outbox.append_later(build),
+        }
+    }
 }
 
 /// What every event of the service shares, and how an event becomes a record.
@@ -70,8 +112,13 @@ struct Shape {
 impl CrudEvents {
     /// Events of `service` (the envelope's `service`, e.g. `crud-service`) on `topics`.
     pub fn new(publisher: Publisher, topics: CrudTopics, service: &str, masker: Masker) -> Self {
+        Self::with_sink(Sink::Direct(publisher), topics, service, masker)
+    }
+
+    /// Events of `service` on `topics`, sent through `sink`.
+    pub fn with_sink(sink: Sink, topics: CrudTopics, service: &str, masker: Masker) -> Self {
         Self {
-            publisher,
+            sink,
             shape: Arc::new(Shape {
                 topics,
                 service: service.to_owned(),
@@ -86,9 +133,9 @@ impl CrudEvents {
         &self.shape.topics
     }
 
-    /// The underlying publisher.
-    pub fn publisher(&self) -> &Publisher {
-        &self.publisher
+    /// Where the records go.
+    pub fn sink(&self) -> &Sink {
+        &self.sink
     }
 
     /// One `crud.operations` event, built within about 10 ms on the publisher's builder
@@ -99,7 +146,7 @@ impl CrudEvents {
         let event_id = stamp.event_id.clone();
         let shape = self.shape.clone();
         let (event_type, ctx) = (event_type.to_owned(), ctx.clone());
-        self.publisher
+        self.sink
             .send_later(move || shape.operation_record(stamp, &event_type, &ctx, data));
         event_id
     }
@@ -164,8 +211,8 @@ impl CrudEvents {
             topic: topics.secrets_audit.clone(),
             ..record.clone()
         };
-        self.publisher.send(record);
-        self.publisher.send(audit);
+        self.sink.send(record);
+        self.sink.send(audit);
         Ok(event_id)
     }
 
@@ -192,7 +239,7 @@ impl CrudEvents {
             event = event.with_correlation_id(correlation_id.clone());
         }
         let id = event.id.clone();
-        self.publisher.send(Record::json(
+        self.sink.send(Record::json(
             topic,
             entity_id.map(str::to_owned),
             &event.attributes(),
@@ -204,8 +251,8 @@ impl CrudEvents {
     /// One `crud.metrics` snapshot; returns its `event_id`.
     pub fn metrics(&self, ctx: &EventContext, data: MetricsData) -> Result<String, KafkaError> {
         let topic = &self.shape.topics.metrics;
-        let key = Some(data.scope.clone());
-        self.emit(topic, "metrics_snapshot", key, ctx, data)
+        let key = Some(data.metric_type.clone());
+        self.emit(topic, "metrics", key, ctx, data)
     }
 
     fn emit<D: Serialize>(
@@ -221,7 +268,7 @@ impl CrudEvents {
         let record = self
             .shape
             .record(stamp, topic, event_type, key, ctx, data)?;
-        self.publisher.send(record);
+        self.sink.send(record);
         Ok(event_id)
     }
 }

@@ -53,6 +53,12 @@ pub enum KafkaError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the event outbox could not {action}")]
+    Outbox {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("{pending} record(s) were still undelivered after the flush timeout")]
     FlushTimeout { pending: usize },
 }

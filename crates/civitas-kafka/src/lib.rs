@@ -5,6 +5,8 @@
 //!   queue, and a builder thread for records built off the caller's thread (`send_later`).
 //! - [`Record`]: one record to publish, its headers kept as librdkafka's own list.
 //! - [`crud_events`]: the CRUD service's event producer (seed 000): envelope, key, headers, topics.
+//! - [`outbox`]: the durable outbox: events stored (group commit) before a command is
+//!   answered, relayed to the broker, removed only once acknowledged.
 //! - [`admin`]: reading a real cluster's topics and applying a provisioning plan.
 //! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port).
 //! - [`reader`]: reading records back — the engine behind `civitas tail` and `civitas trace`;

@@ -43,7 +43,7 @@ pub const RETRY_QUEUE_CAPACITY: usize = 100_000;
 const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Producer settings the seeds and DESIGN.md §8 ask for; passthrough options may override.
-const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("compression.type", "lz4"),
@@ -82,7 +82,7 @@ impl Rejection {
     }
 
     /// The rejection a librdkafka error means, if retrying cannot fix it.
-    fn of(error: &rdkafka::error::KafkaError) -> Option<Self> {
+    pub(crate) fn of(error: &rdkafka::error::KafkaError) -> Option<Self> {
         use rdkafka::types::RDKafkaErrorCode as Code;
         match error.rdkafka_error_code()? {
             Code::MessageSizeTooLarge | Code::InvalidMessageSize => Some(Rejection::TooLarge),

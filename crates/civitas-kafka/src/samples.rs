@@ -1,8 +1,6 @@
 //! Well-formed sample events for every crud topic, so the tools and the embedded broker can
 //! be tried before any real system is configured (`civitas emit`), and for benchmarks.
 
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 use civitas_events::{
     MetricsData, OperationData, SecretData, UserContext, ValidationDetail, ValidationErrorData,
@@ -136,15 +134,15 @@ fn secret(
 }
 
 fn metrics(i: usize) -> MetricsData {
-    let mut metrics = BTreeMap::new();
-    metrics.insert("requests_total".to_owned(), (i * 10) as f64);
-    metrics.insert("requests_failed".to_owned(), i as f64);
-    metrics.insert("latency_p99_ms".to_owned(), 12.5);
-    metrics.insert("secret_cache_hit_ratio".to_owned(), 0.93);
     MetricsData {
-        scope: "execute".to_owned(),
-        interval_seconds: 60,
-        metrics,
+        metric_type: "execute".to_owned(),
+        window_seconds: 60,
+        values: serde_json::json!({
+            "requests": i * 10,
+            "successes": i * 9,
+            "failures": i,
+            "latency_ms": {"p50": 2.5, "p95": 10.0, "p99": 25.0},
+        }),
         timestamp: Utc::now(),
     }
 }

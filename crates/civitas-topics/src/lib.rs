@@ -46,7 +46,9 @@ pub use name::{
     ConfigEventTopic, CrudKind, CrudTopic, Family, FlowStage, PayloadTopic, SagaKind, SagaTopic,
     TopicName,
 };
-pub use plan::{Action, ConfigChange, ExistingTopic, Plan, plan};
+pub use plan::{Action, ConfigChange, ExistingTopic, Plan, check_brokers, override_replicas, plan};
 pub use product::{CrudTopics, SagaTopics, groups};
 pub use rules::{NamingContext, Rule, check_prefix};
-pub use strimzi::{render_strimzi_topics, render_strimzi_users};
+pub use strimzi::{
+    InvalidName, StrimziTarget, StrimziVersion, render_strimzi_topics, render_strimzi_users,
+};

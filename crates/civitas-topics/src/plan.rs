@@ -84,6 +84,16 @@ pub enum Action {
         /// The catalog's (lower) count.
         desired: u32,
     },
+    /// A problem: a topic to create asks for more replicas than the cluster has brokers;
+    /// creating it would fail (InvalidReplicationFactor). Not done.
+    TooFewBrokers {
+        /// The topic.
+        name: String,
+        /// The catalog's factor.
+        replicas: u16,
+        /// Brokers in the cluster.
+        brokers: usize,
+    },
     /// A problem: the replication factor differs. Reported; changing it is a reassignment.
     ReplicationDiffers {
         /// The topic.
@@ -104,6 +114,7 @@ impl Action {
             | Action::AlterConfig { name, .. }
             | Action::Delete { name }
             | Action::RefusedShrink { name, .. }
+            | Action::TooFewBrokers { name, .. }
             | Action::ReplicationDiffers { name, .. } => name,
         }
     }
@@ -117,7 +128,9 @@ impl Action {
     pub fn is_problem(&self) -> bool {
         matches!(
             self,
-            Action::RefusedShrink { .. } | Action::ReplicationDiffers { .. }
+            Action::RefusedShrink { .. }
+                | Action::ReplicationDiffers { .. }
+                | Action::TooFewBrokers { .. }
         )
     }
 }
@@ -160,6 +173,17 @@ impl fmt::Display for Action {
             } => write!(
                 f,
                 "! refused {name}: partitions {actual} -> {desired} (partition counts are never lowered)"
+            ),
+            Action::TooFewBrokers {
+                name,
+                replicas,
+                brokers,
+            } => write!(
+                f,
+                "! replicas {name}: the catalog asks for {replicas} replicas, the cluster has {brokers} broker(s); \
+                 creating it would fail (InvalidReplicationFactor). Fix: add brokers, lower `replicas` and \
+                 `min_insync_replicas` in a catalog extension (--catalog), or pass --replicas {brokers} \
+                 for a development cluster"
             ),
             Action::ReplicationDiffers {
                 name,
@@ -243,6 +267,33 @@ impl fmt::Display for Plan {
 }
 
 /// Compares the catalog's topics with the cluster's. Pure; see the module docs for the rules.
+/// Turns every create that asks for more replicas than the cluster's `brokers` into a
+/// [`Action::TooFewBrokers`] problem (apply would fail on it).
+pub fn check_brokers(plan: &mut Plan, brokers: usize) {
+    for action in &mut plan.actions {
+        if let Action::Create { name, replicas, .. } = action
+            && usize::from(*replicas) > brokers
+        {
+            *action = Action::TooFewBrokers {
+                name: std::mem::take(name),
+                replicas: *replicas,
+                brokers,
+            };
+        }
+    }
+}
+
+/// Sets every topic's replication factor to `replicas` (a development cluster with fewer
+/// brokers than the catalog assumes); `min.insync.replicas` is lowered to it where higher.
+pub fn override_replicas(desired: &mut [TopicSpec], replicas: u16) {
+    for spec in desired {
+        spec.settings.replicas = replicas;
+        if let Some(min) = &mut spec.settings.min_insync_replicas {
+            *min = (*min).min(replicas);
+        }
+    }
+}
+
 pub fn plan(desired: &[TopicSpec], actual: &[ExistingTopic], allow_delete: bool) -> Plan {
     let by_name: BTreeMap<&str, &ExistingTopic> =
         actual.iter().map(|t| (t.name.as_str(), t)).collect();
@@ -330,6 +381,34 @@ fn managed_namespaces(desired: &[TopicSpec]) -> BTreeSet<String> {
             TopicName::Payload(t) => format!("{}.", t.namespace()),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod broker_tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn creates_needing_more_brokers_than_there_are_become_problems_with_the_fix() {
+        let desired = Catalog::embedded().topics();
+        let mut p = plan(&desired, &[], false);
+        check_brokers(&mut p, 1);
+        assert!(p.has_problems());
+        let text = p.to_string();
+        assert!(text.contains("the cluster has 1 broker(s)"), "{text}");
+        assert!(text.contains("--replicas 1"), "{text}");
+        assert!(!p.actions.iter().any(|a| matches!(a, Action::Create { .. })));
+
+        let mut desired = desired;
+        override_replicas(&mut desired, 1);
+        let mut p = plan(&desired, &[], false);
+        check_brokers(&mut p, 1);
+        assert!(!p.has_problems(), "{p}");
+        assert!(
+            desired.iter().all(|t| t.settings.replicas == 1
+                && t.settings.min_insync_replicas.is_none_or(|m| m <= 1))
+        );
+    }
 }
 
 #[cfg(test)]

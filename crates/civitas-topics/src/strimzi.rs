@@ -1,5 +1,11 @@
-//! Strimzi resources (`kafka.strimzi.io/v1beta2`): a `KafkaTopic` per catalog topic and a
-//! `KafkaUser` per principal of the ACL matrix, as multi-document YAML for `kubectl apply -f -`.
+//! Strimzi resources: a `KafkaTopic` per catalog topic and a `KafkaUser` per principal of the
+//! ACL matrix, as multi-document YAML for `kubectl apply -f -`.
+//!
+//! `kafka.strimzi.io/v1` by default: Strimzi 1.0 and later serve nothing else. Operators on a
+//! release older than 0.49 (before `v1` existed) choose `v1beta2`. The cluster and namespace
+//! are checked as Kubernetes names before anything is rendered, and a topic whose name is
+//! not a valid resource name (upper case, `_`) gets a valid one with a short hash, its real
+//! name staying in `spec.topicName`, as Strimzi's own topic operator does.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +15,128 @@ use crate::acl::{AclMatrix, Grant, PatternType, ResourceType};
 use crate::catalog::Catalog;
 
 /// The Strimzi API version rendered.
-pub const STRIMZI_API_VERSION: &str = "kafka.strimzi.io/v1beta2";
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StrimziVersion {
+    /// `kafka.strimzi.io/v1`: Strimzi 0.49 and later (the only one from 1.0 on).
+    #[default]
+    V1,
+    /// `kafka.strimzi.io/v1beta2`: Strimzi before 1.0 (needed before 0.49).
+    V1beta2,
+}
+
+impl StrimziVersion {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            StrimziVersion::V1 => "kafka.strimzi.io/v1",
+            StrimziVersion::V1beta2 => "kafka.strimzi.io/v1beta2",
+        }
+    }
+}
+
+/// Where the resources go: API version, Strimzi cluster and namespace, all checked.
+#[derive(Debug, Clone)]
+pub struct StrimziTarget {
+    version: StrimziVersion,
+    cluster: String,
+    namespace: Option<String>,
+}
+
+/// A name Kubernetes would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {name:?} is not a valid Kubernetes name: {reason}")]
+pub struct InvalidName {
+    pub what: &'static str,
+    pub name: String,
+    pub reason: &'static str,
+}
+
+impl StrimziTarget {
+    /// Checks `cluster` (a Strimzi `Kafka` resource's name, also a label value) and
+    /// `namespace` as DNS-1123 labels: 1 to 63 of `a-z`, `0-9` and `-`, starting and ending
+    /// with a letter or digit.
+    pub fn new(
+        version: StrimziVersion,
+        cluster: &str,
+        namespace: Option<&str>,
+    ) -> Result<Self, InvalidName> {
+        dns_label("--cluster", cluster)?;
+        if let Some(namespace) = namespace {
+            dns_label("--namespace", namespace)?;
+        }
+        Ok(Self {
+            version,
+            cluster: cluster.to_owned(),
+            namespace: namespace.map(str::to_owned),
+        })
+    }
+}
+
+fn dns_label(what: &'static str, name: &str) -> Result<(), InvalidName> {
+    let invalid = |reason| {
+        Err(InvalidName {
+            what,
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() || name.len() > 63 {
+        return invalid("it must have 1 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return invalid("only lower-case letters, digits and '-' are allowed");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return invalid("it must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+/// Whether `name` is a valid resource name (DNS-1123 subdomain): at most 253 of `a-z`,
+/// `0-9`, `-` and `.`, each dot-separated part starting and ending with a letter or digit.
+fn is_resource_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// A valid resource name for `name`: itself when valid, else lower-cased with every other
+/// character turned into `-`, plus a hash of the original (two topics that differ only in
+/// case or `_` must not collide).
+fn resource_name(name: &str) -> String {
+    if is_resource_name(name) {
+        return name.to_owned();
+    }
+    let mut cleaned: String = name
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.') => c,
+            _ => '-',
+        })
+        .collect();
+    cleaned = cleaned
+        .split('.')
+        .map(|part| part.trim_matches('-'))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(".");
+    cleaned.truncate(200);
+    // FNV-1a: stable across releases and platforms (std's hasher is not).
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let cleaned = cleaned.trim_end_matches(['-', '.']);
+    let cleaned = if cleaned.is_empty() { "topic" } else { cleaned };
+    format!("{cleaned}-{:08x}", hash as u32)
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -100,9 +227,9 @@ fn documents<T: Serialize>(header: &str, docs: &[T]) -> String {
     out
 }
 
-/// A `KafkaTopic` for every topic of the catalog, labelled for the Strimzi cluster `cluster`,
-/// in `namespace` if given (otherwise the one `kubectl` uses).
-pub fn render_strimzi_topics(catalog: &Catalog, cluster: &str, namespace: Option<&str>) -> String {
+/// A `KafkaTopic` for every topic of the catalog, labelled for the target's Strimzi cluster,
+/// in its namespace if given (otherwise the one `kubectl` uses).
+pub fn render_strimzi_topics(catalog: &Catalog, target: &StrimziTarget) -> String {
     let docs: Vec<Resource<TopicSpec>> = catalog
         .topics()
         .into_iter()
@@ -120,13 +247,13 @@ pub fn render_strimzi_topics(catalog: &Catalog, cluster: &str, namespace: Option
                 })
                 .collect();
             Resource {
-                api_version: STRIMZI_API_VERSION,
+                api_version: target.version.api_version(),
                 kind: "KafkaTopic",
                 metadata: Metadata {
-                    name: name.clone(),
-                    namespace: namespace.map(str::to_owned),
+                    name: resource_name(&name),
+                    namespace: target.namespace.clone(),
                     labels: labels(
-                        cluster,
+                        &target.cluster,
                         Some(("civitascore.de/topic-family", t.family().id().to_owned())),
                     ),
                 },
@@ -146,17 +273,18 @@ pub fn render_strimzi_topics(catalog: &Catalog, cluster: &str, namespace: Option
 }
 
 /// A `KafkaUser` (SCRAM-SHA-512, simple authorization) for every principal of the matrix.
-pub fn render_strimzi_users(matrix: &AclMatrix, cluster: &str, namespace: Option<&str>) -> String {
+pub fn render_strimzi_users(matrix: &AclMatrix, target: &StrimziTarget) -> String {
     let docs: Vec<Resource<UserSpec>> = matrix
         .principals()
         .iter()
         .map(|p| Resource {
-            api_version: STRIMZI_API_VERSION,
+            api_version: target.version.api_version(),
             kind: "KafkaUser",
             metadata: Metadata {
+                // The user's name is its principal (User:<name>): it must stay as it is.
                 name: p.name.clone(),
-                namespace: namespace.map(str::to_owned),
-                labels: labels(cluster, None),
+                namespace: target.namespace.clone(),
+                labels: labels(&target.cluster, None),
             },
             spec: UserSpec {
                 authentication: Authentication {
@@ -198,28 +326,49 @@ fn acl_rule(g: &Grant) -> AclRule {
 mod tests {
     use super::*;
 
+    fn target() -> StrimziTarget {
+        StrimziTarget::new(StrimziVersion::V1, "my-cluster", Some("kafka")).unwrap()
+    }
+
+    #[test]
+    fn cluster_and_namespace_must_be_kubernetes_names() {
+        for bad in ["Bad_NS", "", "-x", "x-", "a.b", &"x".repeat(64)] {
+            let err = StrimziTarget::new(StrimziVersion::V1, "c", Some(bad)).unwrap_err();
+            assert_eq!(err.what, "--namespace", "{bad}");
+            let err = StrimziTarget::new(StrimziVersion::V1, bad, None).unwrap_err();
+            assert_eq!(err.what, "--cluster", "{bad}");
+        }
+        assert!(StrimziTarget::new(StrimziVersion::V1beta2, "my-cluster", Some("kafka-1")).is_ok());
+    }
+
+    #[test]
+    fn a_topic_name_kubernetes_refuses_gets_a_valid_distinct_resource_name() {
+        assert_eq!(resource_name("crud.operations"), "crud.operations");
+        let a = resource_name("Team_A.orders");
+        let b = resource_name("team-a.orders");
+        assert!(is_resource_name(&a), "{a}");
+        assert_ne!(a, b);
+        assert!(a.starts_with("team-a.orders-"), "{a}");
+        assert!(is_resource_name(&resource_name("__consumer_offsets")));
+        assert!(is_resource_name(&resource_name("___")));
+        assert!(is_resource_name(&resource_name(&"X".repeat(300))));
+    }
+
     #[test]
     fn strimzi_topics_snapshot() {
-        insta::assert_snapshot!(render_strimzi_topics(
-            &Catalog::embedded(),
-            "my-cluster",
-            Some("kafka")
-        ));
+        insta::assert_snapshot!(render_strimzi_topics(&Catalog::embedded(), &target()));
     }
 
     #[test]
     fn strimzi_users_snapshot() {
-        insta::assert_snapshot!(render_strimzi_users(
-            &AclMatrix::embedded(),
-            "my-cluster",
-            Some("kafka")
-        ));
+        insta::assert_snapshot!(render_strimzi_users(&AclMatrix::embedded(), &target()));
     }
 
     #[test]
     fn every_document_parses_and_names_a_catalog_topic() {
         let catalog = Catalog::embedded();
-        let out = render_strimzi_topics(&catalog, "c", None);
+        let target = StrimziTarget::new(StrimziVersion::V1, "c", None).unwrap();
+        let out = render_strimzi_topics(&catalog, &target);
         let docs: Vec<serde_norway::Value> = out
             .split("\n---\n")
             .skip(1)

@@ -35,7 +35,10 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "kafka",
         &["kafka", "topic_prefix", "kafka_option", "fetch_wait_ms"],
     ),
-    ("broker", &["broker_listen", "partitions", "catalog"]),
+    (
+        "broker",
+        &["broker_listen", "partitions", "catalog", "history_hours"],
+    ),
     (
         "crud",
         &[
@@ -49,6 +52,10 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "header_read_timeout_secs",
             "body_read_timeout_secs",
             "shutdown_timeout_secs",
+            "outbox_max_events",
+            "outbox_max_bytes",
+            "outbox_when_full",
+            "metrics_interval_secs",
         ],
     ),
     (

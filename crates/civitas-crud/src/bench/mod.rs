@@ -333,7 +333,7 @@ pub async fn execute_bench(
         ..CrudSettings::default()
     };
     let result = async {
-        let publishing = Running::start(App::build(&settings, Some(publisher.clone())).await?, any).await?;
+        let publishing = Running::start(App::build(&settings, Some(publisher.clone().into())).await?, any).await?;
         let quiet_settings = CrudSettings {
             publish_events: false,
             ..settings.clone()

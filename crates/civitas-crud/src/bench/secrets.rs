@@ -95,7 +95,7 @@ pub async fn secret_bench(
         ..CrudSettings::default()
     };
     let result = async {
-        let app = Running::start(App::build(&settings, Some(publisher.clone())).await?, any).await?;
+        let app = Running::start(App::build(&settings, Some(publisher.clone().into())).await?, any).await?;
         let body = |system: &str| {
             serde_json::to_vec(&json!({
                 "system": system, "object_type": "user", "action": "read", "params": {}, "object_id": "bench"

@@ -91,7 +91,7 @@ pub async fn workflow_bench(
         ..CrudSettings::default()
     };
     let result = async {
-        let app = App::build(&settings, Some(publisher.clone())).await?;
+        let app = App::build(&settings, Some(publisher.clone().into())).await?;
         let running = Running::start(app.clone(), any).await?;
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)

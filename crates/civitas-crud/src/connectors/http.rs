@@ -38,6 +38,8 @@ pub struct HttpConnector {
     client: Client,
     retry: RetryPolicy,
     templates: Arc<Templates>,
+    /// Tries after the first, over all calls.
+    retries: std::sync::atomic::AtomicU64,
 }
 
 impl HttpConnector {
@@ -83,6 +85,7 @@ impl HttpConnector {
             ),
             retry: system.retry.policy(),
             templates,
+            retries: Default::default(),
         })
     }
 
@@ -140,7 +143,7 @@ impl HttpConnector {
         };
         let shown_url = shown_url(&url, &query);
 
-        let (outcome, _tries) = self
+        let (outcome, tries) = self
             .client
             .send(&self.retry, |http| {
                 let mut request = http.request(method.as_reqwest(), &url).query(&query);
@@ -153,6 +156,10 @@ impl HttpConnector {
                 request
             })
             .await;
+        self.retries.fetch_add(
+            u64::from(tries.saturating_sub(1)),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         match outcome {
             Ok(answer) => self.map_response(command, answer, vars, object_id),
             Err(Failed::Status(answer)) => Err(ConnectorError::Upstream {
@@ -235,6 +242,10 @@ impl Connector for HttpConnector {
         object_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Executed, ConnectorError>> {
         Box::pin(self.run(command, params, object_id))
+    }
+
+    fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -106,6 +106,11 @@ pub trait Connector: Send + Sync + fmt::Debug {
         params: &'a Map<String, Value>,
         object_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Executed, ConnectorError>>;
+
+    /// Tries after the first, over all calls so far (a connector without retries: 0).
+    fn retries(&self) -> u64 {
+        0
+    }
 }
 
 pub use civitas_http::describe_reqwest;

@@ -1,10 +1,15 @@
-//! `GET /health`: 503 when the database does not answer; 200 otherwise, with `status`
-//! `degraded` and the reasons while events are at risk (records dropped or refused by the
-//! broker in the last five minutes, or undelivered records waiting in the retry queue).
+//! Health an orchestrator can act on:
 //!
-//! Why 200 for a degraded publisher: the service still answers commands and keeps what the
-//! broker did not take; taking it out of a load balancer would turn a Kafka problem into an
-//! outage. Monitoring alerts on `status` (or on `civitas_publisher_rejected_total`).
+//! - `GET /health/live`: the process answers (liveness: restart it when this fails).
+//! - `GET /health/ready`: it can do its job (readiness: send it traffic): the database
+//!   answers and the outbox takes events (broker reachable, or the backlog within bounds).
+//! - `GET /health`: the details: `ok`, `degraded` (serving, but events wait for the broker,
+//!   are retried, or were dropped or refused lately) or `down` (it cannot do its job), each
+//!   with its reasons and figures. 200 unless `down` (503).
+//!
+//! Why `degraded` is ready: the service still answers commands and stores their events; the
+//! broker being away is the outbox's job. Taking the instance out of a load balancer would
+//! turn a Kafka problem into an outage; `down` does when the backlog is full.
 
 use std::time::Duration;
 
@@ -12,19 +17,23 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use civitas_kafka::PublisherStats;
+use civitas_kafka::outbox::OutboxStats;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::events::Delivery;
 
-/// How long a lost record keeps `/health` degraded.
+/// How long a lost event keeps `/health` degraded.
 const LOSS_WINDOW: Duration = Duration::from_secs(300);
+/// An undelivered event older than this makes `/health` degraded.
+const STALE_BACKLOG: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` or `degraded`.
+    /// `ok`, `degraded` or `down`.
     pub status: &'static str,
-    /// Why it is degraded; empty when `ok`.
+    /// Why it is degraded or down; empty when `ok`.
     pub reasons: Vec<String>,
     pub service: String,
     pub systems: usize,
@@ -36,8 +45,18 @@ pub struct Health {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventsHealth {
     pub enabled: bool,
+    /// The outbox's figures (`outbox`), or the direct publisher's (`publisher`).
     #[schema(value_type = Option<Object>)]
-    pub publisher: Option<civitas_kafka::PublisherStats>,
+    pub delivery: Option<Delivery>,
+}
+
+/// The answer of the two probes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Probe {
+    /// `true` when the probe passes.
+    pub ok: bool,
+    /// Why it fails; empty when it passes.
+    pub reasons: Vec<String>,
 }
 
 #[utoipa::path(
@@ -45,13 +64,58 @@ pub struct EventsHealth {
     path = "/health",
     tag = "operations",
     responses(
-        (status = 200, description = "Healthy (`ok`), or serving while events are at risk (`degraded`, with reasons)", body = Health),
-        (status = 503, description = "The database does not answer", body = Health)
+        (status = 200, description = "`ok`, or `degraded` (serving while events wait or were lost lately, with reasons)", body = Health),
+        (status = 503, description = "`down`: the database does not answer, or the event backlog is full", body = Health)
     )
 )]
 pub async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
-    let mut reasons = Vec::new();
-    let mut code = StatusCode::OK;
+    let health = assess(&app).await;
+    let code = if health.status == "down" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(health))
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Probe))
+)]
+pub async fn live() -> Json<Probe> {
+    Json(Probe {
+        ok: true,
+        reasons: Vec::new(),
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: the database answers and events can be kept", body = Probe),
+        (status = 503, description = "Not ready, with the reasons", body = Probe)
+    )
+)]
+pub async fn ready(State(app): State<App>) -> (StatusCode, Json<Probe>) {
+    let health = assess(&app).await;
+    let ok = health.status != "down";
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let reasons = if ok { Vec::new() } else { health.reasons };
+    (code, Json(Probe { ok, reasons }))
+}
+
+/// The service's health now.
+pub async fn assess(app: &App) -> Health {
+    let mut down = Vec::new();
+    let mut degraded = Vec::new();
     let database = match &app.pool {
         None => "not used".to_owned(),
         Some(pool) => match sqlx::query("SELECT 1").execute(pool).await {
@@ -59,31 +123,84 @@ pub async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
             Err(error) => {
                 // The error text may name hosts and users: the log has it, callers do not.
                 tracing::warn!(%error, "health check: the database does not answer");
-                code = StatusCode::SERVICE_UNAVAILABLE;
-                reasons.push("the database does not answer".to_owned());
+                down.push("the database does not answer".to_owned());
                 "unavailable".to_owned()
             }
         },
     };
-    let publisher = app.events.stats();
-    if let Some(stats) = &publisher {
-        reasons.extend(publisher_reasons(stats));
+    let delivery = app.events.stats();
+    match &delivery {
+        Some(Delivery::Outbox(stats)) => outbox_reasons(app, stats, &mut down, &mut degraded),
+        Some(Delivery::Publisher(stats)) => degraded.extend(publisher_reasons(stats)),
+        None => {}
     }
-    let health = Health {
-        status: if reasons.is_empty() { "ok" } else { "degraded" },
-        reasons,
+    let status = if !down.is_empty() {
+        "down"
+    } else if !degraded.is_empty() {
+        "degraded"
+    } else {
+        "ok"
+    };
+    down.extend(degraded);
+    Health {
+        status,
+        reasons: down,
         service: app.service_name.clone(),
         systems: app.systems.len(),
         database,
         events: EventsHealth {
             enabled: app.events.is_enabled(),
-            publisher,
+            delivery,
         },
-    };
-    (code, Json(health))
+    }
 }
 
-/// Why the publisher puts events at risk, if it does.
+/// Why the outbox makes the service down or degraded, if it does.
+fn outbox_reasons(
+    app: &App,
+    stats: &OutboxStats,
+    down: &mut Vec<String>,
+    degraded: &mut Vec<String>,
+) {
+    if let Some(error) = &stats.database_error {
+        tracing::warn!(%error, "health check: the outbox cannot store events");
+        down.push(
+            "events cannot be stored: the outbox's database refuses them (commands are refused)"
+                .to_owned(),
+        );
+    }
+    if let Some(Err(refusal)) = app.events.outbox().map(|o| o.would_admit())
+        && stats.database_error.is_none()
+    {
+        down.push(refusal.to_string());
+    }
+    if let Some(error) = &stats.broker_error {
+        degraded.push(format!(
+            "the broker does not acknowledge events ({error}); {} wait in the outbox",
+            stats.backlog_events
+        ));
+    }
+    if stats.oldest_undelivered_secs >= STALE_BACKLOG.as_secs() {
+        degraded.push(format!(
+            "{} events wait for the broker, the oldest for {} s",
+            stats.backlog_events, stats.oldest_undelivered_secs
+        ));
+    }
+    if stats
+        .last_loss_secs_ago
+        .is_some_and(|ago| ago < LOSS_WINDOW.as_secs())
+    {
+        degraded.push(format!(
+            "events were dropped or refused by the broker in the last {} minutes \
+             (dropped {}, rejected {}; see the log)",
+            LOSS_WINDOW.as_secs() / 60,
+            stats.dropped,
+            stats.rejected
+        ));
+    }
+}
+
+/// Why the direct publisher puts events at risk, if it does.
 pub fn publisher_reasons(stats: &PublisherStats) -> Vec<String> {
     let mut reasons = Vec::new();
     if stats

@@ -12,6 +12,7 @@ use crate::app::App;
 use json_only::post_json;
 
 pub mod caller;
+pub mod durable;
 pub mod execute;
 pub mod extract;
 pub mod health;
@@ -25,7 +26,8 @@ impl App {
     /// The HTTP routes.
     pub fn router(&self) -> Router {
         // State-changing routes take only JSON (cross-site request guard: `post_json`);
-        // caller authentication runs first, outside it.
+        // caller authentication runs first, outside it, then the durable-events layer
+        // (admission before, storing the request's events before the answer).
         let mut callers = Router::new()
             .route("/execute", post_json(execute::execute))
             .route("/systems", get(systems::systems))
@@ -36,7 +38,11 @@ impl App {
             .route("/workflow/resume/{task_id}", post_json(workflow::resume))
             .route("/workflow/{id}/cancel", post_json(workflow::cancel))
             .route("/tasks", get(workflow::tasks))
-            .route("/tasks/{id}", get(workflow::task));
+            .route("/tasks/{id}", get(workflow::task))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                durable::durable,
+            ));
         if self.caller_auth.is_some() {
             callers = callers.route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -45,6 +51,8 @@ impl App {
         }
         callers
             .route("/health", get(health::health))
+            .route("/health/live", get(health::live))
+            .route("/health/ready", get(health::ready))
             .route("/metrics", get(metrics::metrics))
             .route("/openapi.json", get(openapi::openapi))
             .with_state(self.clone())

@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::error::{DetailBody, UpstreamBody, UpstreamInfo, ValidationBody};
 use crate::request::{ExecuteRequest, ValidationIssue};
 use crate::routes::execute::ExecuteResponse;
-use crate::routes::health::{EventsHealth, Health};
+use crate::routes::health::{EventsHealth, Health, Probe};
 use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse};
 
 #[derive(OpenApi)]
@@ -30,6 +30,8 @@ use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse
         crate::routes::workflow::tasks,
         crate::routes::workflow::task,
         crate::routes::health::health,
+        crate::routes::health::live,
+        crate::routes::health::ready,
         crate::routes::metrics::metrics,
         openapi,
     ),
@@ -47,6 +49,7 @@ use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse
         ActionInfo,
         Health,
         EventsHealth,
+        Probe,
         crate::routes::workflow::StartRequest,
         crate::routes::workflow::StartResponse,
         crate::routes::workflow::ResumeRequest,

@@ -722,6 +722,7 @@ fn publish_changes(app: &App, previous: &Run, run: &Run, waiting: &[String]) {
 
 /// One `crud.workflows` event (the publisher masks `metadata`).
 pub(crate) fn publish(app: &App, run: &Run, event_type: &str, step: Option<&str>) {
+    app.metrics.record_workflow(event_type);
     let status = match event_type {
         "started" => "STARTED",
         "waiting" => "WAITING",

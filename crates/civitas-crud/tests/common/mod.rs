@@ -79,7 +79,7 @@ impl TestApp {
             ..CrudSettings::default()
         };
         configure(&mut settings);
-        let app = App::build(&settings, Some(publisher.clone()))
+        let app = App::build(&settings, Some(publisher.clone().into()))
             .await
             .expect("the app builds");
         let running = Running::start(app, ANY_PORT.parse().unwrap())

@@ -70,6 +70,15 @@ pub struct RenderArgs {
     /// Kubernetes namespace written into the resources, for --format strimzi.
     #[arg(long, env = "CIVITAS_STRIMZI_NAMESPACE")]
     pub namespace: Option<String>,
+    /// The Strimzi API version, for --format strimzi: v1 (Strimzi 0.49 and later; the only
+    /// one from 1.0 on) or v1beta2 (releases older than 0.49).
+    #[arg(
+        long,
+        value_enum,
+        env = "CIVITAS_STRIMZI_VERSION",
+        default_value = "v1"
+    )]
+    pub strimzi_version: super::topics::StrimziApi,
     #[command(flatten)]
     pub matrix: MatrixArgs,
 }
@@ -89,9 +98,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let out = match a.format {
                 AclFormat::Kafka => render_kafka_bindings(&matrix),
                 AclFormat::KafkaAcls => render_kafka_acls_script(&matrix),
-                AclFormat::Strimzi => {
-                    render_strimzi_users(&matrix, &a.cluster, a.namespace.as_deref())
-                }
+                AclFormat::Strimzi => render_strimzi_users(
+                    &matrix,
+                    &a.strimzi_version
+                        .target(&a.cluster, a.namespace.as_deref())?,
+                ),
             };
             emit(&out)?;
             Ok(ExitCode::SUCCESS)

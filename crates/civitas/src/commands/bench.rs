@@ -143,7 +143,7 @@ async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
 
     let bare = bare_future_producer(&bootstrap, &bare_topic, &sample, args.count).await?;
     let ours = ours_publisher(&publisher, &sample, args.count).await?;
-    let full = ours_full_path(&events, args.count).await?;
+    let full = ours_full_path(&events, &publisher, args.count).await?;
     let build = build_only(&events, args.count)?;
 
     let rate = |d: Duration| args.count as f64 / d.as_secs_f64();
@@ -247,15 +247,19 @@ async fn ours_publisher(
 }
 
 /// The whole path of an operation event: data → masked envelope → JSON → headers → send.
-async fn ours_full_path(events: &CrudEvents, count: usize) -> anyhow::Result<Duration> {
+async fn ours_full_path(
+    events: &CrudEvents,
+    publisher: &Publisher,
+    count: usize,
+) -> anyhow::Result<Duration> {
     let ctx = EventContext::correlated("b1e-2d8a-bench");
     let data = civitas_kafka::samples::operation("update", "E123456", false);
-    let before = events.publisher().stats();
+    let before = publisher.stats();
     let start = Instant::now();
     for _ in 0..count {
         events.operation("update", &ctx, data.clone());
     }
-    flush_and_check(events.publisher(), before.delivered, count).await?;
+    flush_and_check(publisher, before.delivered, count).await?;
     Ok(start.elapsed())
 }
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use civitas_crud::caller_auth::CallerAuthSettings;
 use civitas_crud::{App, CrudSettings, Running};
-use civitas_kafka::{KafkaSettings, Publisher, outbox};
+use civitas_kafka::KafkaSettings;
+use civitas_kafka::crud_events::Sink;
+use civitas_kafka::outbox::{self, Outbox};
 use civitas_topics::CrudTopics;
-use sqlx::AnyPool;
 
 use super::shared::{KafkaArgs, shutdown_signal};
 
@@ -87,6 +88,40 @@ pub struct CrudArgs {
     pub caller_auth: CallerAuthArgs,
     #[command(flatten)]
     pub secrets: super::secret_args::SecretArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// How events are kept until the broker has them (docs/operations.md, "Delivery").
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeliveryArgs {
+    /// Undelivered events at which the backlog is full.
+    #[arg(long, env = "CIVITAS_OUTBOX_MAX_EVENTS", default_value_t = 1_000_000)]
+    pub outbox_max_events: u64,
+    /// Undelivered payload bytes at which the backlog is full.
+    #[arg(long, env = "CIVITAS_OUTBOX_MAX_BYTES", default_value_t = 1 << 30)]
+    pub outbox_max_bytes: u64,
+    /// What a full backlog does: `refuse` new commands with 503 (no command without its
+    /// audit event), or `accept` them and drop (and count) their events.
+    #[arg(long, env = "CIVITAS_OUTBOX_WHEN_FULL", default_value = "refuse")]
+    pub outbox_when_full: outbox::FullPolicy,
+    /// Seconds between two `crud.metrics` snapshots (one more at shutdown); 0: none.
+    #[arg(long, env = "CIVITAS_METRICS_INTERVAL_SECS", default_value_t = 60)]
+    pub metrics_interval_secs: u64,
+}
+
+impl DeliveryArgs {
+    /// The outbox settings; `history`: keep delivered events that long and send them again
+    /// at the next start (the embedded broker's memory).
+    pub fn outbox(&self, history: Option<Duration>) -> outbox::OutboxSettings {
+        outbox::OutboxSettings {
+            max_events: self.outbox_max_events.max(1),
+            max_bytes: self.outbox_max_bytes.max(1),
+            when_full: self.outbox_when_full,
+            history,
+            ..outbox::OutboxSettings::default()
+        }
+    }
 }
 
 /// Caller authentication: OpenID Connect bearer tokens on /execute and /systems.
@@ -164,6 +199,8 @@ impl CrudArgs {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
             secrets: self.secrets.settings(development),
+            metrics_interval: (self.delivery.metrics_interval_secs > 0)
+                .then(|| Duration::from_secs(self.delivery.metrics_interval_secs)),
             ..CrudSettings::default()
         }
     }
@@ -173,11 +210,11 @@ impl CrudArgs {
 pub async fn start_crud(
     args: &CrudArgs,
     topics: &CrudTopics,
-    publisher: Publisher,
+    outbox: Outbox,
     development: bool,
 ) -> anyhow::Result<Running> {
     let settings = args.settings(topics, development);
-    let app = App::build(&settings, Some(publisher))
+    let app = App::build(&settings, Some(Sink::Durable(outbox)))
         .await
         .context("starting the CRUD service")?;
     let systems: Vec<String> = app.systems.iter().map(|(name, _)| name.clone()).collect();
@@ -255,55 +292,47 @@ pub async fn start_crud(
     Ok(running)
 }
 
-/// Connects the CRUD service's publisher and hands it, before anything else, the events the
-/// outbox (in the service's database) kept at the last shutdown.
-pub async fn crud_publisher(
-    settings: &KafkaSettings,
-    database_url: &str,
-) -> anyhow::Result<(Publisher, AnyPool)> {
-    let publisher = Publisher::connect(settings)?;
-    let outbox = civitas_store::connect(database_url)
+/// Opens the CRUD service's durable outbox in its database and starts its relay; events
+/// an earlier run stored and the broker never acknowledged are sent first.
+pub async fn crud_outbox(
+    kafka: &KafkaSettings,
+    args: &CrudArgs,
+    history: Option<Duration>,
+) -> anyhow::Result<Outbox> {
+    let pool = civitas_store::connect(&args.database_url)
         .await
         .context("opening the database of the event outbox")?;
-    let resent = outbox::resend(&outbox, &publisher)
+    let outbox = Outbox::start(pool, kafka, args.delivery.outbox(history))
         .await
-        .context("re-sending the events of the outbox")?;
-    if resent > 0 {
+        .context("starting the event outbox")?;
+    let waiting = outbox.stats().backlog_events;
+    if waiting > 0 {
         println!(
-            "civitas: {resent} event(s) kept in the outbox at the last shutdown handed to the broker again"
+            "civitas: {waiting} event(s) stored by an earlier run are being sent to the broker"
         );
     }
-    Ok((publisher, outbox))
+    Ok(outbox)
 }
 
-/// Flushes the publisher at shutdown and reports what was kept or lost. Exit code 0 when
-/// nothing is lost (kept events are sent by the next start), 1 otherwise.
-pub async fn flush_or_keep(
-    publisher: Publisher,
-    outbox: &AnyPool,
-    timeout: Duration,
-) -> anyhow::Result<ExitCode> {
-    let mut shutdown = outbox::flush_or_keep(publisher, outbox, timeout).await?;
-    if let Some(err) = &shutdown.flush_error {
-        eprintln!("civitas: {err}");
-    }
-    if shutdown.kept > 0 {
+/// Stops the outbox at shutdown: it stores what is queued and delivers for up to `timeout`.
+/// What the broker has not acknowledged by then stays in the database and is sent at the
+/// next start, so nothing is lost: exit code 0 unless events were dropped.
+pub async fn stop_outbox(outbox: &Outbox, timeout: Duration) -> ExitCode {
+    let left = outbox.shutdown(timeout).await;
+    if left.backlog_events > 0 {
         eprintln!(
-            "civitas: {} undelivered event(s) kept in the outbox; the next start sends them",
-            shutdown.kept
+            "civitas: {} event(s) not yet acknowledged by the broker stay in the outbox; the next start sends them",
+            left.backlog_events
         );
     }
-    if let Some(err) = shutdown.keep_error.take() {
+    if left.dropped > 0 {
         eprintln!(
-            "civitas: undelivered event(s) could not be kept: {:#}",
-            anyhow::Error::from(err)
+            "civitas: {} event(s) were dropped while this instance ran (see the log)",
+            left.dropped
         );
+        return ExitCode::FAILURE;
     }
-    if shutdown.nothing_lost() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    eprintln!("civitas: {} event(s) are lost", shutdown.lost);
-    Ok(ExitCode::FAILURE)
+    ExitCode::SUCCESS
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -324,7 +353,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     args.crud.resolve_database_password()?;
     let settings = args.kafka.settings()?;
-    let (publisher, outbox) = crud_publisher(&settings, &args.crud.database_url).await?;
+    let outbox = crud_outbox(&settings, &args.crud, None).await?;
     println!(
         "civitas: CRUD service publishing to {}",
         settings.bootstrap_servers
@@ -332,7 +361,7 @@ async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     let running = start_crud(
         &args.crud,
         &args.kafka.crud_topics()?,
-        publisher.clone(),
+        outbox.clone(),
         false,
     )
     .await?;
@@ -344,8 +373,8 @@ async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(error) = &stopped {
         eprintln!("civitas: stopping the CRUD service: {error}");
     }
-    println!("civitas: flushing events");
-    let code = flush_or_keep(publisher, &outbox, timeout).await?;
+    println!("civitas: delivering the events still waiting");
+    let code = stop_outbox(&outbox, timeout).await;
     Ok(if stopped.is_err() {
         ExitCode::FAILURE
     } else {

@@ -139,7 +139,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum RenderFormat {
-    /// Strimzi `KafkaTopic` resources (kafka.strimzi.io/v1beta2), multi-document YAML.
+    /// Strimzi `KafkaTopic` resources (kafka.strimzi.io/v1; --strimzi-version), multi-document YAML.
     Strimzi,
 }
 
@@ -154,8 +154,41 @@ pub struct RenderArgs {
     /// Kubernetes namespace written into the resources (default: none, kubectl decides).
     #[arg(long, env = "CIVITAS_STRIMZI_NAMESPACE")]
     pub namespace: Option<String>,
+    /// The Strimzi API version: v1 (Strimzi 0.49 and later; the only one from 1.0 on) or
+    /// v1beta2 (releases older than 0.49).
+    #[arg(
+        long,
+        value_enum,
+        env = "CIVITAS_STRIMZI_VERSION",
+        default_value = "v1"
+    )]
+    pub strimzi_version: StrimziApi,
     #[command(flatten)]
     pub catalog: CatalogArgs,
+}
+
+/// `--strimzi-version`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StrimziApi {
+    V1,
+    V1beta2,
+}
+
+impl StrimziApi {
+    /// The checked target of the rendered resources.
+    pub fn target(
+        self,
+        cluster: &str,
+        namespace: Option<&str>,
+    ) -> anyhow::Result<civitas_topics::StrimziTarget> {
+        let version = match self {
+            StrimziApi::V1 => civitas_topics::StrimziVersion::V1,
+            StrimziApi::V1beta2 => civitas_topics::StrimziVersion::V1beta2,
+        };
+        Ok(civitas_topics::StrimziTarget::new(
+            version, cluster, namespace,
+        )?)
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -281,11 +314,12 @@ fn run_list(args: ListArgs) -> anyhow::Result<ExitCode> {
 fn run_render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let catalog = args.catalog.load()?;
     match args.format {
-        RenderFormat::Strimzi => emit(&render_strimzi_topics(
-            &catalog,
-            &args.cluster,
-            args.namespace.as_deref(),
-        ))?,
+        RenderFormat::Strimzi => {
+            let target = args
+                .strimzi_version
+                .target(&args.cluster, args.namespace.as_deref())?;
+            emit(&render_strimzi_topics(&catalog, &target))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -348,6 +382,10 @@ pub struct ClusterArgs {
     /// Also delete topics inside the catalog's namespaces that the catalog does not name.
     #[arg(long, env = "CIVITAS_ALLOW_DELETE")]
     pub allow_delete: bool,
+    /// Give every topic this replication factor (and at most this min.insync.replicas)
+    /// instead of the catalog's: for development clusters with fewer brokers.
+    #[arg(long, env = "CIVITAS_REPLICAS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub replicas: Option<u16>,
 }
 
 impl ClusterArgs {
@@ -406,16 +444,25 @@ struct Compared {
 }
 
 async fn compare(cluster: &ClusterArgs, catalog: &CatalogArgs) -> anyhow::Result<Compared> {
-    let desired = catalog.load()?.topics();
+    let mut desired = catalog.load()?.topics();
+    if let Some(replicas) = cluster.replicas {
+        civitas_topics::override_replicas(&mut desired, replicas);
+    }
     let settings = cluster.settings()?;
     let admin = Admin::connect(&settings)?;
     let existing = admin.describe().await?;
-    let plan = plan(&desired, &existing, cluster.allow_delete);
+    let mut plan = plan(&desired, &existing, cluster.allow_delete);
+    let brokers = admin.broker_count()?;
+    civitas_topics::check_brokers(&mut plan, brokers);
     let header = format!(
-        "{} catalog topic(s) compared with {} ({} topic(s) there).\n\n",
+        "{} catalog topic(s) compared with {} ({} topic(s), {brokers} broker(s) there){}.\n\n",
         desired.len(),
         cluster.bootstrap,
-        existing.len()
+        existing.len(),
+        cluster
+            .replicas
+            .map(|r| format!("; replicas set to {r} by --replicas"))
+            .unwrap_or_default()
     );
     Ok(Compared {
         desired,

@@ -29,6 +29,10 @@ pub struct Args {
     /// How long shutdown waits for undelivered events.
     #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Hours of history the embedded broker gets back after a restart: the CRUD service's
+    /// events of that window are kept in its database and sent again at start. 0: none.
+    #[arg(long, env = "CIVITAS_HISTORY_HOURS", default_value_t = 24)]
+    pub history_hours: u64,
     #[command(flatten)]
     pub client: ClientArgs,
     #[command(flatten)]
@@ -68,8 +72,18 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             println!("civitas: embedded Kafka broker listening on {bootstrap}");
             println!("         try: kcat -b {bootstrap} -L");
             println!(
-                "WARNING: the embedded broker keeps events in memory only; they are lost when civitas stops. \
-                 Use --kafka HOST:PORT (or KAFKA_BOOTSTRAP_SERVERS) for a real cluster."
+                "WARNING: the embedded broker keeps events in memory, at most {} records or {} MB per partition \
+                 (about {} CRUD events); older ones are evicted. On restart it gets back {} of the CRUD service's \
+                 events from the database (--history-hours); saga and other components' events are not kept. \
+                 Use --kafka HOST:PORT (or KAFKA_BOOTSTRAP_SERVERS) for a real cluster.",
+                civitas_kafka::broker::EVICTION_RECORDS,
+                civitas_kafka::broker::EVICTION_BYTES / 1_000_000,
+                civitas_kafka::broker::EVICTION_CRUD_EVENTS,
+                if args.history_hours == 0 {
+                    "none".to_owned()
+                } else {
+                    format!("the last {} h", args.history_hours)
+                },
             );
             (Some(broker), bootstrap)
         }
@@ -81,9 +95,12 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         // The embedded broker answers a fetch only when its wait is over.
         settings = settings.with_fetch_wait_ms(EMBEDDED_FETCH_WAIT_MS);
     }
-    let (publisher, outbox) =
-        super::serve::crud_publisher(&settings, &args.crud.database_url).await?;
-    let crud = super::serve::start_crud(&args.crud, &crud_topics, publisher.clone(), true).await?;
+    // The embedded broker forgets everything when it stops: the outbox keeps what it
+    // delivered for the history window and sends it again at the next start.
+    let history = (broker.is_some() && args.history_hours > 0)
+        .then(|| Duration::from_secs(args.history_hours.saturating_mul(3600)));
+    let outbox = super::serve::crud_outbox(&settings, &args.crud, history).await?;
+    let crud = super::serve::start_crud(&args.crud, &crud_topics, outbox.clone(), true).await?;
     let mut saga = super::saga::start_in_up(
         &args.saga,
         args.crud.secrets.settings(true),
@@ -123,7 +140,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         );
         failed = true;
     }
-    println!("civitas: shutting down, flushing events");
-    let code = super::serve::flush_or_keep(publisher, &outbox, timeout).await?;
+    println!("civitas: shutting down, delivering the events still waiting");
+    let code = super::serve::stop_outbox(&outbox, timeout).await;
     Ok(if failed { ExitCode::FAILURE } else { code })
 }

@@ -1,0 +1,187 @@
+//! The writer: group commit. It waits for the first queued event, takes everything queued
+//! by then, builds the records, writes them in one transaction and publishes the highest
+//! ticket stored. While a commit runs, the next batch gathers: under load a commit carries
+//! as many events as arrived during the previous one, so the database sees one transaction
+//! per round trip, not one per request.
+//!
+//! When the database refuses, the batch is kept and written again (100 ms, doubling to
+//! 2 s), and [`Outbox::admit`](super::Outbox::admit) refuses new commands meanwhile.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+
+use super::rows::{self, ToStore};
+use super::{Shared, lock};
+use crate::error::KafkaError;
+use crate::record::Record;
+use crate::settings::KafkaSettings;
+
+/// Makes one record (on the writer's task).
+pub(crate) type Build = Box<dyn FnOnce() -> Result<Record, KafkaError> + Send>;
+
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Events queued for the writer, in ticket order.
+#[derive(Default)]
+pub(crate) struct Queue {
+    state: std::sync::Mutex<QueueState>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<(u64, Build)>,
+    last_ticket: u64,
+}
+
+impl Queue {
+    /// Queues `build`; returns its ticket.
+    pub(crate) fn push(&self, build: Build) -> u64 {
+        let mut state = lock(&self.state);
+        state.last_ticket += 1;
+        let ticket = state.last_ticket;
+        state.jobs.push_back((ticket, build));
+        ticket
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state).jobs.len()
+    }
+
+    /// The last ticket given out.
+    pub(crate) fn last_ticket(&self) -> u64 {
+        lock(&self.state).last_ticket
+    }
+
+    fn take(&self) -> VecDeque<(u64, Build)> {
+        std::mem::take(&mut lock(&self.state).jobs)
+    }
+}
+
+pub(crate) struct Writer {
+    pool: AnyPool,
+    shared: Arc<Shared>,
+    max_message_bytes: usize,
+    /// The last `seq` given out: rows rise strictly within an instance.
+    last_seq: i64,
+}
+
+impl Writer {
+    pub(crate) fn new(pool: AnyPool, kafka: &KafkaSettings, shared: Arc<Shared>) -> Self {
+        let max_message_bytes = kafka
+            .client_config()
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        Self {
+            pool,
+            shared,
+            max_message_bytes,
+            last_seq: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        self.last_seq = rows::last_seq(&self.pool).await.unwrap_or(0);
+        let mut stop = self.shared.stop.subscribe();
+        loop {
+            let batch = self.shared.queue.take();
+            if batch.is_empty() {
+                if *stop.borrow() {
+                    return;
+                }
+                tokio::select! {
+                    () = self.shared.queue.wake.notified() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            self.store(batch).await;
+        }
+    }
+
+    /// Builds and stores one batch; returns once it is stored (retrying meanwhile).
+    async fn store(&mut self, batch: VecDeque<(u64, Build)>) {
+        let counters = &self.shared.counters;
+        let mut last_ticket = 0;
+        let mut rows = Vec::with_capacity(batch.len());
+        for (ticket, build) in batch {
+            last_ticket = ticket;
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+            let record = match built {
+                Ok(Ok(record)) => record,
+                Ok(Err(error)) => {
+                    counters.lost(false);
+                    tracing::error!(%error, "an event could not be built and is lost");
+                    continue;
+                }
+                Err(_) => {
+                    counters.lost(false);
+                    tracing::error!("building an event panicked; the event is lost");
+                    continue;
+                }
+            };
+            let record = match record.fit(self.max_message_bytes) {
+                Ok(record) => record,
+                Err(too_large) => {
+                    counters.lost(true);
+                    tracing::error!(topic = %too_large.record.topic, size = too_large.size,
+                        limit = self.max_message_bytes,
+                        "event larger than message.max.bytes even after truncation; not stored");
+                    continue;
+                }
+            };
+            self.last_seq = rows::now_us().max(self.last_seq + 1);
+            rows.push(ToStore {
+                seq: self.last_seq,
+                record,
+            });
+        }
+        let bytes: usize = rows.iter().map(|r| r.record.payload.len()).sum();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match rows::insert(&self.pool, &rows).await {
+                Ok(()) => break,
+                Err(error) => {
+                    let message = error.to_string();
+                    if lock(&self.shared.database_error).replace(message).is_none() {
+                        tracing::error!(%error, events = rows.len(),
+                            "the outbox cannot store events; commands are refused until it can");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        if lock(&self.shared.database_error).take().is_some() {
+            tracing::info!("the outbox stores events again");
+        }
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters
+            .stored
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        counters
+            .stored_backlog
+            .fetch_add(rows.len() as i64, Ordering::Relaxed);
+        counters
+            .stored_backlog_bytes
+            .fetch_add(bytes as i64, Ordering::Relaxed);
+        let _ = counters.oldest_ms.compare_exchange(
+            0,
+            rows::now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.shared.committed.send_replace(last_ticket);
+        self.shared.stored.notify_one();
+    }
+}

@@ -31,6 +31,7 @@ serve_http="127.0.0.1:$((base + 2))"
 pg_port=$((base + 3))
 url="http://$serve_http"
 work="$(mktemp -d)"
+chmod 755 "$work" # the PostgreSQL server (user postgres) keeps its data dir below it
 unset KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC_PREFIX KAFKA_OPTIONS CIVITAS_CONFIG CIVITAS_AUTH_ISSUER \
   CIVITAS_AUTHZ CIVITAS_NO_EVENTS DATABASE_URL CIVITAS_HTTP_LISTEN CIVITAS_BROKER_LISTEN
 up_pid=""
@@ -128,7 +129,7 @@ acknowledged "$work/load1" >"$work/acks1"
 [ "$(wc -l <"$work/acks1")" -gt 0 ] || fail "no create was acknowledged: $(head -3 "$work/load1")"
 await_events "$work/acks1" pause || fail "acknowledged events are missing after the pause: $(comm -23 "$work/acks1" <(sort -u "$work/found") | head -3)"
 row "broker paused 10 s during load" "$work/load1" "$work/acks1"
-jq -e '.status' "$work/health1.json" >/dev/null || fail "/health did not answer during the pause"
+jq -e '.status == "degraded"' "$work/health1.json" >/dev/null || fail "/health was not degraded during the pause: $(cat "$work/health1.json")"
 echo "    /health during the pause: $(jq -c '{status, reasons}' "$work/health1.json")"
 stop_serve
 
@@ -163,7 +164,8 @@ for _ in $(seq 1 20); do
 done
 [ -n "$ready_down" ] || fail "/health/ready did not turn 503 while the database was down (last $code)"
 echo "    /health/ready while the database is down: $(jq -c . "$work/ready3.json")"
-sleep 3
+# Longer than the pool's 5 s acquire timeout: requests get their answer while it is down.
+sleep 8
 eval "$(scripts/postgres.sh start)"
 ready_up=""
 for _ in $(seq 1 60); do
@@ -174,8 +176,9 @@ done
 wait "$load_pid"
 python3 scripts/chaos-load.py "$url" dbback 5 1 "$work/load3b"
 [ "$(jq -r .status "$work/load3b" | sort -u)" = 200 ] || fail "commands did not recover: $(cat "$work/load3b")"
-jq -e 'select(.status == 500)' "$work/load3" >/dev/null && fail "a command answered 500 while the database was down"
-jq -e 'select(.status == 503)' "$work/load3" >/dev/null || fail "no command answered 503 while the database was down"
+count_status() { jq -s --argjson s "$1" 'map(select(.status == $s)) | length' "$2"; }
+[ "$(count_status 500 "$work/load3")" = 0 ] || fail "a command answered 500 while the database was down"
+[ "$(count_status 503 "$work/load3")" -gt 0 ] || fail "no command answered 503 while the database was down: $(jq -r .status "$work/load3" | sort | uniq -c | tr '\n' ' ')"
 acknowledged "$work/load3" >"$work/acks3"
 await_events "$work/acks3" dbdown || fail "acknowledged events are missing after the database outage"
 row "database stopped during load" "$work/load3" "$work/acks3"

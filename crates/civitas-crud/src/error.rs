@@ -244,6 +244,7 @@ impl From<ConnectorError> for ApiError {
             ConnectorError::Template(e) => ApiError::BadRequest(format!(
                 "the params do not fit the command's templates: {e}"
             )),
+            ConnectorError::Unavailable(m) => ApiError::Unavailable(m, Some(5)),
             ConnectorError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -243,6 +243,25 @@ impl Reader {
             .map_err(|source| self.metadata_error(&format!("{topic}[{partition}]"), source))
     }
 
+    /// The partitions of `topic` whose first offset is past 0, with that offset: their
+    /// older records are gone (the broker's retention or, on the embedded broker, its
+    /// per-partition limit). Unknown topics have none.
+    pub fn gone(&self, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
+        let partitions = match self.partitions(topic) {
+            Ok(p) => p,
+            Err(KafkaError::UnknownTopic(_)) => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let mut gone = Vec::new();
+        for partition in partitions {
+            let (low, _) = self.watermarks(topic, partition)?;
+            if low > 0 {
+                gone.push((partition, low));
+            }
+        }
+        Ok(gone)
+    }
+
     /// The last `n` records of `topic` that pass `filter`, across all partitions, oldest first.
     pub fn tail(
         &self,

@@ -63,6 +63,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, StoreError> {
     let pool = AnyPoolOptions::new()
         // SQLite allows one writer; a small pool avoids "database is locked" storms.
         .max_connections(if is_sqlite { 4 } else { 16 })
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if is_sqlite {
@@ -107,6 +108,31 @@ pub async fn begin_write(pool: &AnyPool) -> Result<Transaction<'static, Any>, sq
         pool.begin().await
     }
 }
+
+/// Whether `error` means the database is unreachable for now (connection refused or lost, no
+/// connection free within the acquire timeout, the server shutting down), not that the query
+/// is wrong: worth a 503 and a retry, not a 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now),
+        // SQLite's "database is locked" (busy beyond the busy timeout).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "5" | "6")
+        }),
+        _ => false,
+    }
+}
+
+/// How long a query waits for a free connection (or a new one) before it fails: a database
+/// that is down turns into an answer within seconds, not a request hanging for 30.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether `pool` is a SQLite database.
 pub fn is_sqlite(pool: &AnyPool) -> bool {

@@ -265,6 +265,12 @@ impl DirectoryConnector {
             e @ (DirectoryError::UnknownUsers(_) | DirectoryError::UnknownGroups(_)) => {
                 ConnectorError::BadParams(format!("{e} in system '{system}'"))
             }
+            DirectoryError::Database(e) if civitas_store::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "the directory's database is unreachable");
+                ConnectorError::Unavailable(format!(
+                    "the directory of system '{system}' is unavailable: its database does not answer; try again"
+                ))
+            }
             DirectoryError::Database(e) => {
                 ConnectorError::Internal(format!("directory database error: {e}"))
             }

@@ -71,6 +71,9 @@ pub enum ConnectorError {
     /// A template could not be rendered with these params (400).
     #[error("{0}")]
     Template(#[from] TemplateError),
+    /// A database or service of ours is unreachable for now (503, try again).
+    #[error("{0}")]
+    Unavailable(String),
     /// A fault on our side (500); the message is logged, not shown.
     #[error("{0}")]
     Internal(String),

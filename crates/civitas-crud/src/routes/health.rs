@@ -26,8 +26,10 @@ use crate::events::Delivery;
 
 /// How long a lost event keeps `/health` degraded.
 const LOSS_WINDOW: Duration = Duration::from_secs(300);
+/// How long the health check waits for the database.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 /// An undelivered event older than this makes `/health` degraded.
-const STALE_BACKLOG: Duration = Duration::from_secs(30);
+const STALE_BACKLOG: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -118,15 +120,22 @@ pub async fn assess(app: &App) -> Health {
     let mut degraded = Vec::new();
     let database = match &app.pool {
         None => "not used".to_owned(),
-        Some(pool) => match sqlx::query("SELECT 1").execute(pool).await {
-            Ok(_) => "ok".to_owned(),
-            Err(error) => {
-                // The error text may name hosts and users: the log has it, callers do not.
-                tracing::warn!(%error, "health check: the database does not answer");
-                down.push("the database does not answer".to_owned());
-                "unavailable".to_owned()
+        Some(pool) => {
+            let ping = sqlx::query("SELECT 1").execute(pool);
+            match tokio::time::timeout(DATABASE_TIMEOUT, ping).await {
+                Ok(Ok(_)) => "ok".to_owned(),
+                answer => {
+                    // The error text may name hosts and users: the log has it, callers do not.
+                    let error = match answer {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => format!("no answer within {DATABASE_TIMEOUT:?}"),
+                    };
+                    tracing::warn!(%error, "health check: the database does not answer");
+                    down.push("the database does not answer".to_owned());
+                    "unavailable".to_owned()
+                }
             }
-        },
+        }
     };
     let delivery = app.events.stats();
     match &delivery {

@@ -229,10 +229,15 @@ impl Relay {
 
     /// Hands one row to the producer; `false` when its queue is full (try later).
     fn send(&mut self, row: Stored) -> bool {
-        let Stored { id, record } = row;
+        let Stored {
+            id,
+            record,
+            kept_at,
+        } = row;
         let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(id.clone()))
             .payload(&record.payload)
-            .headers(record.headers.clone());
+            .headers(record.headers.clone())
+            .timestamp(kept_at);
         if let Some(key) = &record.key {
             base = base.key(key);
         }

@@ -31,6 +31,9 @@ pub(crate) fn now_us() -> i64 {
 pub(crate) struct Stored {
     pub id: String,
     pub record: Record,
+    /// When it was stored (epoch ms): the record's timestamp, so that an event delayed by
+    /// an outage, or sent again from the history, still carries its own time.
+    pub kept_at: i64,
 }
 
 /// A record to store, with its place in the order.
@@ -81,7 +84,7 @@ pub(crate) async fn insert(pool: &AnyPool, rows: &[ToStore]) -> Result<(), sqlx:
 /// The oldest undelivered rows, in order, at most `limit`.
 pub(crate) async fn pending(pool: &AnyPool, limit: usize) -> Result<Vec<Stored>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, topic, record_key, headers, payload FROM kafka_outbox \
+        "SELECT id, topic, record_key, headers, payload, kept_at FROM kafka_outbox \
          WHERE delivered_at IS NULL ORDER BY seq, id LIMIT $1",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -105,7 +108,11 @@ pub(crate) async fn pending(pool: &AnyPool, limit: usize) -> Result<Vec<Stored>,
             headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
             row.try_get::<Vec<u8>, _>("payload")?,
         );
-        stored.push(Stored { id, record });
+        stored.push(Stored {
+            id,
+            record,
+            kept_at: row.try_get("kept_at")?,
+        });
     }
     Ok(stored)
 }

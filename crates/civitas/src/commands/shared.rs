@@ -281,3 +281,19 @@ mod tests {
         );
     }
 }
+
+/// Says on stderr which partitions of `topics` lost their oldest records, so that a short
+/// history is never mistaken for the whole one.
+pub fn note_gone(reader: &civitas_kafka::Reader, topics: &[String]) -> anyhow::Result<()> {
+    for topic in topics {
+        for (partition, first) in reader.gone(topic)? {
+            eprintln!(
+                "note: {topic}[{partition}] begins at offset {first}: its {first} older record(s) are gone \
+                 (the broker's retention, or the embedded broker's limit of {} records or {} MB per partition)",
+                civitas_kafka::broker::EVICTION_RECORDS,
+                civitas_kafka::broker::EVICTION_BYTES / 1_000_000
+            );
+        }
+    }
+    Ok(())
+}

@@ -53,6 +53,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         for record in &records {
             print_record(record, args.json);
         }
+        if records.len() < args.count {
+            super::shared::note_gone(&reader, std::slice::from_ref(&args.topic))?;
+        }
         if let Some(stop) = stop {
             reader.follow(
                 std::slice::from_ref(&args.topic),

@@ -57,6 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         let records = reader.scan(&topics, &filter, since)?;
+        super::shared::note_gone(&reader, &topics)?;
         if records.is_empty() {
             eprintln!(
                 "no record with correlation id {} in {} topic(s)",

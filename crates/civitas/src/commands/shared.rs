@@ -225,6 +225,22 @@ pub fn print_record(record: &ConsumedRecord, json: bool) {
     println!("{}", civitas_kafka::display::render_record(record, json));
 }
 
+/// Says on stderr which partitions of `topics` lost their oldest records, so that a short
+/// history is never mistaken for the whole one.
+pub fn note_gone(reader: &civitas_kafka::Reader, topics: &[String]) -> anyhow::Result<()> {
+    for topic in topics {
+        for (partition, first) in reader.gone(topic)? {
+            eprintln!(
+                "note: {topic}[{partition}] begins at offset {first}: its {first} older record(s) are gone \
+                 (the broker's retention, or the embedded broker's limit of {} records or {} MB per partition)",
+                civitas_kafka::broker::EVICTION_RECORDS,
+                civitas_kafka::broker::EVICTION_BYTES / 1_000_000
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,20 +296,4 @@ mod tests {
             "sqlite://x.db"
         );
     }
-}
-
-/// Says on stderr which partitions of `topics` lost their oldest records, so that a short
-/// history is never mistaken for the whole one.
-pub fn note_gone(reader: &civitas_kafka::Reader, topics: &[String]) -> anyhow::Result<()> {
-    for topic in topics {
-        for (partition, first) in reader.gone(topic)? {
-            eprintln!(
-                "note: {topic}[{partition}] begins at offset {first}: its {first} older record(s) are gone \
-                 (the broker's retention, or the embedded broker's limit of {} records or {} MB per partition)",
-                civitas_kafka::broker::EVICTION_RECORDS,
-                civitas_kafka::broker::EVICTION_BYTES / 1_000_000
-            );
-        }
-    }
-    Ok(())
 }

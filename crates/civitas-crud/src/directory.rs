@@ -12,7 +12,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row, Transaction};
 
 /// What went wrong in the directory.
 #[derive(Debug, thiserror::Error)]
@@ -191,39 +191,18 @@ impl DirectoryStore {
         for group_id in group_ids {
             add_membership(&mut tx, &group_id, &id).await?;
         }
+        let created = user_in(&mut tx, system, &user.username).await?;
+        seal_user(&mut tx, &created).await?;
         tx.commit()
             .await
             .map_err(|e| unique_or(e, || DirectoryError::UserExists(user.username.clone())))?;
-        self.user(system, &user.username).await
+        Ok(created)
     }
 
     /// The user named `username`.
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.user", system = %system))]
     pub async fn user(&self, system: &str, username: &str) -> Result<User, DirectoryError> {
-        // One round trip: the user and its groups, one row per group.
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", g.name AS group_name FROM directory_users u \
-             LEFT JOIN directory_members m ON m.user_id = u.id \
-             LEFT JOIN directory_groups g ON g.id = m.group_id \
-             WHERE u.system = $1 AND u.username = $2"
-        ))
-        .bind(system)
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(first) = rows.first() else {
-            return Err(DirectoryError::UserNotFound(username.to_owned()));
-        };
-        let mut user = user_from_row(first)?;
-        for row in &rows {
-            if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
-                user.groups.push(group);
-            }
-        }
-        user.groups.sort();
-        Ok(user)
+        user_in(&mut *self.pool.acquire().await?, system, username).await
     }
 
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.update_user", system = %system))]
@@ -295,15 +274,17 @@ impl DirectoryStore {
                 add_membership(&mut tx, &group_id, &id).await?;
             }
         }
+        let updated = user_in(&mut tx, system, &new_name).await?;
+        seal_user(&mut tx, &updated).await?;
         tx.commit().await?;
-        self.user(system, &new_name).await
+        Ok(updated)
     }
 
     /// Deletes the user and its memberships; returns the user as it was.
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.delete_user", system = %system))]
     pub async fn delete_user(&self, system: &str, username: &str) -> Result<User, DirectoryError> {
-        let user = self.user(system, username).await?;
         let mut tx = civitas_store::begin_write(&self.pool).await?;
+        let user = user_in(&mut tx, system, username).await?;
         sqlx::query("DELETE FROM directory_members WHERE user_id = $1")
             .bind(&user.id)
             .execute(&mut *tx)
@@ -312,10 +293,11 @@ impl DirectoryStore {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         if deleted.rows_affected() == 0 {
             return Err(DirectoryError::UserNotFound(username.to_owned()));
         }
+        seal_user(&mut tx, &user).await?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -394,6 +376,7 @@ impl DirectoryStore {
         username: &str,
         locked: bool,
     ) -> Result<User, DirectoryError> {
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         let updated = sqlx::query(
             "UPDATE directory_users SET locked = $1, updated_at = $2 WHERE system = $3 AND username = $4",
         )
@@ -401,12 +384,15 @@ impl DirectoryStore {
         .bind(now())
         .bind(system)
         .bind(username)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(DirectoryError::UserNotFound(username.to_owned()));
         }
-        self.user(system, username).await
+        let changed = user_in(&mut tx, system, username).await?;
+        seal_user(&mut tx, &changed).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// The stored argon2 hash (`None` when the user has no password).
@@ -434,6 +420,7 @@ impl DirectoryStore {
         username: &str,
         hash: &str,
     ) -> Result<User, DirectoryError> {
+        let mut tx = civitas_store::begin_write(&self.pool).await?;
         let updated = sqlx::query(
             "UPDATE directory_users SET password_hash = $1, updated_at = $2 WHERE system = $3 AND username = $4",
         )
@@ -441,12 +428,15 @@ impl DirectoryStore {
         .bind(now())
         .bind(system)
         .bind(username)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(DirectoryError::UserNotFound(username.to_owned()));
         }
-        self.user(system, username).await
+        let changed = user_in(&mut tx, system, username).await?;
+        seal_user(&mut tx, &changed).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     // ---- groups ----
@@ -479,34 +469,15 @@ impl DirectoryStore {
         for user_id in member_ids {
             add_membership(&mut tx, &id, &user_id).await?;
         }
+        let created = group_in(&mut tx, system, &group.name).await?;
+        seal_group(&mut tx, &created).await?;
         tx.commit().await?;
-        self.group(system, &group.name).await
+        Ok(created)
     }
 
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.group", system = %system))]
     pub async fn group(&self, system: &str, name: &str) -> Result<Group, DirectoryError> {
-        let rows = sqlx::query(
-            "SELECT g.id, g.name, g.description, g.created_at, g.updated_at, u.username \
-             FROM directory_groups g \
-             LEFT JOIN directory_members m ON m.group_id = g.id \
-             LEFT JOIN directory_users u ON u.id = m.user_id \
-             WHERE g.system = $1 AND g.name = $2",
-        )
-        .bind(system)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(first) = rows.first() else {
-            return Err(DirectoryError::GroupNotFound(name.to_owned()));
-        };
-        let mut group = group_from_row(first)?;
-        for row in &rows {
-            if let Some(username) = row.try_get::<Option<String>, _>("username")? {
-                group.members.push(username);
-            }
-        }
-        group.members.sort();
-        Ok(group)
+        group_in(&mut *self.pool.acquire().await?, system, name).await
     }
 
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.update_group", system = %system))]
@@ -549,15 +520,17 @@ impl DirectoryStore {
                 add_membership(&mut tx, &id, &user_id).await?;
             }
         }
+        let updated = group_in(&mut tx, system, &new_name).await?;
+        seal_group(&mut tx, &updated).await?;
         tx.commit().await?;
-        self.group(system, &new_name).await
+        Ok(updated)
     }
 
     /// Deletes the group (its users stay); returns the group as it was.
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.delete_group", system = %system))]
     pub async fn delete_group(&self, system: &str, name: &str) -> Result<Group, DirectoryError> {
-        let group = self.group(system, name).await?;
         let mut tx = civitas_store::begin_write(&self.pool).await?;
+        let group = group_in(&mut tx, system, name).await?;
         sqlx::query("DELETE FROM directory_members WHERE group_id = $1")
             .bind(&group.id)
             .execute(&mut *tx)
@@ -566,6 +539,7 @@ impl DirectoryStore {
             .bind(&group.id)
             .execute(&mut *tx)
             .await?;
+        seal_group(&mut tx, &group).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -664,8 +638,10 @@ impl DirectoryStore {
         if present.is_none() {
             add_membership(&mut tx, &group_id, &user_id).await?;
         }
+        let changed = group_in(&mut tx, system, group).await?;
+        seal_group(&mut tx, &changed).await?;
         tx.commit().await?;
-        self.group(system, group).await
+        Ok(changed)
     }
 
     #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "directory.remove_member", system = %system))]
@@ -687,9 +663,88 @@ impl DirectoryStore {
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
+        let changed = group_in(&mut tx, system, group).await?;
+        seal_group(&mut tx, &changed).await?;
         tx.commit().await?;
-        self.group(system, group).await
+        Ok(changed)
     }
+}
+
+/// The user named `username`, read on `conn` (inside a transaction: as the transaction sees it).
+async fn user_in(
+    conn: &mut AnyConnection,
+    system: &str,
+    username: &str,
+) -> Result<User, DirectoryError> {
+    // One round trip: the user and its groups, one row per group.
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", g.name AS group_name FROM directory_users u \
+         LEFT JOIN directory_members m ON m.user_id = u.id \
+         LEFT JOIN directory_groups g ON g.id = m.group_id \
+         WHERE u.system = $1 AND u.username = $2"
+    ))
+    .bind(system)
+    .bind(username)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Err(DirectoryError::UserNotFound(username.to_owned()));
+    };
+    let mut user = user_from_row(first)?;
+    for row in &rows {
+        if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
+            user.groups.push(group);
+        }
+    }
+    user.groups.sort();
+    Ok(user)
+}
+
+/// The group named `name`, read on `conn`.
+async fn group_in(
+    conn: &mut AnyConnection,
+    system: &str,
+    name: &str,
+) -> Result<Group, DirectoryError> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.name, g.description, g.created_at, g.updated_at, u.username \
+         FROM directory_groups g \
+         LEFT JOIN directory_members m ON m.group_id = g.id \
+         LEFT JOIN directory_users u ON u.id = m.user_id \
+         WHERE g.system = $1 AND g.name = $2",
+    )
+    .bind(system)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Err(DirectoryError::GroupNotFound(name.to_owned()));
+    };
+    let mut group = group_from_row(first)?;
+    for row in &rows {
+        if let Some(username) = row.try_get::<Option<String>, _>("username")? {
+            group.members.push(username);
+        }
+    }
+    group.members.sort();
+    Ok(group)
+}
+
+/// Stores the running command's events with the change (the transactional outbox,
+/// [`crate::seal`]): the user as the command returns it, keyed by its name.
+async fn seal_user(conn: &mut AnyConnection, user: &User) -> Result<(), DirectoryError> {
+    let result = serde_json::to_value(user).unwrap_or(Value::Null);
+    crate::seal::seal_in(conn, &result, Some(&user.username)).await?;
+    Ok(())
+}
+
+/// Like [`seal_user`] for a group.
+async fn seal_group(conn: &mut AnyConnection, group: &Group) -> Result<(), DirectoryError> {
+    let result = serde_json::to_value(group).unwrap_or(Value::Null);
+    crate::seal::seal_in(conn, &result, Some(&group.name)).await?;
+    Ok(())
 }
 
 fn now() -> String {

@@ -98,6 +98,14 @@ impl Events {
         }
     }
 
+    /// The event producer, when publishing.
+    pub fn crud(&self) -> Option<&CrudEvents> {
+        match self {
+            Events::Publishing(events) => Some(events),
+            Events::Disabled => None,
+        }
+    }
+
     /// The durable outbox the events go through, if they do.
     pub fn outbox(&self) -> Option<&Outbox> {
         match self {

@@ -10,6 +10,7 @@
 //! (409), upstream failure (502), … When the command is unknown, so is its kind: the action
 //! name is used if it is one of the five kinds, else `unknown`.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::Utc;
@@ -26,6 +27,7 @@ use crate::connectors::Command;
 use crate::error::ApiError;
 use crate::events::Events;
 use crate::request::ExecuteRequest;
+use crate::seal::{MakeEvents, Seal};
 use crate::systems::Systems;
 
 /// Runs commands against the configured systems (borrowed from the [`App`](crate::App):
@@ -78,6 +80,9 @@ struct Ran<'a> {
     outcome: Result<(Value, Option<String>), ApiError>,
     /// The configuration-event topic a success announces.
     announce: Option<&'a str>,
+    /// The `event_id` when the command's events were stored with its change (the built-in
+    /// directory's transactional outbox, [`crate::seal`]): nothing more is published.
+    sealed: Option<String>,
 }
 
 impl<'a> CommandExecutor<'a> {
@@ -108,10 +113,25 @@ impl<'a> CommandExecutor<'a> {
             correlation_id: invocation.context.correlation_id.clone(),
             traceparent: invocation.context.trace.as_ref().map(|t| t.to_header()),
         };
-        let ran =
-            with_lookup_context(cause, self.run(&command, invocation.grants, correlation_id)).await;
-        log(&command, correlation_id, &ran.outcome);
         let ctx = invocation.context;
+        let ran = with_lookup_context(
+            cause,
+            self.run(&command, invocation.grants, correlation_id, ctx),
+        )
+        .await;
+        log(&command, correlation_id, &ran.outcome);
+        if let (Some(event_id), Ok((result, object_id))) = (&ran.sealed, &ran.outcome) {
+            return Outcome {
+                kind: ran.kind,
+                system_label: ran.system_label,
+                action_label: ran.action_label,
+                result: Ok(Executed {
+                    result: result.clone(),
+                    object_id: object_id.clone(),
+                    event_id: Some(event_id.clone()),
+                }),
+            };
+        }
         let (result, error, object_id) = match &ran.outcome {
             Ok((result, object_id)) => {
                 if let Some(topic) = ran.announce {
@@ -154,6 +174,7 @@ impl<'a> CommandExecutor<'a> {
         request: &ExecuteRequest,
         grants: Option<&Grants>,
         correlation_id: &str,
+        ctx: &EventContext,
     ) -> Ran<'a> {
         let systems = self.systems;
         let resolved = match systems.resolve(&request.system, &request.object_type, &request.action)
@@ -177,6 +198,7 @@ impl<'a> CommandExecutor<'a> {
                     action_label: "unknown",
                     outcome: Err(error),
                     announce: None,
+                    sealed: None,
                 };
             }
         };
@@ -189,6 +211,7 @@ impl<'a> CommandExecutor<'a> {
             action_label: action,
             outcome: Err(error),
             announce: None,
+            sealed: None,
         };
         if let Some(policy) = self.policy {
             let target = Target {
@@ -219,22 +242,6 @@ impl<'a> CommandExecutor<'a> {
             object_type = resolved.object_type,
             action
         );
-        let outcome = resolved
-            .system
-            .connector
-            .execute(command, &params, request.object_id.as_deref())
-            .instrument(span)
-            .await
-            .map(|executed| (executed.result, executed.object_id))
-            .map_err(ApiError::from);
-        let calls = &resolved.system.calls;
-        calls.calls.fetch_add(1, Ordering::Relaxed);
-        if matches!(
-            outcome,
-            Err(ApiError::Upstream { .. } | ApiError::Unavailable(..))
-        ) {
-            calls.errors.fetch_add(1, Ordering::Relaxed);
-        }
         let announce = resolved
             .system
             .system_type
@@ -243,12 +250,36 @@ impl<'a> CommandExecutor<'a> {
             .and_then(|object| object.entity.as_deref())
             .zip(resolved.spec.event)
             .and_then(|(entity, event)| self.config_topics.topic(entity, event.as_str()));
+        let connector =
+            resolved
+                .system
+                .connector
+                .execute(command, &params, request.object_id.as_deref());
+        let seal = self.seal(resolved.spec.kind, request, ctx, announce);
+        let outcome = match &seal {
+            Some(seal) => seal.scope(connector.instrument(span)).await,
+            None => connector.instrument(span).await,
+        }
+        .map(|executed| (executed.result, executed.object_id))
+        .map_err(ApiError::from);
+        let calls = &resolved.system.calls;
+        calls.calls.fetch_add(1, Ordering::Relaxed);
+        if matches!(
+            outcome,
+            Err(ApiError::Upstream { .. } | ApiError::Unavailable(..))
+        ) {
+            calls.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let sealed = seal
+            .filter(|_| outcome.is_ok())
+            .and_then(|seal| seal.sealed());
         Ran {
             kind,
             system_label: system,
             action_label: action,
             outcome,
             announce,
+            sealed,
         }
     }
 }
@@ -272,6 +303,52 @@ fn log(
 
 /// A configuration event's payload: the command's result object (secrets are stripped by
 /// the publisher) with the entity id, or just the id when the result is no object (delete).
+impl CommandExecutor<'_> {
+    /// The seal of a write command when events go through the durable outbox: how the
+    /// connector's transaction makes the events it stores with the change.
+    fn seal(
+        &self,
+        kind: Kind,
+        request: &ExecuteRequest,
+        ctx: &EventContext,
+        announce: Option<&str>,
+    ) -> Option<Arc<Seal>> {
+        if matches!(kind, Kind::Read | Kind::List) {
+            return None;
+        }
+        let outbox = self.events.outbox()?.clone();
+        let events = self.events.crud()?.clone();
+        let (request, ctx) = (request.clone(), ctx.clone());
+        let announce = announce.map(str::to_owned);
+        let make: MakeEvents = Box::new(move |result, object_id| {
+            let mut records = Vec::with_capacity(2);
+            if let Some(topic) = &announce {
+                let payload = config_payload(result, object_id);
+                records.push(
+                    events
+                        .configuration_record(topic, object_id, &ctx, payload)?
+                        .0,
+                );
+            }
+            let data = OperationData {
+                operation: request.action.clone(),
+                system: request.system.clone(),
+                object_type: request.object_type.clone(),
+                object_id: object_id.map(str::to_owned),
+                params: Value::Object(request.params.clone()),
+                success: true,
+                result: Some(result.clone()),
+                error: None,
+                timestamp: Utc::now(),
+            };
+            let (record, event_id) = events.operation_record(kind.as_str(), &ctx, data)?;
+            records.push(record);
+            Ok((records, event_id))
+        });
+        Some(Seal::new(outbox, make))
+    }
+}
+
 fn config_payload(result: &Value, object_id: Option<&str>) -> Value {
     let mut payload = match result {
         Value::Object(map) => Value::Object(map.clone()),

@@ -36,6 +36,7 @@ pub mod executor;
 pub mod metrics;
 pub mod request;
 pub mod routes;
+pub mod seal;
 pub mod server;
 pub mod startup;
 pub mod systems;

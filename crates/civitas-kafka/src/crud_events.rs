@@ -225,8 +225,21 @@ impl CrudEvents {
         topic: &str,
         entity_id: Option<&str>,
         ctx: &EventContext,
-        mut payload: serde_json::Value,
+        payload: serde_json::Value,
     ) -> Result<String, KafkaError> {
+        let (record, id) = self.configuration_record(topic, entity_id, ctx, payload)?;
+        self.sink.send(record);
+        Ok(id)
+    }
+
+    /// The record [`configuration`](Self::configuration) would send, and its CloudEvents id.
+    pub fn configuration_record(
+        &self,
+        topic: &str,
+        entity_id: Option<&str>,
+        ctx: &EventContext,
+        mut payload: serde_json::Value,
+    ) -> Result<(Record, String), KafkaError> {
         self.shape.masker.strip_in_place(&mut payload);
         let trace = ctx.trace.clone().unwrap_or_else(TraceContext::new_root);
         let mut event = CloudEvent::new(self.shape.source.clone(), topic)
@@ -239,13 +252,13 @@ impl CrudEvents {
             event = event.with_correlation_id(correlation_id.clone());
         }
         let id = event.id.clone();
-        self.sink.send(Record::json(
+        let record = Record::json(
             topic,
             entity_id.map(str::to_owned),
             &event.attributes(),
             &payload,
-        )?);
-        Ok(id)
+        )?;
+        Ok((record, id))
     }
 
     /// One `crud.metrics` snapshot; returns its `event_id`.

@@ -17,7 +17,8 @@ use axum::body::Bytes;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use civitas_kafka::{EmbeddedBroker, Publisher};
+use civitas_kafka::EmbeddedBroker;
+use civitas_kafka::outbox::{Outbox, OutboxSettings};
 use civitas_topics::CrudTopics;
 
 use crate::app::App;
@@ -101,9 +102,11 @@ impl LoadResult {
 pub struct ExecuteBenchReport {
     pub publishing: LoadResult,
     pub not_publishing: LoadResult,
-    /// Events the publishing side's publisher had delivered after the final flush.
+    /// Events the publishing side's outbox had delivered after its shutdown.
     pub events_delivered: u64,
     pub events_sent: u64,
+    /// Commits of the outbox's writer: events per commit is what group commit buys.
+    pub outbox_commits: u64,
 }
 
 /// Sends `body` to `POST {url}/execute` as the options say (warm-up first).
@@ -289,6 +292,8 @@ pub enum BenchError {
     Broker(#[source] civitas_kafka::KafkaError),
     #[error("could not start the app")]
     Startup(#[from] crate::startup::StartupError),
+    #[error("could not open the database")]
+    Database(#[from] civitas_store::StoreError),
     #[error("could not bind the app's port")]
     Bind(#[from] std::io::Error),
     #[error("HTTP client error")]
@@ -324,7 +329,6 @@ pub async fn execute_bench(
     let kafka = broker
         .settings()
         .with_client_options(client_options.iter().cloned());
-    let publisher = Publisher::connect(&kafka).map_err(BenchError::Broker)?;
 
     let dir = std::env::temp_dir().join(format!("civitas-bench-{run_id}"));
     let settings = CrudSettings {
@@ -332,8 +336,16 @@ pub async fn execute_bench(
         topics,
         ..CrudSettings::default()
     };
+    // The service's own path: events stored in the database (group commit) before the
+    // answer, relayed to the broker.
+    let pool = civitas_store::connect(&settings.database_url).await?;
+    let outbox = Outbox::start(pool, &kafka, OutboxSettings::default())
+        .await
+        .map_err(BenchError::Broker)?;
     let result = async {
-        let publishing = Running::start(App::build(&settings, Some(publisher.clone().into())).await?, any).await?;
+        let publishing =
+            Running::start(App::build(&settings, Some(outbox.clone().into())).await?, any)
+                .await?;
         let quiet_settings = CrudSettings {
             publish_events: false,
             ..settings.clone()
@@ -369,17 +381,9 @@ pub async fn execute_bench(
         Ok((with_events, without_events))
     }
     .await;
-    let flushed = {
-        let publisher = publisher.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = publisher.flush(Duration::from_secs(60));
-            publisher.stats()
-        })
-        .await
-        .unwrap_or_default()
-    };
-    // The publisher goes before the broker, or librdkafka reports the broker gone.
-    drop(publisher);
+    let flushed = outbox.shutdown(Duration::from_secs(60)).await;
+    // The outbox goes before the broker, or librdkafka reports the broker gone.
+    drop(outbox);
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
     let (publishing, not_publishing) = result?;
@@ -387,6 +391,7 @@ pub async fn execute_bench(
         publishing,
         not_publishing,
         events_delivered: flushed.delivered,
-        events_sent: flushed.sent,
+        events_sent: flushed.appended,
+        outbox_commits: flushed.commits,
     })
 }

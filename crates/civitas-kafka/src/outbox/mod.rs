@@ -43,6 +43,9 @@ use crate::error::KafkaError;
 use crate::record::Record;
 use crate::settings::KafkaSettings;
 
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
 /// What the service does when the backlog is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -219,6 +222,8 @@ pub struct Outbox {
 
 pub(crate) struct Shared {
     pub(crate) settings: OutboxSettings,
+    /// The producer's `message.max.bytes`: no stored record is larger.
+    pub(crate) max_message_bytes: usize,
     pub(crate) counters: Counters,
     pub(crate) queue: writer::Queue,
     /// The highest ticket committed.
@@ -229,6 +234,11 @@ pub(crate) struct Shared {
     pub(crate) relaying: std::sync::atomic::AtomicBool,
     /// Wakes the relay after a commit.
     pub(crate) stored: tokio::sync::Notify,
+    /// Rows just stored by this instance, for the relay to send without reading them back.
+    pub(crate) fresh: std::sync::Mutex<Vec<rows::Stored>>,
+    /// Set after a caller's transaction stored rows ([`Outbox::store_in`]): the relay reads
+    /// the table before it sends fresh rows again, so those rows keep their place.
+    pub(crate) rescan: std::sync::atomic::AtomicBool,
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
     pub(crate) tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -259,8 +269,14 @@ impl Outbox {
                 })?;
         }
         let (stop, _) = tokio::sync::watch::channel(false);
+        let max_message_bytes = kafka
+            .client_config()
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
         let shared = Arc::new(Shared {
             settings,
+            max_message_bytes,
             counters: Counters::default(),
             queue: writer::Queue::default(),
             committed: tokio::sync::watch::channel(0).0,
@@ -268,6 +284,8 @@ impl Outbox {
             broker_error: std::sync::Mutex::new(None),
             relaying: std::sync::atomic::AtomicBool::new(false),
             stored: tokio::sync::Notify::new(),
+            fresh: std::sync::Mutex::new(Vec::new()),
+            rescan: std::sync::atomic::AtomicBool::new(false),
             stop,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
@@ -278,7 +296,7 @@ impl Outbox {
                 source,
             })?;
         let relay = relay::Relay::connect(pool.clone(), kafka, shared.clone())?;
-        let writer = writer::Writer::new(pool, kafka, shared.clone());
+        let writer = writer::Writer::new(pool, shared.clone());
         let handles = vec![tokio::spawn(writer.run()), tokio::spawn(relay.run())];
         *lock(&shared.tasks) = handles;
         Ok(Self { shared })
@@ -318,6 +336,50 @@ impl Outbox {
         let ticket = self.shared.queue.push(build);
         self.shared.queue.wake();
         let _ = TICKET.try_with(|t| t.set(t.get().max(ticket)));
+    }
+
+    /// Stores `records` in the caller's transaction on this outbox's database (a transactional
+    /// outbox: the change and its events commit together, or neither does). After the
+    /// commit the caller calls [`stored_elsewhere`](Self::stored_elsewhere). A record that
+    /// cannot fit `message.max.bytes` even truncated is refused with the transaction.
+    pub async fn store_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        records: Vec<Record>,
+    ) -> Result<usize, sqlx::Error> {
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            let record = record
+                .fit(self.shared.max_message_bytes)
+                .map_err(|too_large| {
+                    sqlx::Error::Protocol(format!(
+                        "an event for {} is {} bytes even truncated, more than message.max.bytes",
+                        too_large.record.topic, too_large.size
+                    ))
+                })?;
+            rows.push(rows::ToStore {
+                id: uuid::Uuid::now_v7().to_string(),
+                seq: rows::next_seq(),
+                record,
+            });
+        }
+        for chunk in rows.chunks(rows::CHUNK) {
+            rows::insert_chunk(conn, chunk, rows::now_ms()).await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// After the commit of a transaction that [`store_in`](Self::store_in) wrote `count`
+    /// events into: counts them and has the relay read them from the table, in order.
+    pub fn stored_elsewhere(&self, count: usize) {
+        let counters = &self.shared.counters;
+        counters.appended.fetch_add(count as u64, Ordering::Relaxed);
+        counters.stored.fetch_add(count as u64, Ordering::Relaxed);
+        counters
+            .stored_backlog
+            .fetch_add(count as i64, Ordering::Relaxed);
+        self.shared.rescan.store(true, Ordering::SeqCst);
+        self.shared.stored.notify_one();
     }
 
     /// Whether a command may run now: `Err` when the backlog is full (policy `refuse`) or

@@ -1,9 +1,13 @@
 //! The relay: sends the stored rows, oldest first, through its own idempotent producer, and
 //! takes a row out of the backlog only once the broker acknowledged it.
 //!
-//! - At most [`WINDOW`] records are in flight. The rows are read from the head of the table
-//!   each time (rows in flight or acknowledged-but-not-yet-removed are skipped), so a row
-//!   that another instance committed late, with an older `seq`, is still found.
+//! - At most [`WINDOW`] records are in flight. Once the relay has caught up with the table,
+//!   the rows this instance's writer just stored are sent as they are, without reading them
+//!   back (a round trip to the database per commit costs more than the commit). The table is
+//!   still read from its head every [`SCAN`] (and whenever the relay is not caught up: at
+//!   start, after a failure), skipping rows in flight or acknowledged-but-not-yet-removed, so
+//!   rows of other instances, or committed late with an older `seq`, are found.
+//! - Acknowledged rows are removed in batches, at most every [`REMOVE_EVERY`].
 //! - A failed delivery pauses sending: every record in flight comes back first, then, after
 //!   a back-off (1 s doubling to 30 s), sending starts again at the oldest undelivered row.
 //!   Within a partition the idempotent producer delivers in order or not at all, so one
@@ -38,8 +42,10 @@ const WINDOW: usize = 5_000;
 const LEASE: Duration = Duration::from_secs(15);
 /// How often the lease is renewed (or, by a standby, tried).
 const RENEW: Duration = Duration::from_secs(5);
-/// How often the table is looked at without a local commit (rows of other instances).
-const POLL: Duration = Duration::from_millis(250);
+/// How often the table is read from its head (rows of other instances, late commits).
+const SCAN: Duration = Duration::from_millis(250);
+/// How long acknowledged rows wait to be removed together.
+const REMOVE_EVERY: Duration = Duration::from_millis(20);
 /// How often the backlog is counted in the database.
 const RECOUNT: Duration = Duration::from_secs(2);
 /// How often delivered rows older than the history window are deleted.
@@ -92,6 +98,12 @@ pub(crate) struct Relay {
     /// After a failure: no sending before this, nor while records are in flight.
     paused_until: Option<Instant>,
     backoff: Duration,
+    /// Every stored row older than the writer's fresh ones is in flight or done: fresh rows
+    /// may go straight to the producer without breaking the order.
+    caught_up: bool,
+    /// The highest `seq` the last scan read: fresh rows up to it were in that scan (or
+    /// committed after it, and the next scan finds them), so they are not sent again.
+    scanned_upto: i64,
 }
 
 impl Relay {
@@ -119,6 +131,8 @@ impl Relay {
             failed: HashSet::new(),
             paused_until: None,
             backoff: Duration::from_secs(1),
+            caught_up: false,
+            scanned_upto: i64::MIN,
         })
     }
 
@@ -126,6 +140,7 @@ impl Relay {
         let mut stop = self.shared.stop.subscribe();
         let now = Instant::now();
         let (mut next_lease, mut next_recount, mut next_prune) = (now, now + RECOUNT, now);
+        let (mut next_scan, mut next_remove) = (now, now);
         let mut held = false;
         loop {
             let now = Instant::now();
@@ -138,6 +153,7 @@ impl Relay {
                     }
                 };
                 self.shared.relaying.store(held, Ordering::Relaxed);
+                self.caught_up &= held;
                 next_lease = now + RENEW;
             }
             if now >= next_recount {
@@ -156,23 +172,49 @@ impl Relay {
                 }
                 next_prune = now + PRUNE;
             }
-            let mut caught_up = false;
-            if held && self.may_send() {
-                caught_up = self.fill().await;
+            let fresh = std::mem::take(&mut *lock(&self.shared.fresh));
+            // Checked after taking the fresh rows: a row a caller's transaction stored is
+            // flagged before any later fresh row exists, so it is never overtaken.
+            if self.shared.rescan.swap(false, Ordering::SeqCst) {
+                self.caught_up = false;
             }
-            self.remove_done().await;
+            let sending = held && self.may_send();
+            if sending && self.caught_up {
+                // Rows not sent here (the producer's queue is full) are found by a scan.
+                let scanned = self.scanned_upto;
+                self.caught_up = fresh
+                    .into_iter()
+                    .filter(|row| row.seq > scanned)
+                    .all(|row| self.send(row));
+            }
+            if sending && (!self.caught_up || now >= next_scan) {
+                self.caught_up = self.fill().await;
+                next_scan = now + SCAN;
+            }
+            let removing =
+                self.done.len() >= 1_000 || (!self.done.is_empty() && now >= next_remove);
+            if removing {
+                self.remove_done().await;
+                next_remove = now + REMOVE_EVERY;
+            }
             let stopping = *stop.borrow();
-            if stopping && (!held || self.finished(caught_up)) {
+            if stopping && (!held || self.finished()) {
+                self.remove_done().await;
                 if held {
                     let _ = rows::release(&self.pool, &self.owner).await;
                 }
                 self.shared.relaying.store(false, Ordering::Relaxed);
                 return;
             }
+            let wake = if self.done.is_empty() {
+                next_scan
+            } else {
+                next_scan.min(next_remove)
+            };
             tokio::select! {
                 Some(report) = self.reports.recv() => self.handle(report),
                 () = self.shared.stored.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep_until(wake.max(Instant::now() + Duration::from_millis(1))) => {}
                 _ = stop.changed(), if !stopping => {}
             }
             while let Ok(report) = self.reports.try_recv() {
@@ -182,10 +224,9 @@ impl Relay {
     }
 
     /// Nothing left to send: the writer stored everything, no row waits, none is in flight.
-    fn finished(&self, caught_up: bool) -> bool {
-        caught_up
+    fn finished(&self) -> bool {
+        self.caught_up
             && self.in_flight.is_empty()
-            && self.done.is_empty()
             && self.shared.queue.len() == 0
             && *self.shared.committed.borrow() == self.shared.queue.last_ticket()
     }
@@ -216,6 +257,9 @@ impl Relay {
             }
         };
         let caught_up = rows.len() < skip + room;
+        if let Some(last) = rows.last() {
+            self.scanned_upto = self.scanned_upto.max(last.seq);
+        }
         for row in rows {
             if self.in_flight.contains(&row.id) || self.done.contains(&row.id) {
                 continue;
@@ -233,7 +277,11 @@ impl Relay {
             id,
             record,
             kept_at,
+            ..
         } = row;
+        if self.in_flight.contains(&id) || self.done.contains(&id) {
+            return true;
+        }
         let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(id.clone()))
             .payload(&record.payload)
             .headers(record.headers.clone())
@@ -289,6 +337,7 @@ impl Relay {
             self.done.insert(report.id);
             return;
         }
+        self.caught_up = false;
         if self.paused_until.is_none() {
             tracing::warn!(%error, topic = %report.topic, backoff = ?self.backoff,
                 "event not delivered; the outbox keeps it and sends again from the oldest undelivered event");

@@ -27,17 +27,40 @@ pub(crate) fn now_us() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
+/// The last `seq` given out in this process: rows rise strictly within an instance,
+/// whichever path stored them (the writer, or a transaction of the caller's).
+static LAST_SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The next `seq`: the time in microseconds, or one more than the last.
+pub(crate) fn next_seq() -> i64 {
+    let now = now_us();
+    let previous = LAST_SEQ
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    now.max(previous + 1)
+}
+
+/// Makes sure `next_seq` rises above what the table holds (a restart within the same
+/// microsecond range, or rows of an instance whose clock is ahead).
+pub(crate) fn seq_at_least(seq: i64) {
+    LAST_SEQ.fetch_max(seq, Ordering::SeqCst);
+}
+
 /// One stored row.
 pub(crate) struct Stored {
     pub id: String,
+    pub seq: i64,
     pub record: Record,
     /// When it was stored (epoch ms): the record's timestamp, so that an event delayed by
     /// an outage, or sent again from the history, still carries its own time.
     pub kept_at: i64,
 }
 
-/// A record to store, with its place in the order.
+/// A record to store, with its id and its place in the order.
 pub(crate) struct ToStore {
+    pub id: String,
     pub seq: i64,
     pub record: Record,
 }
@@ -50,41 +73,58 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// Writes `rows` in one transaction.
-pub(crate) async fn insert(pool: &AnyPool, rows: &[ToStore]) -> Result<(), sqlx::Error> {
-    let kept_at = now_ms();
+/// Writes `rows`, stored at `kept_at` (epoch ms), all or none: one statement when they fit
+/// in one (a statement is atomic by itself: no BEGIN and COMMIT round trips), else one
+/// transaction.
+pub(crate) async fn insert(
+    pool: &AnyPool,
+    rows: &[ToStore],
+    kept_at: i64,
+) -> Result<(), sqlx::Error> {
+    if rows.len() <= CHUNK {
+        return insert_chunk(&mut *pool.acquire().await?, rows, kept_at).await;
+    }
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(CHUNK) {
-        let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 7 + 1, 7)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO kafka_outbox (id, seq, topic, record_key, headers, payload, kept_at) \
-             VALUES {values}"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            let headers = serde_json::to_string(&row.record.header_pairs())
-                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            query = query
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(row.seq)
-                .bind(row.record.topic.clone())
-                .bind(row.record.key.clone())
-                .bind(headers)
-                .bind(row.record.payload.clone())
-                .bind(kept_at);
-        }
-        query.execute(&mut *tx).await?;
+        insert_chunk(&mut tx, chunk, kept_at).await?;
     }
     tx.commit().await
+}
+
+pub(crate) async fn insert_chunk(
+    conn: &mut sqlx::AnyConnection,
+    chunk: &[ToStore],
+    kept_at: i64,
+) -> Result<(), sqlx::Error> {
+    let values = (0..chunk.len())
+        .map(|i| format!("({})", placeholders(i * 7 + 1, 7)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO kafka_outbox (id, seq, topic, record_key, headers, payload, kept_at) \
+         VALUES {values}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in chunk {
+        let headers = serde_json::to_string(&row.record.header_pairs())
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        query = query
+            .bind(row.id.clone())
+            .bind(row.seq)
+            .bind(row.record.topic.clone())
+            .bind(row.record.key.clone())
+            .bind(headers)
+            .bind(row.record.payload.clone())
+            .bind(kept_at);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// The oldest undelivered rows, in order, at most `limit`.
 pub(crate) async fn pending(pool: &AnyPool, limit: usize) -> Result<Vec<Stored>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, topic, record_key, headers, payload, kept_at FROM kafka_outbox \
+        "SELECT id, seq, topic, record_key, headers, payload, kept_at FROM kafka_outbox \
          WHERE delivered_at IS NULL ORDER BY seq, id LIMIT $1",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -110,6 +150,7 @@ pub(crate) async fn pending(pool: &AnyPool, limit: usize) -> Result<Vec<Stored>,
         );
         stored.push(Stored {
             id,
+            seq: row.try_get("seq")?,
             record,
             kept_at: row.try_get("kept_at")?,
         });

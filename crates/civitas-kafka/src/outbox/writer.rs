@@ -14,17 +14,19 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 
-use super::rows::{self, ToStore};
+use super::rows::{self, Stored, ToStore};
 use super::{Shared, lock};
 use crate::error::KafkaError;
 use crate::record::Record;
-use crate::settings::KafkaSettings;
 
 /// Makes one record (on the writer's task).
 pub(crate) type Build = Box<dyn FnOnce() -> Result<Record, KafkaError> + Send>;
 
-/// librdkafka's default `message.max.bytes`.
-const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// How long the writer lets a batch grow after a batch of at least [`BUSY`] events: the
+/// first event of an idle moment is stored at once, events under load wait this long more.
+const LINGER: Duration = Duration::from_millis(1);
+/// A batch this large means load.
+const BUSY: usize = 4;
 
 /// Events queued for the writer, in ticket order.
 #[derive(Default)]
@@ -70,32 +72,26 @@ impl Queue {
 pub(crate) struct Writer {
     pool: AnyPool,
     shared: Arc<Shared>,
-    max_message_bytes: usize,
-    /// The last `seq` given out: rows rise strictly within an instance.
-    last_seq: i64,
 }
 
 impl Writer {
-    pub(crate) fn new(pool: AnyPool, kafka: &KafkaSettings, shared: Arc<Shared>) -> Self {
-        let max_message_bytes = kafka
-            .client_config()
-            .get("message.max.bytes")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
-        Self {
-            pool,
-            shared,
-            max_message_bytes,
-            last_seq: 0,
-        }
+    pub(crate) fn new(pool: AnyPool, shared: Arc<Shared>) -> Self {
+        Self { pool, shared }
     }
 
     pub(crate) async fn run(mut self) {
-        self.last_seq = rows::last_seq(&self.pool).await.unwrap_or(0);
+        rows::seq_at_least(rows::last_seq(&self.pool).await.unwrap_or(0));
         let mut stop = self.shared.stop.subscribe();
+        let mut busy = false;
         loop {
+            if busy && !*stop.borrow() {
+                // Under load, let the batch grow for a moment: one commit is a round trip to
+                // the database's thread whatever it carries (see LINGER).
+                tokio::time::sleep(LINGER).await;
+            }
             let batch = self.shared.queue.take();
             if batch.is_empty() {
+                busy = false;
                 if *stop.borrow() {
                     return;
                 }
@@ -105,6 +101,7 @@ impl Writer {
                 }
                 continue;
             }
+            busy = batch.len() >= BUSY;
             self.store(batch).await;
         }
     }
@@ -130,26 +127,27 @@ impl Writer {
                     continue;
                 }
             };
-            let record = match record.fit(self.max_message_bytes) {
+            let record = match record.fit(self.shared.max_message_bytes) {
                 Ok(record) => record,
                 Err(too_large) => {
                     counters.lost(true);
                     tracing::error!(topic = %too_large.record.topic, size = too_large.size,
-                        limit = self.max_message_bytes,
+                        limit = self.shared.max_message_bytes,
                         "event larger than message.max.bytes even after truncation; not stored");
                     continue;
                 }
             };
-            self.last_seq = rows::now_us().max(self.last_seq + 1);
             rows.push(ToStore {
-                seq: self.last_seq,
+                id: uuid::Uuid::now_v7().to_string(),
+                seq: rows::next_seq(),
                 record,
             });
         }
         let bytes: usize = rows.iter().map(|r| r.record.payload.len()).sum();
+        let kept_at = rows::now_ms();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match rows::insert(&self.pool, &rows).await {
+            match rows::insert(&self.pool, &rows, kept_at).await {
                 Ok(()) => break,
                 Err(error) => {
                     let message = error.to_string();
@@ -182,6 +180,13 @@ impl Writer {
             Ordering::Relaxed,
         );
         self.shared.committed.send_replace(last_ticket);
+        // The relay sends these without reading them back, when it is caught up.
+        lock(&self.shared.fresh).extend(rows.into_iter().map(|row| Stored {
+            id: row.id,
+            seq: row.seq,
+            record: row.record,
+            kept_at,
+        }));
         self.shared.stored.notify_one();
     }
 }

@@ -271,6 +271,21 @@ pub struct ServeArgs {
     /// How long shutdown waits for undelivered events.
     #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Address of the health probes (/health/live, /health/ready, /health); default
+    /// 127.0.0.1:8091 (orchestrator), 8092 (frost-adapter), 8093 (apisix-adapter). In a
+    /// Kubernetes pod: 0.0.0.0:PORT, so the kubelet reaches it.
+    #[arg(long, env = "CIVITAS_HEALTH_LISTEN", value_name = "HOST:PORT")]
+    pub health_listen: Option<std::net::SocketAddr>,
+}
+
+/// The default probe address of `component`: one port each, so all three run side by side.
+fn default_health_listen(component: Component) -> std::net::SocketAddr {
+    let port = match component {
+        Component::Orchestrator => 8091,
+        Component::FrostAdapter => 8092,
+        Component::ApisixAdapter => 8093,
+    };
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 pub async fn serve(component: Component, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -297,7 +312,20 @@ pub async fn serve(component: Component, args: ServeArgs) -> anyhow::Result<Exit
         settings.bootstrap_servers
     );
     args.saga.print_modes(&[component]);
+    let store_pool = store.as_ref().map(|s| s.pool().clone());
     let mut running = service::start(&settings, &config, store, &[component]).await?;
+    let listen = args
+        .health_listen
+        .unwrap_or_else(|| default_health_listen(component));
+    let probes = super::probes::serve(
+        listen,
+        component.name(),
+        store_pool,
+        running.publisher().clone(),
+    )
+    .await
+    .with_context(|| format!("listening on {listen} for the health probes (--health-listen)"))?;
+    println!("civitas: health probes on http://{probes}/health/live, /health/ready and /health");
     println!("civitas: ready (Ctrl-C to stop)");
     let code = tokio::select! {
         () = shutdown_signal() => ExitCode::SUCCESS,

@@ -10,7 +10,11 @@
 #      "How a user checks it");
 #   3. the database (PostgreSQL) stops during load: commands answer 503, never 500;
 #      /health/ready is 503 while it is down; both recover when it is back, and every
-#      acknowledged create's event arrives.
+#      acknowledged create's event arrives;
+#   4. the saga: FROST and APISIX stand-ins answer 500 to their first requests, then recover
+#      (scripts/chaos-http.py); `civitas up` is killed with -9 while a FROST step is in
+#      flight, again while an APISIX step is, and once more right after a restart; every saga
+#      ends COMPLETED, COMPENSATED or escalated (COMPENSATION_FAILED), none stuck.
 #
 # Prints a table of what each scenario sent, acknowledged and found on Kafka (distinct event
 # ids, and copies beyond one: at-least-once allows them, the table shows them). Exits
@@ -18,7 +22,7 @@
 # wait has a deadline.
 #
 # Environment: CIVITAS (or CIVITAS_BIN) the binary (default target/debug/civitas);
-# CHAOS_PORT_BASE (default 29600; uses BASE..BASE+9). Needs curl, jq, kcat, python3 and the
+# CHAOS_PORT_BASE (default 29600; uses BASE..BASE+7). Needs curl, jq, kcat, python3 and the
 # PostgreSQL server binaries (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +40,12 @@ unset KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC_PREFIX KAFKA_OPTIONS CIVITAS_CONFIG CI
   CIVITAS_AUTHZ CIVITAS_NO_EVENTS DATABASE_URL CIVITAS_HTTP_LISTEN CIVITAS_BROKER_LISTEN
 up_pid=""
 serve_pid=""
+saga_pid=""
 pg_started=""
+helpers=()
 cleanup() {
+  for pid in "${helpers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "$saga_pid" ] && kill -9 "$saga_pid" 2>/dev/null || true
   [ -n "$up_pid" ] && { kill -CONT "$up_pid" 2>/dev/null || true; kill -9 "$up_pid" 2>/dev/null || true; }
   [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null || true
   [ -n "$pg_started" ] && CIVITAS_PG_DIR="$work/pg" CIVITAS_PG_PORT=$pg_port scripts/postgres.sh stop
@@ -183,9 +191,82 @@ acknowledged "$work/load3" >"$work/acks3"
 await_events "$work/acks3" dbdown || fail "acknowledged events are missing after the database outage"
 row "database stopped during load" "$work/load3" "$work/acks3"
 stop_serve
+stop_up
+
+step "4. the saga: kill -9 of the orchestrator at the step boundaries, adapters failing then recovering"
+saga_broker="127.0.0.1:$((base + 4))"
+python3 scripts/chaos-http.py "$((base + 6))" 2 0.5 2>"$work/frost.log" &
+helpers+=("$!")
+python3 scripts/chaos-http.py "$((base + 7))" 2 0.5 2>"$work/apisix.log" &
+helpers+=("$!")
+saga_up() {
+  DATABASE_URL="sqlite://$work/saga.db" "$bin" up --broker-listen "$saga_broker" --http-listen "127.0.0.1:$((base + 5))" \
+    --history-hours 0 --metrics-interval-secs 0 --step-timeout-secs 30 --adapter-backoff-ms 200 \
+    --frost-url "http://127.0.0.1:$((base + 6))" --apisix-url "http://127.0.0.1:$((base + 7))" \
+    >"$work/saga-up.out" 2>"$work/saga-up.err" &
+  saga_pid=$!
+  for _ in $(seq 1 120); do
+    grep -q "civitas: ready" "$work/saga-up.out" && return 0
+    kill -0 "$saga_pid" 2>/dev/null || fail "the saga's civitas up exited: $(tail -5 "$work/saga-up.err")"
+    sleep 0.5
+  done
+  fail "the saga's civitas up did not become ready"
+}
+sagas() { DATABASE_URL="sqlite://$work/saga.db" "$bin" saga list --limit 100 2>/dev/null || true; }
+# Waits (30 s at most) until `saga show` of some saga shows STEP as DISPATCHED; then kill -9.
+kill_at() {
+  local step=$1
+  for _ in $(seq 1 120); do
+    for n in $(seq 1 "$saga_count"); do
+      if DATABASE_URL="sqlite://$work/saga.db" "$bin" saga show "chaos-$n" 2>/dev/null | grep -Eq "^  $step +DISPATCHED"; then
+        kill -9 "$saga_pid"; wait "$saga_pid" 2>/dev/null || true
+        echo "    kill -9 while chaos-$n had $step in flight"
+        kills=$((kills + 1))
+        return 0
+      fi
+    done
+    sleep 0.25
+  done
+  echo "    (no saga had $step in flight to kill at)"
+}
+saga_count=6
+kills=0
+saga_up
+for n in $(seq 1 "$saga_count"); do
+  "$bin" saga request --kafka "$saga_broker" --dataset-id "chaos-$n" --name "Chaos $n" \
+    --api "sensorthings=http://frost:8080/FROST-Server/v1.1" >/dev/null
+done
+kill_at frost-project
+saga_up
+kill_at apisix-route
+saga_up
+sleep 0.3
+kill -9 "$saga_pid"; wait "$saga_pid" 2>/dev/null || true
+kills=$((kills + 1))
+echo "    kill -9 right after a restart"
+saga_up
+ended=""
+for _ in $(seq 1 180); do
+  sagas >"$work/sagas.txt"
+  open=$(grep -c "chaos-" "$work/sagas.txt" | tr -d ' ')
+  done_count=$(grep "chaos-" "$work/sagas.txt" | grep -Ec " (COMPLETED|COMPENSATED|COMPENSATION_FAILED) ") || true
+  [ "$open" = "$saga_count" ] && [ "$done_count" = "$saga_count" ] && { ended=1; break; }
+  sleep 0.5
+done
+cat "$work/sagas.txt"
+[ -n "$ended" ] || fail "sagas are stuck after $kills kill(s): $(grep "chaos-" "$work/sagas.txt" | grep -Ev " (COMPLETED|COMPENSATED|COMPENSATION_FAILED) ")"
+completed=$(grep "chaos-" "$work/sagas.txt" | grep -c " COMPLETED ") || true
+compensated=$(grep "chaos-" "$work/sagas.txt" | grep -c " COMPENSATED ") || true
+escalated=$(grep "chaos-" "$work/sagas.txt" | grep -c " COMPENSATION_FAILED ") || true
+printf '| %-42s | %5s | %5s | %5s | %5s | %-16s |\n' "saga: $kills kill -9, adapters 500 then 201" "$saga_count" "-" "-" "-" \
+  "${completed} done ${compensated} comp ${escalated} esc" >>"$work/table"
+grep -q "^500 " "$work/frost.log" && grep -q "^201 " "$work/frost.log" || fail "the FROST stand-in did not fail then recover: $(head -5 "$work/frost.log")"
+kill -INT "$saga_pid"; wait "$saga_pid" 2>/dev/null || true
+saga_pid=""
 
 echo
-echo "Chaos table (sent: requests; acked: 200 answers; found: their distinct event ids on"
-echo "crud.operations; extra: copies beyond one, allowed by at-least-once):"
+echo "Chaos table (sent: requests, or sagas; acked: 200 answers; found: their distinct event ids"
+echo "on crud.operations; extra: copies beyond one, allowed by at-least-once; for the saga, how"
+echo "the sagas ended):"
 cat "$work/table"
 echo "PASS: chaos suite"

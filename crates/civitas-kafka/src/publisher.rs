@@ -8,8 +8,9 @@
 //! A record librdkafka cannot take (queue full) or cannot deliver (after its own retries,
 //! `message.timeout.ms`) lands in a bounded in-memory retry queue that a background thread
 //! drains; nothing is dropped silently — if even that queue overflows the record is counted
-//! in `dropped` and logged at ERROR, because an operator must act. At shutdown, what is still
-//! undelivered can be taken back (`take_undelivered`) and kept in the [outbox](crate::outbox).
+//! in `dropped` and logged at ERROR, because an operator must act. What is in memory is lost on
+//! a crash: the CRUD service does not publish through here but through the durable
+//! [outbox](crate::outbox); the saga components and the tools do.
 //!
 //! No record is larger than the producer's `message.max.bytes` (read from its settings, so
 //! `--kafka-option message.max.bytes=…` moves it): a larger one is shortened with visible
@@ -18,16 +19,14 @@
 //! its topic, key and reason, counted in `rejected`, and never blocks the records behind it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use civitas_events::CloudEvent;
 use rdkafka::ClientContext;
 use rdkafka::message::Message;
-use rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
-};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::Serialize;
 
 use crate::deferred::{self, DeferredQueue};
@@ -265,8 +264,6 @@ struct Inner {
     counters: Arc<Counters>,
     retry: Arc<RetryQueue>,
     deferred: Arc<DeferredQueue>,
-    /// Set by `take_undelivered`: the retry queue is no longer re-sent.
-    stopped: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -327,7 +324,6 @@ impl Publisher {
             counters,
             retry,
             deferred: deferred.clone(),
-            stopped: AtomicBool::new(false),
         });
         spawn_retry_loop(Arc::downgrade(&inner));
         spawn_builder(deferred, Arc::downgrade(&inner));
@@ -394,25 +390,6 @@ impl Publisher {
                 return Err(KafkaError::FlushTimeout { pending });
             }
         }
-    }
-
-    /// After a [`flush`](Self::flush) that timed out: takes back every record not delivered
-    /// yet — those in librdkafka's queues (purged; their delivery reports bring them back
-    /// within `timeout`) and those in the retry queue — for the caller to keep elsewhere
-    /// (the [outbox](crate::outbox)). From then on the publisher re-sends nothing; it is
-    /// meant for shutdown. A purged record may have reached the broker already, so keeping
-    /// and re-sending it is at-least-once.
-    pub fn take_undelivered(&self, timeout: Duration) -> Vec<Record> {
-        let inner = &self.inner;
-        inner.stopped.store(true, Ordering::Relaxed);
-        inner
-            .producer
-            .purge(PurgeConfig::default().queue().inflight());
-        let deadline = Instant::now() + timeout;
-        while inner.producer.in_flight_count() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        inner.retry.take_all().into()
     }
 
     /// A snapshot of the counters.
@@ -553,9 +530,6 @@ impl Inner {
 
     /// Re-sends what the retry queue holds; stops at the first record librdkafka refuses.
     fn drain_retry_queue(&self) {
-        if self.stopped.load(Ordering::Relaxed) {
-            return;
-        }
         let mut pending = self.retry.take_all();
         while let Some(record) = pending.pop_front() {
             if let Err(refused) = self.try_enqueue(record) {

@@ -2,7 +2,7 @@
 //! commands and workflows.
 //!
 //! - Before a state-changing request runs, the outbox must be able to take its events
-//!   ([`Outbox::admit`]): with the backlog full (policy `refuse`) or the database not taking
+//!   ([`Outbox::admit`](civitas_kafka::outbox::Outbox::admit)): with the backlog full (policy `refuse`) or the database not taking
 //!   events, the answer is 503 with `Retry-After` and nothing runs.
 //! - After the handler answered, the answer waits until every event the request appended
 //!   is stored; when they are not stored in time the answer becomes 503 and says what the

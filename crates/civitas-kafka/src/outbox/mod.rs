@@ -7,14 +7,16 @@
 //!    └──── waits for its ticket ◀── committed              └── removed ◀──── ack
 //! ```
 //!
-//! - [`Outbox::append`] queues a record (or a closure that builds it) and returns a ticket.
-//!   The [writer](writer) takes everything queued, writes it in one transaction and
-//!   publishes the highest ticket committed: one commit carries every request that arrived
-//!   meanwhile (group commit), not one row per request.
+//! - [`Outbox::append`] queues a record (or [`Outbox::append_later`] a closure that builds
+//!   it) under a ticket. The writer (`writer.rs`) takes everything queued, stores it with one
+//!   statement and publishes the highest ticket stored: one commit carries every request
+//!   that arrived meanwhile (group commit), not one row per request.
+//! - [`Outbox::store_in`] stores records in a caller's own transaction instead (the built-in
+//!   directory: the change and its events commit together).
 //! - A request that appended runs inside [`track`]; before it is answered it waits
 //!   ([`Outbox::durable`]) until its last ticket is committed. `kill -9` after that loses
 //!   nothing: the row is in the database.
-//! - The [relay](relay) reads the undelivered rows in order and hands them to its own
+//! - The relay (`relay.rs`) reads the undelivered rows in order and hands them to its own
 //!   idempotent producer; a row leaves the table (or, with a history window, is marked
 //!   delivered) only after the broker acknowledged it. On a failed delivery it stops,
 //!   lets every record in flight come back, and starts again from the oldest undelivered

@@ -4,9 +4,10 @@
 # temporary directory.
 #   1. up states the embedded broker's limits in plain numbers and the history window;
 #   2. /health/live and /health/ready answer 200, /health says ok with the outbox's figures;
-#   3. a create's event is on crud.operations; after `civitas up` is stopped and started
-#      again (a new, empty embedded broker), `civitas tail crud.operations -n 10` and
-#      `kcat -o beginning` still show it, with its original record time;
+#   3. a create's event is on crud.operations, and `civitas emit` (another producer) puts
+#      records on crud.secrets; after `civitas up` is stopped and started again (a new, empty
+#      embedded broker), `civitas tail crud.operations -n 10` and `kcat -o beginning` still
+#      show the create's event, with its original record time, and emit's records are back;
 #   4. crud.metrics carries snapshots (event_type metrics, key = metric_type, data with
 #      metric_type, window_seconds, values, timestamp) for execute, connector, publisher,
 #      workflow and secrets; the execute snapshot counts the create;
@@ -50,7 +51,7 @@ stop_up() { kill -INT "$up_pid"; wait "$up_pid" 2>/dev/null || true; up_pid=""; 
 step "up states the embedded broker's limits and the history window"
 start_up
 grep -q "at most 100000 records or 5 MB per partition" "$work/up.out" || fail "no limits in: $(grep WARNING "$work/up.out")"
-grep -q "the last 24 h of the CRUD service's events" "$work/up.out" || fail "no history window in: $(grep WARNING "$work/up.out")"
+grep -q "A restart gets back the last 24 h of its records" "$work/up.out" || fail "no history window in: $(grep WARNING "$work/up.out")"
 
 step "the probes"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/health/live")" = 200 ] || fail "/health/live"
@@ -66,7 +67,8 @@ curl -s "$url/execute" -H 'content-type: application/json' \
   >"$work/create.json"
 event_id=$(jq -r .event_id "$work/create.json")
 [ -n "$event_id" ] && [ "$event_id" != null ] || fail "the create failed: $(cat "$work/create.json")"
-sleep 3 # two metrics snapshots
+"$bin" emit --count 12 --kafka "$broker" >/dev/null
+sleep 3 # two metrics snapshots, and the journal copies what the broker took
 stop_up
 grep -q "delivering the events still waiting" "$work/up.out" || fail "no shutdown line: $(tail -3 "$work/up.out")"
 start_up
@@ -86,6 +88,10 @@ record_ms=${line%% *}
 event_ms=$(jq -r '.result.created_at' "$work/create.json" | python3 -c 'import sys, datetime; print(int(datetime.datetime.fromisoformat(sys.stdin.read().strip().replace("Z", "+00:00")).timestamp() * 1000))')
 [ $((record_ms - event_ms)) -lt 5000 ] || fail "the record's time ($record_ms) is the restart's, not the event's ($event_ms)"
 grep -q "password\":\"\*\*\*\*MASKED\*\*\*\*" <<<"$line" || fail "the replayed event is not masked: $line"
+grep -q "history: [1-9][0-9]* record(s) of the last 24 h written back" "$work/up.out" \
+  || fail "up did not say what it wrote back: $(grep history "$work/up.out")"
+[ "$(kcat -b "$broker" -C -t crud.secrets -o beginning -e -q | wc -l)" -ge 2 ] \
+  || fail "emit's records on crud.secrets did not come back after the restart"
 
 step "crud.metrics carries a snapshot of each type"
 kcat -b "$broker" -C -t crud.metrics -o beginning -e -q -f '%k\t%s\n' >"$work/metrics.txt"

@@ -8,7 +8,8 @@
 //! - [`outbox`]: the durable outbox: events stored (group commit) before a command is
 //!   answered, relayed to the broker, removed only once acknowledged.
 //! - [`admin`]: reading a real cluster's topics and applying a provisioning plan.
-//! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port).
+//! - [`broker`]: the embedded broker (librdkafka's mock cluster behind a fixed TCP port);
+//!   [`journal`]: its history, kept in the database and written back after a restart.
 //! - [`reader`]: reading records back — the engine behind `civitas tail` and `civitas trace`;
 //!   [`display`]: a record as a person sees it (masked, escaped, one line).
 //! - [`consumer`]: consumer settings for the components that subscribe in consumer groups;
@@ -22,6 +23,7 @@ pub mod crud_events;
 mod deferred;
 pub mod display;
 pub mod error;
+pub mod journal;
 pub mod outbox;
 pub mod publisher;
 pub mod reader;

@@ -236,34 +236,59 @@ async fn a_full_backlog_refuses_commands_or_drops_and_counts_by_policy() {
 }
 
 #[tokio::test]
-async fn history_is_sent_again_to_a_new_broker() {
+async fn the_journal_writes_the_history_back_into_a_new_broker() {
+    use civitas_kafka::journal::{self, Journal};
     let (_dir, url) = sqlite().await;
     let pool = civitas_store::connect(&url).await.unwrap();
-    let topic = unique_name("outbox-history");
-    let history = OutboxSettings {
-        history: Some(Duration::from_secs(3600)),
-        ..OutboxSettings::default()
-    };
+    let topic = unique_name("journal");
+    let window = Duration::from_secs(3600);
     let first_broker = start_broker(1).await;
-    first_broker.create_topic(&topic, 1).unwrap();
-    let first = Outbox::start(pool.clone(), &settings(&first_broker), history.clone())
+    first_broker.create_topic(&topic, 2).unwrap();
+    let first = settings(&first_broker);
+    assert_eq!(journal::replay(&pool, &first, window).await.unwrap(), 0);
+    let journal = Journal::start(pool.clone(), &first, window).unwrap();
+    // Anyone's records: here the outbox's, sent by its relay.
+    let outbox = Outbox::start(pool.clone(), &first, OutboxSettings::default())
         .await
         .unwrap();
-    append_durably(&first, (0..10).map(|n| record(&topic, "k", n)).collect()).await;
-    assert_eq!(read(&first_broker, &topic, 1, 10).await.len(), 10);
-    let left = first.shutdown(WAIT).await;
-    assert_eq!(left.backlog_events, 0);
+    append_durably(&outbox, (0..10).map(|n| record(&topic, "k", n)).collect()).await;
+    assert_eq!(read(&first_broker, &topic, 2, 10).await.len(), 10);
+    outbox.shutdown(WAIT).await;
+    journal.stop(WAIT).await;
     drop(first_broker);
 
-    // A restart of `civitas up`: a new, empty embedded broker gets the history back.
+    // A restart of `civitas up`: a new, empty embedded broker gets the history back, in
+    // order, with each record's own time.
     let second_broker = start_broker(1).await;
-    second_broker.create_topic(&topic, 1).unwrap();
-    let second = Outbox::start(pool, &settings(&second_broker), history)
-        .await
-        .unwrap();
-    assert_eq!(
-        read(&second_broker, &topic, 1, 10).await,
-        (0..10).collect::<Vec<_>>()
+    second_broker.create_topic(&topic, 2).unwrap();
+    let second = settings(&second_broker);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let replayed_at = chrono::Utc::now();
+    assert_eq!(journal::replay(&pool, &second, window).await.unwrap(), 10);
+    let bootstrap = second_broker.bootstrap_servers().to_owned();
+    let topic_name = topic.clone();
+    let records =
+        tokio::task::spawn_blocking(move || read_topic(&bootstrap, &topic_name, 2, 10, WAIT))
+            .await
+            .unwrap();
+    let numbers: Vec<u64> = records
+        .iter()
+        .map(|r| r.value["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..10).collect::<Vec<_>>());
+    assert!(records.iter().all(|r| r.key.as_deref() == Some("k")));
+    assert!(
+        records.iter().all(|r| r
+            .timestamp
+            .is_some_and(|t| t < replayed_at - chrono::Duration::seconds(1))),
+        "each record keeps its own time, not the replay's: {:?}",
+        records.iter().map(|r| r.timestamp).collect::<Vec<_>>()
     );
-    second.shutdown(WAIT).await;
+    assert!(
+        records.iter().all(|r| r
+            .headers
+            .iter()
+            .any(|(n, v)| n == "ce_type" && v == "test.outbox")),
+        "headers survive"
+    );
 }

@@ -183,7 +183,13 @@ fn outbox_reasons(
     {
         down.push(refusal.to_string());
     }
-    if let Some(error) = &stats.broker_error {
+    // A broker error with nothing waiting puts nothing at risk (an idle connection the
+    // broker closed is reported too); a delivery clears it.
+    if let Some(error) = stats
+        .broker_error
+        .as_ref()
+        .filter(|_| stats.backlog_events > 0)
+    {
         degraded.push(format!(
             "the broker does not acknowledge events ({error}); {} wait in the outbox",
             stats.backlog_events

@@ -17,8 +17,7 @@
 //!   ([`Outbox::durable`]) until its last ticket is committed. `kill -9` after that loses
 //!   nothing: the row is in the database.
 //! - The relay (`relay.rs`) reads the undelivered rows in order and hands them to its own
-//!   idempotent producer; a row leaves the table (or, with a history window, is marked
-//!   delivered) only after the broker acknowledged it. On a failed delivery it stops,
+//!   idempotent producer; a row leaves the table only after the broker acknowledged it. On a failed delivery it stops,
 //!   lets every record in flight come back, and starts again from the oldest undelivered
 //!   row: per key (one partition) the order holds; a record may arrive twice
 //!   (at-least-once; consumers deduplicate by `event_id` / `ce_id`).
@@ -83,10 +82,6 @@ pub struct OutboxSettings {
     pub when_full: FullPolicy,
     /// How long a request waits for its events to be stored before it answers 503.
     pub durable_timeout: Duration,
-    /// Keep delivered events this long and send them again at the next start: the history
-    /// of the embedded broker, which forgets everything when it stops. `None` on a real
-    /// cluster: delivered rows are deleted.
-    pub history: Option<Duration>,
 }
 
 impl Default for OutboxSettings {
@@ -96,7 +91,6 @@ impl Default for OutboxSettings {
             max_bytes: 1 << 30,
             when_full: FullPolicy::Refuse,
             durable_timeout: Duration::from_secs(5),
-            history: None,
         }
     }
 }
@@ -255,21 +249,12 @@ impl std::fmt::Debug for Outbox {
 
 impl Outbox {
     /// Starts the writer and the relay on `pool` (migrated), sending to the cluster of
-    /// `kafka`. Rows left by an earlier run are sent first; with a history window, the
-    /// delivered rows within it are sent again (to a broker that forgot them).
+    /// `kafka`. Rows left by an earlier run are sent first.
     pub async fn start(
         pool: AnyPool,
         kafka: &KafkaSettings,
         settings: OutboxSettings,
     ) -> Result<Self, KafkaError> {
-        if let Some(window) = settings.history {
-            rows::replay_history(&pool, window)
-                .await
-                .map_err(|source| KafkaError::Outbox {
-                    action: "prepare the history for replay",
-                    source,
-                })?;
-        }
         let (stop, _) = tokio::sync::watch::channel(false);
         let max_message_bytes = kafka
             .client_config()

@@ -48,8 +48,6 @@ const SCAN: Duration = Duration::from_millis(250);
 const REMOVE_EVERY: Duration = Duration::from_millis(20);
 /// How often the backlog is counted in the database.
 const RECOUNT: Duration = Duration::from_secs(2);
-/// How often delivered rows older than the history window are deleted.
-const PRUNE: Duration = Duration::from_secs(60);
 
 /// One delivery report.
 struct Delivery {
@@ -61,9 +59,25 @@ struct Delivery {
 
 struct Tracker {
     reports: mpsc::UnboundedSender<Delivery>,
+    shared: Arc<Shared>,
 }
 
-impl ClientContext for Tracker {}
+impl ClientContext for Tracker {
+    /// librdkafka's client errors: "all brokers down" tells `/health` at once, not only when
+    /// a delivery times out (a minute later). A delivery clears it.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let unreachable = matches!(
+            error.rdkafka_error_code(),
+            Some(Code::AllBrokersDown | Code::BrokerTransportFailure | Code::Resolve)
+        );
+        if unreachable {
+            *lock(&self.shared.broker_error) =
+                Some((format!("{error}: {reason}"), std::time::Instant::now()));
+        }
+        tracing::warn!(%error, %reason, "the outbox's producer reports an error");
+    }
+}
 
 impl ProducerContext for Tracker {
     type DeliveryOpaque = Box<String>;
@@ -115,7 +129,10 @@ impl Relay {
         let (sender, reports) = mpsc::unbounded_channel();
         let producer = kafka
             .client_config_with(PRODUCER_DEFAULTS)
-            .create_with_context(Tracker { reports: sender })
+            .create_with_context(Tracker {
+                reports: sender,
+                shared: shared.clone(),
+            })
             .map_err(|source| KafkaError::CreateClient {
                 bootstrap: kafka.bootstrap_servers.clone(),
                 source: Box::new(source),
@@ -139,7 +156,7 @@ impl Relay {
     pub(crate) async fn run(mut self) {
         let mut stop = self.shared.stop.subscribe();
         let now = Instant::now();
-        let (mut next_lease, mut next_recount, mut next_prune) = (now, now + RECOUNT, now);
+        let (mut next_lease, mut next_recount) = (now, now + RECOUNT);
         let (mut next_scan, mut next_remove) = (now, now);
         let mut held = false;
         loop {
@@ -161,16 +178,6 @@ impl Relay {
                     tracing::debug!(%error, "the outbox backlog could not be counted");
                 }
                 next_recount = now + RECOUNT;
-            }
-            if let Some(window) = self.shared.settings.history
-                && now >= next_prune
-            {
-                let since = rows::now_ms()
-                    .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-                if let Err(error) = rows::prune_history(&self.pool, since).await {
-                    tracing::warn!(%error, "the outbox could not forget history older than its window");
-                }
-                next_prune = now + PRUNE;
             }
             let fresh = std::mem::take(&mut *lock(&self.shared.fresh));
             // Checked after taking the fresh rows: a row a caller's transaction stored is
@@ -355,8 +362,7 @@ impl Relay {
             return;
         }
         let ids: Vec<String> = self.done.iter().cloned().collect();
-        let keep = self.shared.settings.history.is_some();
-        match rows::remove(&self.pool, &ids, keep).await {
+        match rows::remove(&self.pool, &ids).await {
             Ok(removed) => {
                 let counters = &self.shared.counters;
                 let left = counters

@@ -54,7 +54,7 @@ pub(crate) struct Stored {
     pub seq: i64,
     pub record: Record,
     /// When it was stored (epoch ms): the record's timestamp, so that an event delayed by
-    /// an outage, or sent again from the history, still carries its own time.
+    /// an outage still carries its own time.
     pub kept_at: i64,
 }
 
@@ -125,7 +125,7 @@ pub(crate) async fn insert_chunk(
 pub(crate) async fn pending(pool: &AnyPool, limit: usize) -> Result<Vec<Stored>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, seq, topic, record_key, headers, payload, kept_at FROM kafka_outbox \
-         WHERE delivered_at IS NULL ORDER BY seq, id LIMIT $1",
+         ORDER BY seq, id LIMIT $1",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(pool)
@@ -158,41 +158,28 @@ pub(crate) async fn pending(pool: &AnyPool, limit: usize) -> Result<Vec<Stored>,
     Ok(stored)
 }
 
-/// Takes delivered rows out of the backlog: deletes them, or with a history window marks
-/// them delivered. Returns how many rows changed.
-pub(crate) async fn remove(
-    pool: &AnyPool,
-    ids: &[String],
-    keep_history: bool,
-) -> Result<u64, sqlx::Error> {
-    let mut changed = 0;
+/// Deletes delivered rows; returns how many.
+pub(crate) async fn remove(pool: &AnyPool, ids: &[String]) -> Result<u64, sqlx::Error> {
+    let mut removed = 0;
     for chunk in ids.chunks(CHUNK) {
-        let mut query = if keep_history {
-            let sql = format!(
-                "UPDATE kafka_outbox SET delivered_at = $1 WHERE delivered_at IS NULL AND id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms())
-        } else {
-            let sql = format!(
-                "DELETE FROM kafka_outbox WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-        };
+        let sql = format!(
+            "DELETE FROM kafka_outbox WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(id.clone());
         }
-        changed += query.execute(pool).await?.rows_affected();
+        removed += query.execute(pool).await?.rows_affected();
     }
-    Ok(changed)
+    Ok(removed)
 }
 
 /// Counts the undelivered rows, their bytes and the oldest one's age into `counters`.
 pub(crate) async fn recount(pool: &AnyPool, counters: &Counters) -> Result<(), sqlx::Error> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(payload)), 0) AS bytes, \
-         COALESCE(MIN(kept_at), 0) AS oldest FROM kafka_outbox WHERE delivered_at IS NULL",
+         COALESCE(MIN(kept_at), 0) AS oldest FROM kafka_outbox",
     )
     .fetch_one(pool)
     .await?;
@@ -213,28 +200,6 @@ pub(crate) async fn last_seq(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM kafka_outbox")
         .fetch_one(pool)
         .await
-}
-
-/// At start with a history window: forgets rows delivered before the window, and marks
-/// those within it undelivered, so the relay sends them to the (new) broker again.
-pub(crate) async fn replay_history(pool: &AnyPool, window: Duration) -> Result<(), sqlx::Error> {
-    let since = now_ms().saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-    prune_history(pool, since).await?;
-    sqlx::query("UPDATE kafka_outbox SET delivered_at = NULL WHERE delivered_at IS NOT NULL")
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Deletes the delivered rows older than `since` (epoch ms); returns how many.
-pub(crate) async fn prune_history(pool: &AnyPool, since: i64) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM kafka_outbox WHERE delivered_at IS NOT NULL AND kept_at < $1")
-            .bind(since)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-    )
 }
 
 /// Takes or renews the relay lease for `owner` until `ttl` from now; `true` when held.

@@ -111,14 +111,12 @@ pub struct DeliveryArgs {
 }
 
 impl DeliveryArgs {
-    /// The outbox settings; `history`: keep delivered events that long and send them again
-    /// at the next start (the embedded broker's memory).
-    pub fn outbox(&self, history: Option<Duration>) -> outbox::OutboxSettings {
+    /// The outbox settings.
+    pub fn outbox(&self) -> outbox::OutboxSettings {
         outbox::OutboxSettings {
             max_events: self.outbox_max_events.max(1),
             max_bytes: self.outbox_max_bytes.max(1),
             when_full: self.outbox_when_full,
-            history,
             ..outbox::OutboxSettings::default()
         }
     }
@@ -294,15 +292,11 @@ pub async fn start_crud(
 
 /// Opens the CRUD service's durable outbox in its database and starts its relay; events
 /// an earlier run stored and the broker never acknowledged are sent first.
-pub async fn crud_outbox(
-    kafka: &KafkaSettings,
-    args: &CrudArgs,
-    history: Option<Duration>,
-) -> anyhow::Result<Outbox> {
+pub async fn crud_outbox(kafka: &KafkaSettings, args: &CrudArgs) -> anyhow::Result<Outbox> {
     let pool = civitas_store::connect(&args.database_url)
         .await
         .context("opening the database of the event outbox")?;
-    let outbox = Outbox::start(pool, kafka, args.delivery.outbox(history))
+    let outbox = Outbox::start(pool, kafka, args.delivery.outbox())
         .await
         .context("starting the event outbox")?;
     let waiting = outbox.stats().backlog_events;
@@ -353,7 +347,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     args.crud.resolve_database_password()?;
     let settings = args.kafka.settings()?;
-    let outbox = crud_outbox(&settings, &args.crud, None).await?;
+    let outbox = crud_outbox(&settings, &args.crud).await?;
     println!(
         "civitas: CRUD service publishing to {}",
         settings.bootstrap_servers

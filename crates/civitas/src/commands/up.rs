@@ -29,8 +29,9 @@ pub struct Args {
     /// How long shutdown waits for undelivered events.
     #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
-    /// Hours of history the embedded broker gets back after a restart: the CRUD service's
-    /// events of that window are kept in its database and sent again at start. 0: none.
+    /// Hours of history the embedded broker gets back after a restart: every record it took
+    /// in that window is kept in the database (--database-url) and written back at the next
+    /// start. 0: none.
     #[arg(long, env = "CIVITAS_HISTORY_HOURS", default_value_t = 24)]
     pub history_hours: u64,
     #[command(flatten)]
@@ -73,9 +74,9 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             println!("         try: kcat -b {bootstrap} -L");
             println!(
                 "WARNING: the embedded broker keeps events in memory, at most {} records or {} MB per partition \
-                 (about {} CRUD events); older ones are evicted. On restart it gets back {} of the CRUD service's \
-                 events from the database (--history-hours); saga and other components' events are not kept. \
-                 Use --kafka HOST:PORT (or KAFKA_BOOTSTRAP_SERVERS) for a real cluster.",
+                 (about {} CRUD events); older ones are evicted. A restart gets back {} of its records \
+                 from the database (--history-hours). Use --kafka HOST:PORT (or KAFKA_BOOTSTRAP_SERVERS) \
+                 for a real cluster.",
                 civitas_kafka::broker::EVICTION_RECORDS,
                 civitas_kafka::broker::EVICTION_BYTES / 1_000_000,
                 civitas_kafka::broker::EVICTION_CRUD_EVENTS,
@@ -95,11 +96,13 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         // The embedded broker answers a fetch only when its wait is over.
         settings = settings.with_fetch_wait_ms(EMBEDDED_FETCH_WAIT_MS);
     }
-    // The embedded broker forgets everything when it stops: the outbox keeps what it
-    // delivered for the history window and sends it again at the next start.
-    let history = (broker.is_some() && args.history_hours > 0)
-        .then(|| Duration::from_secs(args.history_hours.saturating_mul(3600)));
-    let outbox = super::serve::crud_outbox(&settings, &args.crud, history).await?;
+    // The embedded broker forgets everything when it stops: its journal writes the history
+    // back first, then keeps copying what it takes.
+    let journal = match &broker {
+        Some(_) if args.history_hours > 0 => Some(start_journal(&args, &settings).await?),
+        _ => None,
+    };
+    let outbox = super::serve::crud_outbox(&settings, &args.crud).await?;
     let crud = super::serve::start_crud(&args.crud, &crud_topics, outbox.clone(), true).await?;
     let mut saga = super::saga::start_in_up(
         &args.saga,
@@ -142,5 +145,29 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("civitas: shutting down, delivering the events still waiting");
     let code = super::serve::stop_outbox(&outbox, timeout).await;
+    if let Some(journal) = journal {
+        journal.stop(timeout).await;
+    }
     Ok(if failed { ExitCode::FAILURE } else { code })
+}
+
+/// Writes the embedded broker's history of the last `--history-hours` back into it, then
+/// starts copying everything it takes (`civitas_kafka::journal`).
+async fn start_journal(
+    args: &Args,
+    settings: &civitas_kafka::KafkaSettings,
+) -> anyhow::Result<civitas_kafka::journal::Journal> {
+    let window = Duration::from_secs(args.history_hours.saturating_mul(3600));
+    let pool = civitas_store::connect(&args.crud.database_url)
+        .await
+        .context("opening the database of the embedded broker's history")?;
+    let replayed = civitas_kafka::journal::replay(&pool, settings, window)
+        .await
+        .context("writing the history back into the embedded broker")?;
+    println!(
+        "civitas: history: {replayed} record(s) of the last {} h written back into the embedded broker",
+        args.history_hours
+    );
+    civitas_kafka::journal::Journal::start(pool, settings, window)
+        .context("starting the embedded broker's journal")
 }

@@ -72,12 +72,16 @@ pub struct Probe {
 )]
 pub async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
     let health = assess(&app).await;
-    let code = if health.status == "down" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
+    (serving(health.status != "down"), Json(health))
+}
+
+/// 200 when the service can do its job, 503 when it cannot.
+pub fn serving(ok: bool) -> StatusCode {
+    if ok {
         StatusCode::OK
-    };
-    (code, Json(health))
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 #[utoipa::path(
@@ -105,13 +109,8 @@ pub async fn live() -> Json<Probe> {
 pub async fn ready(State(app): State<App>) -> (StatusCode, Json<Probe>) {
     let health = assess(&app).await;
     let ok = health.status != "down";
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
     let reasons = if ok { Vec::new() } else { health.reasons };
-    (code, Json(Probe { ok, reasons }))
+    (serving(ok), Json(Probe { ok, reasons }))
 }
 
 /// The service's health now.

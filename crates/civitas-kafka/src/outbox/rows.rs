@@ -112,7 +112,13 @@ pub(crate) async fn insert_chunk(
             .bind(row.id.clone())
             .bind(row.seq)
             .bind(row.record.topic.clone())
-            .bind(row.record.key.clone())
+            // PostgreSQL's TEXT takes no NUL; a key is ours but its object id is a caller's.
+            .bind(
+                row.record
+                    .key
+                    .as_deref()
+                    .map(|k| k.replace('\0', "\u{FFFD}")),
+            )
             .bind(headers)
             .bind(row.record.payload.clone())
             .bind(kept_at);

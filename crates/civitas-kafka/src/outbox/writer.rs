@@ -79,6 +79,24 @@ impl Writer {
         Self { pool, shared }
     }
 
+    /// Stores `rows` one at a time after the database refused them together; a row it
+    /// refuses alone is logged at ERROR, counted as rejected (lost) and left out.
+    async fn store_one_by_one(&self, rows: &mut Vec<ToStore>, kept_at: i64, error: &sqlx::Error) {
+        tracing::warn!(%error, events = rows.len(), "the database refused a batch of events; storing them one by one");
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in rows.drain(..) {
+            match rows::insert(&self.pool, std::slice::from_ref(&row), kept_at).await {
+                Ok(()) => stored.push(row),
+                Err(error) => {
+                    self.shared.counters.lost(true);
+                    tracing::error!(%error, topic = %row.record.topic, key = ?row.record.key,
+                        "the database refused an event; it is lost");
+                }
+            }
+        }
+        *rows = stored;
+    }
+
     pub(crate) async fn run(mut self) {
         rows::seq_at_least(rows::last_seq(&self.pool).await.unwrap_or(0));
         let mut stop = self.shared.stop.subscribe();
@@ -110,7 +128,7 @@ impl Writer {
     async fn store(&mut self, batch: VecDeque<(u64, Build)>) {
         let counters = &self.shared.counters;
         let mut last_ticket = 0;
-        let mut rows = Vec::with_capacity(batch.len());
+        let mut rows: Vec<ToStore> = Vec::with_capacity(batch.len());
         for (ticket, build) in batch {
             last_ticket = ticket;
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
@@ -143,12 +161,17 @@ impl Writer {
                 record,
             });
         }
-        let bytes: usize = rows.iter().map(|r| r.record.payload.len()).sum();
         let kept_at = rows::now_ms();
         let mut backoff = Duration::from_millis(100);
         loop {
             match rows::insert(&self.pool, &rows, kept_at).await {
                 Ok(()) => break,
+                Err(error) if !civitas_store::is_unavailable(&error) => {
+                    // The database answers but refuses the batch: a row it cannot take must
+                    // not block everything behind it forever.
+                    self.store_one_by_one(&mut rows, kept_at, &error).await;
+                    break;
+                }
                 Err(error) => {
                     let message = error.to_string();
                     if lock(&self.shared.database_error).replace(message).is_none() {
@@ -163,6 +186,7 @@ impl Writer {
         if lock(&self.shared.database_error).take().is_some() {
             tracing::info!("the outbox stores events again");
         }
+        let bytes: usize = rows.iter().map(|r| r.record.payload.len()).sum();
         counters.commits.fetch_add(1, Ordering::Relaxed);
         counters
             .stored

@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use civitas_crud::routes::health::serving;
 use civitas_kafka::Publisher;
 use serde_json::{Value, json};
 use sqlx::AnyPool;
@@ -74,21 +75,20 @@ async fn assess(probes: &Probes) -> (Vec<String>, Vec<String>) {
 
 async fn ready(State(probes): State<Probes>) -> (StatusCode, Json<Value>) {
     let (down, _) = assess(&probes).await;
-    let code = if down.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(json!({"ok": down.is_empty(), "reasons": down})))
+    (
+        serving(down.is_empty()),
+        Json(json!({"ok": down.is_empty(), "reasons": down})),
+    )
 }
 
 async fn health(State(probes): State<Probes>) -> (StatusCode, Json<Value>) {
     let (mut down, degraded) = assess(&probes).await;
-    let (code, status) = match (down.is_empty(), degraded.is_empty()) {
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "down"),
-        (true, false) => (StatusCode::OK, "degraded"),
-        (true, true) => (StatusCode::OK, "ok"),
+    let status = match (down.is_empty(), degraded.is_empty()) {
+        (false, _) => "down",
+        (true, false) => "degraded",
+        (true, true) => "ok",
     };
+    let code = serving(down.is_empty());
     down.extend(degraded);
     (
         code,

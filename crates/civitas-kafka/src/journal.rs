@@ -91,8 +91,23 @@ pub async fn replay(
             bootstrap: settings.bootstrap_servers.clone(),
             source: Box::new(source),
         })?;
+    // Only into partitions the new broker has: a record for a topic it lacks (one a catalog
+    // extension made last time) would wait out the delivery timeout.
+    let metadata = producer
+        .client()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|source| KafkaError::Metadata {
+            what: "the embedded broker's topics".to_owned(),
+            bootstrap: settings.bootstrap_servers.clone(),
+            source: Box::new(source),
+        })?;
+    let partitions: std::collections::HashMap<String, i32> = metadata
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+        .collect();
     let mut after = i64::MIN;
-    let mut sent = 0usize;
+    let (mut sent, mut skipped) = (0usize, 0usize);
     loop {
         let rows = sqlx::query(
             "SELECT seq, topic, partition_no, record_key, headers, payload, record_time \
@@ -106,6 +121,13 @@ pub async fn replay(
         after = last.try_get("seq").map_err(database("read the history"))?;
         for row in &rows {
             let entry = decode(row).map_err(database("read the history"))?;
+            if partitions
+                .get(&entry.topic)
+                .is_none_or(|count| entry.partition >= *count)
+            {
+                skipped += 1;
+                continue;
+            }
             let headers = entry.headers.iter().fold(
                 OwnedHeaders::new_with_capacity(entry.headers.len()),
                 |h, (name, value)| {
@@ -149,6 +171,12 @@ pub async fn replay(
         .map_err(|_| KafkaError::FlushTimeout { pending: sent })?;
     if let Err(error) = flushed {
         tracing::warn!(%error, "not every journaled record was written back in time");
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "journaled records of topics or partitions the embedded broker no longer has were not written back"
+        );
     }
     Ok(sent)
 }

@@ -32,6 +32,9 @@ async fn postgres() -> Option<SagaStore> {
     Some(SagaStore::connect(&url).await.unwrap())
 }
 
+/// Serializes the PostgreSQL tests of this file (see `on_both_backends`).
+static POSTGRES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `#[tokio::test]`s named `<body>_on_sqlite` and `<body>_on_postgres`.
 macro_rules! on_both_backends {
     ($($body:ident),* $(,)?) => {
@@ -39,7 +42,12 @@ macro_rules! on_both_backends {
             $(#[tokio::test] async fn $body() { let (store, _dir) = super::sqlite().await; super::$body(store).await; })*
         }
         mod on_postgres {
-            $(#[tokio::test] async fn $body() { if let Some(store) = super::postgres().await { super::$body(store).await; } })*
+            $(#[tokio::test] async fn $body() {
+                // One at a time: they share the database, and a test that moves its clock
+                // and ticks expires every saga in it, other tests' too.
+                let _turn = super::POSTGRES_TURN.lock().await;
+                if let Some(store) = super::postgres().await { super::$body(store).await; }
+            })*
         }
     };
 }

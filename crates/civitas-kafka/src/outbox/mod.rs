@@ -82,6 +82,11 @@ pub struct OutboxSettings {
     pub when_full: FullPolicy,
     /// How long a request waits for its events to be stored before it answers 503.
     pub durable_timeout: Duration,
+    /// Who holds the relay lease: a name that stays the same when this instance restarts
+    /// (`host@listen address`), so a restart after `kill -9` relays at once instead of
+    /// waiting for its own lease to run out. Two live instances must never share it.
+    /// `None`: a random one (the restart waits up to the lease's 15 s).
+    pub instance: Option<String>,
 }
 
 impl Default for OutboxSettings {
@@ -91,6 +96,7 @@ impl Default for OutboxSettings {
             max_bytes: 1 << 30,
             when_full: FullPolicy::Refuse,
             durable_timeout: Duration::from_secs(5),
+            instance: None,
         }
     }
 }

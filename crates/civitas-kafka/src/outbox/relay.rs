@@ -137,12 +137,17 @@ impl Relay {
                 bootstrap: kafka.bootstrap_servers.clone(),
                 source: Box::new(source),
             })?;
+        let owner = shared
+            .settings
+            .instance
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Ok(Self {
             pool,
             producer,
             reports,
             shared,
-            owner: uuid::Uuid::new_v4().to_string(),
+            owner,
             in_flight: HashSet::new(),
             done: HashSet::new(),
             failed: HashSet::new(),

@@ -296,7 +296,16 @@ pub async fn crud_outbox(kafka: &KafkaSettings, args: &CrudArgs) -> anyhow::Resu
     let pool = civitas_store::connect(&args.database_url)
         .await
         .context("opening the database of the event outbox")?;
-    let outbox = Outbox::start(pool, kafka, args.delivery.outbox())
+    let mut settings = args.delivery.outbox();
+    // One name per host and port: a restart relays at once; two live instances differ.
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    settings.instance = Some(format!("{host}@{}", args.http_listen));
+    let outbox = Outbox::start(pool, kafka, settings)
         .await
         .context("starting the event outbox")?;
     let waiting = outbox.stats().backlog_events;

@@ -10,7 +10,7 @@
 #      show the create's event, with its original record time, and emit's records are back;
 #   4. crud.metrics carries snapshots (event_type metrics, key = metric_type, data with
 #      metric_type, window_seconds, values, timestamp) for execute, connector, publisher,
-#      workflow and secrets; the execute snapshot counts the create;
+#      workflow, secrets and saga (up runs the saga); the execute snapshot counts the create;
 #   5. a final snapshot is written at shutdown.
 # Environment: CIVITAS (or CIVITAS_BIN) the binary; OUTBOX_PORT_BASE (default 29580: BASE
 # broker, BASE+1 http). Needs curl, jq and kcat.
@@ -95,7 +95,7 @@ grep -q "history: [1-9][0-9]* record(s) of the last 24 h written back" "$work/up
 
 step "crud.metrics carries a snapshot of each type"
 kcat -b "$broker" -C -t crud.metrics -o beginning -e -q -f '%k\t%s\n' >"$work/metrics.txt"
-for type in execute connector publisher workflow secrets; do
+for type in execute connector publisher workflow secrets saga; do
   grep -q "^$type	" "$work/metrics.txt" || fail "no $type snapshot keyed by its type: $(head -3 "$work/metrics.txt")"
 done
 cut -f2- "$work/metrics.txt" | jq -e -s '

@@ -12,7 +12,7 @@ use crate::caller_auth::CallerAuth;
 use crate::config_events::ConfigTopics;
 use crate::events::Events;
 use crate::executor::CommandExecutor;
-use crate::metrics::Metrics;
+use crate::metrics::{ExtraMetrics, Metrics, Sample};
 use crate::systems::Systems;
 use crate::workflow::Workflows;
 
@@ -38,6 +38,8 @@ pub struct AppInner {
     pub workflows: Option<Arc<Workflows>>,
     /// Time between two `crud.metrics` snapshots; `None`: none.
     pub metrics_interval: Option<Duration>,
+    /// Figures of other components of the process (the saga in `civitas up`).
+    pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
 }
 
 /// The app: cheap to clone, one per service instance.
@@ -53,10 +55,22 @@ impl std::ops::Deref for App {
 
 impl App {
     /// Publishes the `crud.metrics` snapshots of the window since the previous ones.
-    pub fn publish_metrics(&self) {
+    pub async fn publish_metrics(&self) {
+        let extra = self.extra_samples().await;
         let ctx = civitas_kafka::EventContext::correlated(uuid::Uuid::new_v4().to_string());
-        for data in self.metrics.snapshots(self.events.stats(), &self.systems) {
+        for data in self
+            .metrics
+            .snapshots(self.events.stats(), &self.systems, &extra)
+        {
             self.events.metrics(&ctx, data);
+        }
+    }
+
+    /// What the other components of the process report now.
+    pub async fn extra_samples(&self) -> Vec<Sample> {
+        match &self.extra_metrics {
+            Some(source) => source.sample().await,
+            None => Vec::new(),
         }
     }
 

@@ -78,7 +78,7 @@ where
     if let Some(snapshots) = snapshots {
         snapshots.abort();
         // The last window, up to the shutdown.
-        app.publish_metrics();
+        app.publish_metrics().await;
     }
     if let Some(scheduler) = scheduler {
         scheduler.abort();
@@ -109,7 +109,7 @@ fn spawn_snapshots(app: &App, every: Duration) -> JoinHandle<()> {
         tick.tick().await;
         loop {
             tick.tick().await;
-            app.publish_metrics();
+            app.publish_metrics().await;
         }
     })
 }

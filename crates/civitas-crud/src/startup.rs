@@ -75,6 +75,9 @@ pub struct CrudSettings {
     pub workflows_dir: Option<PathBuf>,
     /// Time between two `crud.metrics` snapshots (one more at shutdown); `None`: none.
     pub metrics_interval: Option<Duration>,
+    /// Figures of other components of the process for `/metrics` and `crud.metrics` (the
+    /// saga in `civitas up`).
+    pub extra_metrics: Option<Arc<dyn crate::metrics::ExtraMetrics>>,
 }
 
 impl Default for CrudSettings {
@@ -94,6 +97,7 @@ impl Default for CrudSettings {
             secrets: SecretSettings::default(),
             workflows_dir: None,
             metrics_interval: Some(Duration::from_secs(60)),
+            extra_metrics: None,
         }
     }
 }
@@ -252,6 +256,7 @@ impl App {
             policy: None,
             workflows: None,
             metrics_interval: settings.metrics_interval,
+            extra_metrics: settings.extra_metrics.clone(),
         })
     }
 }

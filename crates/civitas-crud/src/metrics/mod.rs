@@ -19,6 +19,9 @@
 //! - `civitas_connector_{calls,errors,retries}_total{system}`: calls to outside systems.
 //! - `civitas_workflow_events_total{type}`: workflow runs started, waiting, completed,
 //!   failed, cancelled.
+//! - What [`ExtraMetrics`] sources add: in `civitas up`, the saga's
+//!   `civitas_saga_{started,ended}_total`, `civitas_saga_running{status}` and
+//!   `civitas_saga_duration_seconds{quantile}`.
 //!
 //! [`snapshot`] turns the same text into the `crud.metrics` snapshots: one source for both.
 //!
@@ -126,8 +129,21 @@ impl Metrics {
 
     /// The Prometheus text: the recorded figures plus those sampled now (the events'
     /// delivery and the connectors of `systems`).
-    pub fn render(&self, delivery: Option<Delivery>, systems: &Systems) -> String {
+    pub fn render(
+        &self,
+        delivery: Option<Delivery>,
+        systems: &Systems,
+        extra: &[Sample],
+    ) -> String {
         metrics::with_local_recorder(&*self.recorder, || {
+            for sample in extra {
+                let labels: Vec<(&'static str, String)> = sample.labels.clone();
+                if sample.name.ends_with("_total") {
+                    metrics::counter!(sample.name, &labels).absolute(sample.value.max(0.0) as u64);
+                } else {
+                    metrics::gauge!(sample.name, &labels).set(sample.value);
+                }
+            }
             match delivery {
                 Some(Delivery::Outbox(stats)) => record_outbox(&stats),
                 Some(Delivery::Publisher(stats)) => record_publisher(&stats),
@@ -162,8 +178,9 @@ impl Metrics {
         &self,
         delivery: Option<Delivery>,
         systems: &Systems,
+        extra: &[Sample],
     ) -> Vec<civitas_events::MetricsData> {
-        let text = self.render(delivery, systems);
+        let text = self.render(delivery, systems, extra);
         self.snapshots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -184,6 +201,20 @@ impl Metrics {
     pub fn recorder(&self) -> &dyn Recorder {
         &*self.recorder
     }
+}
+
+/// One figure another component of the process adds to `/metrics` and `crud.metrics` (the
+/// saga in `civitas up`): a name ending in `_total` is a counter, anything else a gauge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: &'static str,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+/// A source of [`Sample`]s, read at every scrape and snapshot.
+pub trait ExtraMetrics: Send + Sync + std::fmt::Debug {
+    fn sample(&self) -> futures::future::BoxFuture<'_, Vec<Sample>>;
 }
 
 /// Calls of one system's connector, counted by the executor.

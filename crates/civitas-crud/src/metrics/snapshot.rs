@@ -5,7 +5,7 @@
 //! milliseconds: an upper estimate, as Prometheus' `histogram_quantile` would interpolate).
 //!
 //! Types (docs/operations.md lists every field): `execute`, `connector`, `publisher`,
-//! `workflow`, `secrets`.
+//! `workflow`, `secrets`, and `saga` where the saga runs in the process (`civitas up`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -135,13 +135,18 @@ impl Snapshots {
             values,
             timestamp,
         };
-        vec![
+        let mut snapshots = vec![
             snapshot("execute", execute(&windowed)),
             snapshot("connector", connector(&windowed)),
             snapshot("publisher", publisher(&windowed)),
             snapshot("workflow", workflow(&windowed)),
             snapshot("secrets", secrets(&windowed)),
-        ]
+        ];
+        // Only where the saga runs in this process (`civitas up`).
+        if windowed.iter().any(|s| s.name.starts_with("civitas_saga_")) {
+            snapshots.push(snapshot("saga", saga(&windowed)));
+        }
+        snapshots
     }
 }
 
@@ -324,6 +329,37 @@ fn secrets(samples: &[Sample]) -> Value {
     Value::Object(values)
 }
 
+fn saga(samples: &[Sample]) -> Value {
+    let mut values = Map::new();
+    add(&mut values, &["started"], 0.0);
+    for sample in named(samples, "civitas_saga_started_total") {
+        add(&mut values, &["started"], sample.value);
+    }
+    for status in ["COMPLETED", "COMPENSATED", "COMPENSATION_FAILED", "FAILED"] {
+        add(&mut values, &[&status.to_ascii_lowercase()], 0.0);
+    }
+    for sample in named(samples, "civitas_saga_ended_total") {
+        let status = label(sample, "status").to_ascii_lowercase();
+        add(&mut values, &[&status], sample.value);
+    }
+    for sample in named(samples, "civitas_saga_running") {
+        add(
+            &mut values,
+            &["running", label(sample, "status")],
+            sample.value,
+        );
+    }
+    let mut durations = Map::new();
+    for (name, quantile) in [("p50", "0.5"), ("p95", "0.95")] {
+        let ms = named(samples, "civitas_saga_duration_seconds")
+            .find(|s| label(s, "quantile") == quantile)
+            .map(|s| s.value * 1000.0);
+        durations.insert(name.to_owned(), ms.map_or(Value::Null, |ms| json!(ms)));
+    }
+    values.insert("duration_ms".to_owned(), Value::Object(durations));
+    Value::Object(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +405,45 @@ civitas_connector_calls_total{system="weird \"name\""} 4
             second[2].values["outbox_backlog_events"],
             json!(3),
             "a gauge"
+        );
+    }
+
+    #[test]
+    fn the_saga_snapshot_counts_within_the_window_and_only_where_it_runs() {
+        let text = |started: u32, completed: u32| {
+            format!(
+                "civitas_saga_started_total {started}\n\
+                 civitas_saga_ended_total{{status=\"COMPLETED\"}} {completed}\n\
+                 civitas_saga_running{{status=\"EXECUTING\"}} 2\n\
+                 civitas_saga_duration_seconds{{quantile=\"0.5\"}} 0.5\n"
+            )
+        };
+        let mut snapshots = Snapshots::default();
+        let first = snapshots.take(&text(5, 3));
+        let saga = &first
+            .iter()
+            .find(|s| s.metric_type == "saga")
+            .unwrap()
+            .values;
+        assert_eq!(saga["started"], json!(5));
+        assert_eq!(saga["completed"], json!(3));
+        assert_eq!(saga["running"]["EXECUTING"], json!(2));
+        assert_eq!(saga["duration_ms"]["p50"], json!(500.0));
+        let second = snapshots.take(&text(7, 4));
+        let saga = &second
+            .iter()
+            .find(|s| s.metric_type == "saga")
+            .unwrap()
+            .values;
+        assert_eq!(
+            (saga["started"].clone(), saga["completed"].clone()),
+            (json!(2), json!(1))
+        );
+        assert!(
+            Snapshots::default()
+                .take("")
+                .iter()
+                .all(|s| s.metric_type != "saga")
         );
     }
 

@@ -13,7 +13,8 @@ use crate::app::App;
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    let text = app.metrics.render(app.events.stats(), &app.systems);
+    let extra = app.extra_samples().await;
+    let text = app.metrics.render(app.events.stats(), &app.systems, &extra);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

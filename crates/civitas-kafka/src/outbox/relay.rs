@@ -294,6 +294,18 @@ impl Relay {
         if self.in_flight.contains(&id) || self.done.contains(&id) {
             return true;
         }
+        // The record's own `traceparent` (the request's span) is the parent: the send shows
+        // up in the trace of the request that made the event, however much later it leaves.
+        let span = tracing::info_span!(
+            "kafka.produce",
+            topic = %record.topic,
+            key = record.key.as_deref(),
+            bytes = record.payload.len(),
+        );
+        if let Some(traceparent) = record.header("traceparent") {
+            civitas_telemetry::continue_trace(&span, traceparent);
+        }
+        let _entered = span.enter();
         let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(id.clone()))
             .payload(&record.payload)
             .headers(record.headers.clone())

@@ -210,8 +210,10 @@ pub async fn start_crud(
     topics: &CrudTopics,
     outbox: Outbox,
     development: bool,
+    extra_metrics: Option<std::sync::Arc<dyn civitas_crud::metrics::ExtraMetrics>>,
 ) -> anyhow::Result<Running> {
-    let settings = args.settings(topics, development);
+    let mut settings = args.settings(topics, development);
+    settings.extra_metrics = extra_metrics;
     let app = App::build(&settings, Some(Sink::Durable(outbox)))
         .await
         .context("starting the CRUD service")?;
@@ -366,6 +368,7 @@ async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
         &args.kafka.crud_topics()?,
         outbox.clone(),
         false,
+        None,
     )
     .await?;
     shutdown_signal().await;

@@ -103,7 +103,20 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let outbox = super::serve::crud_outbox(&settings, &args.crud).await?;
-    let crud = super::serve::start_crud(&args.crud, &crud_topics, outbox.clone(), true).await?;
+    // The saga runs in this process: its figures go to /metrics and crud.metrics too.
+    let saga_metrics = civitas_saga::SagaStore::connect(&args.crud.database_url)
+        .await
+        .context("opening the saga store for its metrics")?;
+    let saga_metrics: std::sync::Arc<dyn civitas_crud::metrics::ExtraMetrics> =
+        std::sync::Arc::new(super::saga::metrics::SagaMetrics::new(saga_metrics));
+    let crud = super::serve::start_crud(
+        &args.crud,
+        &crud_topics,
+        outbox.clone(),
+        true,
+        Some(saga_metrics),
+    )
+    .await?;
     let mut saga = super::saga::start_in_up(
         &args.saga,
         args.crud.secrets.settings(true),

@@ -6,6 +6,7 @@
 //! - [`service`]: the saga's settings and components in `up`, `serve …` and `bench saga`.
 
 mod inspect;
+pub mod metrics;
 mod probes;
 mod request;
 mod service;

@@ -61,6 +61,7 @@ pub struct ResumeRequest {
     pub data: Option<Value>,
     /// The run's `state_version` the decision was made on (also the `If-Match` header).
     #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 900_000_000_000_000_i64)]
     pub state_version: i64,
     /// Chosen by the caller, the same on a retry: a repeated key gets the first answer.
     #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
@@ -94,15 +95,29 @@ pub struct TaskFilter {
     pub limit: Option<i64>,
 }
 
-/// An integer, also when written `7.0` (JSON Schema's `integer` allows it).
+/// The largest `state_version` accepted (the schema says so too). Far beyond any real run;
+/// small enough that `N.0` parses exactly (serde_json's float parsing is exact only while
+/// the digits fit 2^53: `-4402453502646698.0` came out as `…697.5`, a schema-valid request
+/// refused).
+const MAX_STATE_VERSION: i64 = 900_000_000_000_000;
+
+/// An integer from 0 to [`MAX_STATE_VERSION`], also when written `7.0` (JSON Schema's
+/// `integer` allows it).
 fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let number = serde_json::Number::deserialize(d)?;
-    if let Some(n) = number.as_i64() {
-        return Ok(n);
-    }
-    match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-        _ => Err(serde::de::Error::custom(format!(
+    let whole = match number.as_i64() {
+        Some(n) => Some(n),
+        None => number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_STATE_VERSION as f64)
+            .map(|f| f as i64),
+    };
+    match whole {
+        Some(n) if (0..=MAX_STATE_VERSION).contains(&n) => Ok(n),
+        Some(_) => Err(serde::de::Error::custom(format!(
+            "{number} is out of range: a state_version is 0 to {MAX_STATE_VERSION}"
+        ))),
+        None => Err(serde::de::Error::custom(format!(
             "{number} is not a whole number"
         ))),
     }

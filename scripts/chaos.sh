@@ -260,7 +260,7 @@ compensated=$(grep "chaos-" "$work/sagas.txt" | grep -c " COMPENSATED ") || true
 escalated=$(grep "chaos-" "$work/sagas.txt" | grep -c " COMPENSATION_FAILED ") || true
 printf '| %-42s | %5s | %5s | %5s | %5s | %-16s |\n' "saga: $kills kill -9, adapters 500 then 201" "$saga_count" "-" "-" "-" \
   "${completed} done ${compensated} comp ${escalated} esc" >>"$work/table"
-grep -q "^500 " "$work/frost.log" && grep -q "^201 " "$work/frost.log" || fail "the FROST stand-in did not fail then recover: $(head -5 "$work/frost.log")"
+grep -Eq "(^|[^0-9])500 [A-Z]+ /" "$work/frost.log" && grep -Eq "(^|[^0-9])201 [A-Z]+ /" "$work/frost.log" || fail "the FROST stand-in did not fail then recover: $(head -5 "$work/frost.log")"
 kill -INT "$saga_pid"; wait "$saga_pid" 2>/dev/null || true
 saga_pid=""
 

@@ -333,20 +333,7 @@ async fn write(pool: AnyPool, mut receiver: mpsc::Receiver<Entry>, window: Durat
 
 async fn insert(pool: &AnyPool, batch: &[Entry], seq: &mut i64) -> Result<(), sqlx::Error> {
     let values = (0..batch.len())
-        .map(|i| {
-            let n = i * 8;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8
-            )
-        })
+        .map(|i| format!("({})", crate::outbox::placeholders(i * 8 + 1, 8)))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(

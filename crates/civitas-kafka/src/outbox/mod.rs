@@ -32,6 +32,8 @@ mod relay;
 mod rows;
 mod writer;
 
+pub(crate) use rows::placeholders;
+
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -40,6 +40,8 @@ pub struct AppInner {
     pub metrics_interval: Option<Duration>,
     /// Figures of other components of the process (the saga in `civitas up`).
     pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
+    /// The web console at `/console`; `None`: not served.
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 /// The app: cheap to clone, one per service instance.

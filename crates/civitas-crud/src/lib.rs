@@ -20,6 +20,7 @@
 //! - [`events`], [`metrics`]: what each request leaves behind.
 //! - [`app`]: the shared state; [`routes`], [`error`], [`startup`], [`server`]: the HTTP API,
 //!   its errors, building the app and serving it.
+//! - [`console`]: the web console at `/console`.
 //! - [`bench`](mod@bench): the load generator behind `civitas bench execute`.
 
 pub mod app;
@@ -29,6 +30,7 @@ pub mod caller_auth;
 pub mod config;
 pub mod config_events;
 pub mod connectors;
+pub mod console;
 pub mod directory;
 pub mod error;
 pub mod events;

@@ -78,6 +78,8 @@ pub struct CrudSettings {
     /// Figures of other components of the process for `/metrics` and `crud.metrics` (the
     /// saga in `civitas up`).
     pub extra_metrics: Option<Arc<dyn crate::metrics::ExtraMetrics>>,
+    /// Serve the web console at `/console`, reading from this cluster.
+    pub console: Option<crate::console::ConsoleSettings>,
 }
 
 impl Default for CrudSettings {
@@ -98,6 +100,7 @@ impl Default for CrudSettings {
             workflows_dir: None,
             metrics_interval: Some(Duration::from_secs(60)),
             extra_metrics: None,
+            console: None,
         }
     }
 }
@@ -257,6 +260,10 @@ impl App {
             workflows: None,
             metrics_interval: settings.metrics_interval,
             extra_metrics: settings.extra_metrics.clone(),
+            console: settings
+                .console
+                .clone()
+                .map(|c| Arc::new(crate::console::Console::new(c))),
         })
     }
 }

@@ -15,15 +15,21 @@ use crate::reader::ConsumedRecord;
 
 /// The record as one line: masked, control characters escaped; JSON with `json`.
 pub fn render_record(record: &ConsumedRecord, json: bool) -> String {
-    static MASKER: LazyLock<Masker> = LazyLock::new(Masker::default);
-    let mut record = record.clone();
-    MASKER.mask_in_place(&mut record.value);
+    let record = masked(record);
     let line = if json {
         record.to_json().to_string()
     } else {
         human_line(&record)
     };
     escape_controls(&line)
+}
+
+/// A copy of the record with its value masked by the default patterns.
+pub fn masked(record: &ConsumedRecord) -> ConsumedRecord {
+    static MASKER: LazyLock<Masker> = LazyLock::new(Masker::default);
+    let mut record = record.clone();
+    MASKER.mask_in_place(&mut record.value);
+    record
 }
 
 /// Control characters, and the bidirectional overrides and isolates that reorder what a

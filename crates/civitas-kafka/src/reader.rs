@@ -148,6 +148,28 @@ impl Filter {
                 .all(|(k, v)| record.header(k) == Some(v.as_str()))
     }
 
+    /// Whether the headers alone already say no, so the value need not be parsed: a
+    /// correlation id header that differs (the header wins over the envelope, see
+    /// [`ConsumedRecord::correlation_id`]) or a wanted header that is absent or differs.
+    /// This keeps a search over millions of records from parsing each one.
+    fn rejects_by_headers<H: Headers>(&self, headers: Option<&H>) -> bool {
+        let header = |name: &str| -> Option<&[u8]> {
+            headers?
+                .iter()
+                .find(|h| h.key.eq_ignore_ascii_case(name))
+                .map(|h| h.value.unwrap_or_default())
+        };
+        if let Some(id) = &self.correlation_id
+            && let Some(found) = header("ce_correlationid").or_else(|| header("ce-correlationid"))
+            && found != id.as_bytes()
+        {
+            return true;
+        }
+        self.headers
+            .iter()
+            .any(|(k, v)| header(k).is_none_or(|found| found != v.as_bytes()))
+    }
+
     /// Whether the filter keeps everything.
     pub fn is_empty(&self) -> bool {
         !self.failed && self.correlation_id.is_none() && self.headers.is_empty()
@@ -160,13 +182,21 @@ struct Range {
     partition: i32,
     start: i64,
     end: i64,
+    /// Skip records older than this (ms since the epoch): set where the broker could not
+    /// seek by time, so the range starts earlier than asked.
+    not_before: Option<i64>,
 }
 
 /// A reader on one cluster; not a group member, it assigns partitions itself.
 pub struct Reader {
     consumer: BaseConsumer,
     bootstrap: String,
+    /// To open more consumers: [`Reader::scan_each`] reads topics in parallel.
+    settings: KafkaSettings,
 }
+
+/// How many topics a scan reads at once, each with its own consumer.
+const PARALLEL_TOPICS: usize = 6;
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -196,6 +226,7 @@ impl Reader {
         Ok(Self {
             consumer,
             bootstrap: settings.bootstrap_servers.clone(),
+            settings: settings.clone(),
         })
     }
 
@@ -288,6 +319,7 @@ impl Reader {
                         partition,
                         start,
                         end,
+                        not_before: None,
                     })
                 })
                 .collect();
@@ -297,7 +329,7 @@ impl Reader {
             for range in &ranges {
                 next_end.insert(range.partition, range.start);
             }
-            found.extend(self.read_ranges(topic, &ranges, filter)?);
+            self.read_ranges(topic, &ranges, filter, &mut |r| found.push(r))?;
             if found.len() >= n {
                 break;
             }
@@ -318,32 +350,131 @@ impl Reader {
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ConsumedRecord>, KafkaError> {
         let mut found = Vec::new();
-        for topic in topics {
-            let partitions = match self.partitions(topic) {
-                Ok(p) => p,
-                Err(KafkaError::UnknownTopic(_)) => continue,
-                Err(err) => return Err(err),
-            };
-            let mut ranges = Vec::new();
-            for partition in partitions {
-                let (low, high) = self.watermarks(topic, partition)?;
-                let start = match since {
-                    Some(time) => self
-                        .offset_for_time(topic, partition, time)?
-                        .unwrap_or(high),
-                    None => low,
-                };
-                if start < high {
-                    ranges.push(Range {
-                        partition,
-                        start: start.max(low),
-                        end: high,
-                    });
-                }
-            }
-            found.extend(self.read_ranges(topic, &ranges, filter)?);
-        }
+        self.scan_each(topics, filter, since, |record| found.push(record))?;
         sort_by_time(&mut found);
+        Ok(found)
+    }
+
+    /// Calls `each` for every record of `topics` passing `filter`, in no particular order
+    /// across topics (in offset order within a partition), holding none of them: what a
+    /// summary over a day of events needs. Up to [`PARALLEL_TOPICS`] topics are read at
+    /// once, each by its own consumer; the headers are matched before a value is parsed.
+    pub fn scan_each(
+        &self,
+        topics: &[String],
+        filter: &Filter,
+        since: Option<DateTime<Utc>>,
+        mut each: impl FnMut(ConsumedRecord),
+    ) -> Result<(), KafkaError> {
+        let mut plans = Vec::new();
+        for topic in topics {
+            let ranges = self.ranges_since(topic, since)?;
+            if !ranges.is_empty() {
+                plans.push((topic.as_str(), ranges));
+            }
+        }
+        if plans.len() <= 1 {
+            for (topic, ranges) in &plans {
+                self.read_ranges(topic, ranges, filter, &mut each)?;
+            }
+            return Ok(());
+        }
+        // Each worker takes the next topic; matches come back through a bounded channel, so
+        // a slow `each` slows the readers instead of filling memory.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<ConsumedRecord>(4096);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..PARALLEL_TOPICS.min(plans.len()))
+                .map(|_| {
+                    let sender = sender.clone();
+                    let (next, plans) = (&next, &plans);
+                    scope.spawn(move || -> Result<(), KafkaError> {
+                        let reader = Reader::connect(&self.settings)?;
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some((topic, ranges)) = plans.get(i) else {
+                                return Ok(());
+                            };
+                            reader.read_ranges(topic, ranges, filter, &mut |record| {
+                                // The receiver only goes away when this scan has ended.
+                                let _ = sender.send(record);
+                            })?;
+                        }
+                    })
+                })
+                .collect();
+            drop(sender);
+            for record in receiver {
+                each(record);
+            }
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        })
+    }
+
+    /// The offsets of `topic` to read: everything, or from the first offset at or after
+    /// `since`. An unknown topic has none.
+    fn ranges_since(
+        &self,
+        topic: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Range>, KafkaError> {
+        let partitions = match self.partitions(topic) {
+            Ok(p) => p,
+            Err(KafkaError::UnknownTopic(_)) => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let mut ranges = Vec::new();
+        for partition in partitions {
+            let (low, high) = self.watermarks(topic, partition)?;
+            if low >= high {
+                continue;
+            }
+            let (start, not_before) = match since {
+                None => (low, None),
+                Some(time) => match self.offset_for_time(topic, partition, time)? {
+                    Some(offset) => (offset, None),
+                    // No offset at or after `time`: nothing that new, or a broker that
+                    // cannot seek by time (the embedded one). The last record tells which.
+                    None if self.last_timestamp(topic, partition, high)?
+                        >= Some(time.timestamp_millis()) =>
+                    {
+                        (low, Some(time.timestamp_millis()))
+                    }
+                    None => (high, None),
+                },
+            };
+            if start < high {
+                ranges.push(Range {
+                    partition,
+                    start: start.max(low),
+                    end: high,
+                    not_before,
+                });
+            }
+        }
+        Ok(ranges)
+    }
+
+    /// The timestamp (ms) of the record before `high` in `partition`.
+    fn last_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        high: i64,
+    ) -> Result<Option<i64>, KafkaError> {
+        let last = Range {
+            partition,
+            start: high - 1,
+            end: high,
+            not_before: None,
+        };
+        let mut found = None;
+        self.read_ranges(topic, &[last], &Filter::default(), &mut |r| {
+            found = r.timestamp.map(|t| t.timestamp_millis());
+        })?;
         Ok(found)
     }
 
@@ -375,17 +506,18 @@ impl Reader {
         }
     }
 
-    /// Reads exactly the offsets `[start, end)` of each range.
-    /// The records of `ranges` that pass `filter`; the others are dropped as they are read,
-    /// so scanning a whole topic holds only the matches in memory.
+    /// Reads exactly the offsets `[start, end)` of each range and calls `each` with the
+    /// records that pass `filter`; the others are dropped as they are read (most of them on
+    /// their headers alone, unparsed).
     fn read_ranges(
         &self,
         topic: &str,
         ranges: &[Range],
         filter: &Filter,
-    ) -> Result<Vec<ConsumedRecord>, KafkaError> {
+        each: &mut dyn FnMut(ConsumedRecord),
+    ) -> Result<(), KafkaError> {
         if ranges.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut assignment = TopicPartitionList::new();
         for range in ranges {
@@ -397,7 +529,10 @@ impl Reader {
             .assign(&assignment)
             .map_err(|source| self.consume_error(topic, source))?;
         let mut open: HashMap<i32, i64> = ranges.iter().map(|r| (r.partition, r.end)).collect();
-        let mut records = Vec::new();
+        let not_before: HashMap<i32, i64> = ranges
+            .iter()
+            .filter_map(|r| r.not_before.map(|t| (r.partition, t)))
+            .collect();
         let mut deadline = Instant::now() + READ_TIMEOUT;
         while !open.is_empty() && Instant::now() < deadline {
             match self.consumer.poll(Duration::from_millis(100)) {
@@ -407,11 +542,16 @@ impl Reader {
                         continue;
                     };
                     if message.offset() < end {
-                        let record = ConsumedRecord::from_message(&message);
-                        if filter.matches(&record) {
-                            records.push(record);
-                        }
                         deadline = Instant::now() + READ_TIMEOUT;
+                        let too_old = not_before.get(&partition).is_some_and(|&t| {
+                            message.timestamp().to_millis().is_some_and(|at| at < t)
+                        });
+                        if !too_old && !filter.rejects_by_headers(message.headers()) {
+                            let record = ConsumedRecord::from_message(&message);
+                            if filter.matches(&record) {
+                                each(record);
+                            }
+                        }
                     }
                     if message.offset() + 1 >= end {
                         open.remove(&partition);
@@ -442,7 +582,7 @@ impl Reader {
             tracing::warn!(%topic, partitions = ?open.keys().collect::<Vec<_>>(),
                 "gave up waiting for records the broker announced; output may be incomplete");
         }
-        Ok(records)
+        Ok(())
     }
 
     /// Calls `each` for every new record of `topics` that passes `filter`, from the current
@@ -452,14 +592,28 @@ impl Reader {
         topics: &[String],
         filter: &Filter,
         stop: &AtomicBool,
+        each: impl FnMut(ConsumedRecord),
+    ) -> Result<(), KafkaError> {
+        self.follow_from(topics, filter, 0, stop, each)
+    }
+
+    /// As [`Reader::follow`], starting `back` records before each partition's end (the
+    /// console's live view opens with the last few).
+    pub fn follow_from(
+        &self,
+        topics: &[String],
+        filter: &Filter,
+        back: i64,
+        stop: &AtomicBool,
         mut each: impl FnMut(ConsumedRecord),
     ) -> Result<(), KafkaError> {
         let mut assignment = TopicPartitionList::new();
         for topic in topics {
             for partition in self.partitions(topic)? {
-                let (_, high) = self.watermarks(topic, partition)?;
+                let (low, high) = self.watermarks(topic, partition)?;
+                let start = high.saturating_sub(back.max(0)).max(low);
                 assignment
-                    .add_partition_offset(topic, partition, Offset::Offset(high))
+                    .add_partition_offset(topic, partition, Offset::Offset(start))
                     .map_err(|source| self.consume_error(topic, source))?;
             }
         }
@@ -467,7 +621,9 @@ impl Reader {
             .assign(&assignment)
             .map_err(|source| self.consume_error(&topics.join(","), source))?;
         while !stop.load(Ordering::Relaxed) {
-            if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(200)) {
+            if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(200))
+                && !filter.rejects_by_headers(message.headers())
+            {
                 let record = ConsumedRecord::from_message(&message);
                 if filter.matches(&record) {
                     each(record);
@@ -569,6 +725,36 @@ mod tests {
         filter.headers[0].1 = "local/user/other".into();
         assert!(!filter.matches(&r));
         assert!(Filter::default().is_empty() && Filter::default().matches(&r));
+    }
+
+    #[test]
+    fn headers_alone_reject_a_record_before_its_value_is_parsed() {
+        use rdkafka::message::{Header, OwnedHeaders};
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "ce_correlationid",
+                value: Some("c1"),
+            })
+            .insert(Header {
+                key: "ce_subject",
+                value: Some("local/user/max"),
+            });
+        let by_id = |id: &str| Filter {
+            correlation_id: Some(id.into()),
+            ..Filter::default()
+        };
+        assert!(by_id("c2").rejects_by_headers(Some(&headers)));
+        assert!(!by_id("c1").rejects_by_headers(Some(&headers)));
+        // Without the header the envelope decides: not rejected here.
+        assert!(!by_id("c2").rejects_by_headers(None::<&OwnedHeaders>));
+        let by_header = |k: &str, v: &str| Filter {
+            headers: vec![(k.into(), v.into())],
+            ..Filter::default()
+        };
+        assert!(!by_header("CE_SUBJECT", "local/user/max").rejects_by_headers(Some(&headers)));
+        assert!(by_header("ce_subject", "local/user/eve").rejects_by_headers(Some(&headers)));
+        assert!(by_header("ce_type", "x").rejects_by_headers(Some(&headers)));
+        assert!(!Filter::default().rejects_by_headers(Some(&headers)));
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct CrudServeArgs {
     /// How long shutdown waits for undelivered events.
     #[arg(long, env = "CIVITAS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// The saga orchestrator's database (sqlite://… or postgres://…), for the console's
+    /// sagas view; without it that view says where to look instead.
+    #[arg(long, env = "CIVITAS_SAGA_STORE", value_name = "URL")]
+    pub saga_store: Option<String>,
 }
 
 /// The CRUD service's settings (shared by `civitas up` and `civitas serve crud`).
@@ -211,9 +215,11 @@ pub async fn start_crud(
     outbox: Outbox,
     development: bool,
     extra_metrics: Option<std::sync::Arc<dyn civitas_crud::metrics::ExtraMetrics>>,
+    console: civitas_crud::console::ConsoleSettings,
 ) -> anyhow::Result<Running> {
     let mut settings = args.settings(topics, development);
     settings.extra_metrics = extra_metrics;
+    settings.console = Some(console);
     let app = App::build(&settings, Some(Sink::Durable(outbox)))
         .await
         .context("starting the CRUD service")?;
@@ -225,6 +231,7 @@ pub async fn start_crud(
         "civitas: CRUD service listening on http://{} (POST /execute, /workflow/start; GET /systems, /health, /metrics, /openapi.json)",
         running.addr
     );
+    println!("civitas: console at http://{}/console", running.addr);
     println!(
         "         systems: {}; database: {}",
         systems.join(", "),
@@ -363,12 +370,34 @@ async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
         "civitas: CRUD service publishing to {}",
         settings.bootstrap_servers
     );
+    let sagas = match &args.saga_store {
+        Some(url) => {
+            let store = civitas_saga::SagaStore::connect(url)
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening the saga store {} (--saga-store)",
+                        civitas_saga::store::redact_url(url)
+                    )
+                })?;
+            let source: std::sync::Arc<dyn civitas_crud::console::SagaSource> =
+                std::sync::Arc::new(super::saga::console::ConsoleSagas::new(store));
+            Some(source)
+        }
+        None => None,
+    };
+    let console = civitas_crud::console::ConsoleSettings {
+        kafka: settings.clone(),
+        naming: args.kafka.client.naming()?,
+        sagas,
+    };
     let running = start_crud(
         &args.crud,
         &args.kafka.crud_topics()?,
         outbox.clone(),
         false,
         None,
+        console,
     )
     .await?;
     shutdown_signal().await;

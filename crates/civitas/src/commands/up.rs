@@ -109,12 +109,24 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         .context("opening the saga store for its metrics")?;
     let saga_metrics: std::sync::Arc<dyn civitas_crud::metrics::ExtraMetrics> =
         std::sync::Arc::new(super::saga::metrics::SagaMetrics::new(saga_metrics));
+    let console = civitas_crud::console::ConsoleSettings {
+        kafka: settings.clone(),
+        naming: args.client.naming()?,
+        sagas: Some(std::sync::Arc::new(
+            super::saga::console::ConsoleSagas::new(
+                civitas_saga::SagaStore::connect(&args.crud.database_url)
+                    .await
+                    .context("opening the saga store for the console")?,
+            ),
+        )),
+    };
     let crud = super::serve::start_crud(
         &args.crud,
         &crud_topics,
         outbox.clone(),
         true,
         Some(saga_metrics),
+        console,
     )
     .await?;
     let mut saga = super::saga::start_in_up(

@@ -1,10 +1,12 @@
 //! `civitas saga list|show|request`, plus the saga's pieces of `up`, `serve` and `bench`:
 //! the dataset-provisioning saga (docs/saga.md).
 //!
+//! - [`console`]: the saga store as the web console reads it;
 //! - [`inspect`]: `saga list` and `saga show` (the store, read);
 //! - [`request`]: `saga request` (a portal's request, optionally waited for);
 //! - [`service`]: the saga's settings and components in `up`, `serve …` and `bench saga`.
 
+pub mod console;
 mod inspect;
 pub mod metrics;
 mod probes;

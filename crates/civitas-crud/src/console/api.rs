@@ -1,0 +1,682 @@
+//! The console's JSON reads. Everything from Kafka goes through the
+//! [`Reader`] behind `civitas tail` and `trace` and is masked as they mask it
+//! ([`record_json`]); searches and summaries take turns ([`MAX_SCANS`](super::MAX_SCANS))
+//! and are bounded in time (`since`) and in what they return.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use civitas_kafka::{ConsumedRecord, Filter, KafkaError, Reader};
+use civitas_topics::{AclMatrix, Catalog, CrudTopics, Family, TopicName};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Console, ConsoleSettings};
+use crate::app::App;
+use crate::error::ApiError;
+
+/// Records a search returns at most (the first ones in time; the count says how many matched).
+const MAX_TIMELINE: usize = 1000;
+/// Failures and secret events listed at most (the newest); the summaries count them all.
+const MAX_LISTED: usize = 200;
+/// Distinct error messages counted at most; later new ones count under "(other)".
+const MAX_MESSAGES: usize = 1000;
+/// Longest value of a filter field or search.
+const MAX_QUERY_LEN: usize = 512;
+
+/// The console, or 404 when the app has none (built without Kafka).
+pub fn console_of(app: &App) -> Result<&Console, ApiError> {
+    app.console
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("this service runs without a console".to_owned()))
+}
+
+fn bad_query(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest(rejection.body_text())
+}
+
+/// The filters of the live view (and its links).
+#[derive(Debug, Default, Deserialize)]
+pub struct RecordQuery {
+    /// `1`/`true`/`on`: failures only, by the seed's rule.
+    pub failed: Option<String>,
+    /// The envelope's `data.system`.
+    pub system: Option<String>,
+    /// The envelope's `data.operation`.
+    pub action: Option<String>,
+    pub correlation_id: Option<String>,
+    /// `name=value`: the record must carry that header with that value.
+    pub header: Option<String>,
+}
+
+/// A [`RecordQuery`] made usable: what the reader matches (headers first) and what only the
+/// value can tell.
+#[derive(Debug, Clone)]
+pub struct CompiledQuery {
+    pub kafka: Filter,
+    system: Option<String>,
+    action: Option<String>,
+}
+
+impl RecordQuery {
+    pub fn compile(&self) -> Result<CompiledQuery, ApiError> {
+        let field = |name: &str, value: &Option<String>| -> Result<Option<String>, ApiError> {
+            match value.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(v) if v.len() > MAX_QUERY_LEN => Err(ApiError::BadRequest(format!(
+                    "{name} is at most {MAX_QUERY_LEN} bytes"
+                ))),
+                Some(v) => Ok(Some(v.to_owned())),
+            }
+        };
+        let failed = match field("failed", &self.failed)?.as_deref() {
+            None | Some("0" | "false" | "off") => false,
+            Some("1" | "true" | "on") => true,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "failed is 1 or 0, not {other:?}"
+                )));
+            }
+        };
+        let headers = match field("header", &self.header)? {
+            None => Vec::new(),
+            Some(text) => {
+                let Some((name, value)) = text.split_once('=') else {
+                    return Err(ApiError::BadRequest(format!(
+                        "header is name=value, e.g. ce_subject=local/user/max; {text:?} has no ="
+                    )));
+                };
+                if name.trim().is_empty() {
+                    return Err(ApiError::BadRequest(
+                        "header needs a name before the =".to_owned(),
+                    ));
+                }
+                vec![(name.trim().to_owned(), value.to_owned())]
+            }
+        };
+        Ok(CompiledQuery {
+            kafka: Filter {
+                failed,
+                correlation_id: field("correlation_id", &self.correlation_id)?,
+                headers,
+            },
+            system: field("system", &self.system)?,
+            action: field("action", &self.action)?,
+        })
+    }
+}
+
+impl CompiledQuery {
+    /// Whether `record` passes what the reader could not check: system and action.
+    pub fn keeps(&self, record: &ConsumedRecord) -> bool {
+        let data = |key: &str| {
+            record
+                .value
+                .get("data")
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_str)
+        };
+        self.system
+            .as_deref()
+            .is_none_or(|s| data("system") == Some(s))
+            && self
+                .action
+                .as_deref()
+                .is_none_or(|a| data("operation") == Some(a))
+    }
+}
+
+/// A record as the console shows it: masked as `civitas tail` masks, with its one-line form.
+pub fn record_json(record: &ConsumedRecord) -> Value {
+    let masked = civitas_kafka::display::masked(record);
+    json!({
+        "line": civitas_kafka::display::escape_controls(&civitas_kafka::display::human_line(&masked)),
+        "correlation_id": masked.correlation_id(),
+        "subject": masked.header("ce_subject"),
+        "failure": masked.is_failure() || masked.value.get("event_type").and_then(Value::as_str) == Some("validation_error"),
+        "timestamp": event_time(&masked).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        "record": masked.to_json(),
+    })
+}
+
+/// When it happened: the envelope's `timestamp`, else the record's.
+fn event_time(record: &ConsumedRecord) -> Option<DateTime<Utc>> {
+    record
+        .value
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .or(record.timestamp)
+}
+
+/// The topics a view reads: `None` the crud topics, `config` and `saga` those families on
+/// the cluster, else one topic the cluster has.
+pub async fn topics_for(
+    settings: &ConsoleSettings,
+    topic: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    let crud: Vec<String> = CrudTopics::in_context(&settings.naming)
+        .all()
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let topic = topic.map(str::trim).filter(|t| !t.is_empty());
+    let Some(topic) = topic else {
+        return Ok(crud);
+    };
+    if crud.iter().any(|t| t == topic) {
+        return Ok(vec![topic.to_owned()]);
+    }
+    let settings = settings.clone();
+    let topic = topic.to_owned();
+    blocking(move || {
+        let reader = Reader::connect(&settings.kafka)?;
+        let on_cluster = reader.topics()?;
+        let family = |name: &str| {
+            TopicName::parse(name, &settings.naming)
+                .ok()
+                .map(|t| t.family())
+        };
+        let chosen: Vec<String> = match topic.as_str() {
+            "config" => on_cluster
+                .into_iter()
+                .filter(|t| family(t) == Some(Family::ConfigEvent))
+                .collect(),
+            "saga" => on_cluster
+                .into_iter()
+                .filter(|t| family(t) == Some(Family::Saga))
+                .collect(),
+            name if on_cluster.iter().any(|t| t == name) && !name.starts_with("__") => {
+                vec![name.to_owned()]
+            }
+            name => {
+                return Ok(Err(ApiError::NotFound(format!(
+                    "the cluster has no topic {name:?}"
+                ))));
+            }
+        };
+        if chosen.is_empty() {
+            return Ok(Err(ApiError::NotFound(format!(
+                "the cluster has no {topic} topics yet"
+            ))));
+        }
+        Ok(Ok(chosen))
+    })
+    .await?
+}
+
+/// Runs a blocking Kafka read off the runtime; a broker that cannot be reached is a 503.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(ApiError::Unavailable(
+            format!(
+                "the broker did not answer: {}",
+                civitas_kafka::consume::error_chain(&error)
+            ),
+            Some(5),
+        )),
+        Err(join) => Err(ApiError::Internal(format!("a Kafka read failed: {join}"))),
+    }
+}
+
+/// A scan's turn: at most [`MAX_SCANS`](super::MAX_SCANS) at once, the others wait.
+async fn scan_turn(console: &Console) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    console
+        .scans
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Unavailable("the console is shutting down".to_owned(), None))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SinceQuery {
+    /// `15m`, `1h`, `24h`, `7d` or `all`.
+    pub since: Option<String>,
+}
+
+/// `since` as a time; `None` for `all`.
+fn since_time(text: Option<&str>, default: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let text = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(default);
+    let age = match text {
+        "all" => return Ok(None),
+        "15m" => chrono::Duration::minutes(15),
+        "1h" => chrono::Duration::hours(1),
+        "24h" | "1d" => chrono::Duration::hours(24),
+        "7d" => chrono::Duration::days(7),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "since is 15m, 1h, 24h, 7d or all, not {other:?}"
+            )));
+        }
+    };
+    Ok(Some(Utc::now() - age))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    /// A correlation id (a request's, a workflow run's, a saga's) or an object id
+    /// `system/object_type/id`.
+    pub q: Option<String>,
+    pub since: Option<String>,
+}
+
+/// `GET /console/api/search?q=&since=`: the timeline of one id across the platform's topics.
+pub async fn search(
+    State(app): State<App>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let console = console_of(&app)?;
+    let q = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if q.is_empty() {
+        return Ok(Json(
+            json!({"query": q, "kind": null, "records": [], "matched": 0}),
+        ));
+    }
+    if q.len() > MAX_QUERY_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "the id is at most {MAX_QUERY_LEN} bytes"
+        )));
+    }
+    let since = since_time(query.since.as_deref(), "24h")?;
+    // `system/type/id` is an object: its records carry it as `ce_subject`.
+    let (kind, filter) = if q.contains('/') {
+        let filter = Filter {
+            headers: vec![("ce_subject".to_owned(), q.clone())],
+            ..Filter::default()
+        };
+        ("object", filter)
+    } else {
+        let filter = Filter {
+            correlation_id: Some(q.clone()),
+            ..Filter::default()
+        };
+        ("correlation", filter)
+    };
+    let _turn = scan_turn(console).await?;
+    let settings = console.settings.clone();
+    let (records, matched, topics) = blocking(move || {
+        let reader = Reader::connect(&settings.kafka)?;
+        let topics = platform_topics(&reader, &settings)?;
+        let mut records = reader.scan(&topics, &filter, since)?;
+        let matched = records.len();
+        records.truncate(MAX_TIMELINE);
+        Ok((records, matched, topics.len()))
+    })
+    .await?;
+    let first = records.first().and_then(event_time);
+    let entries: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut entry = record_json(r);
+            entry["offset_ms"] = match (first, event_time(r)) {
+                (Some(a), Some(b)) => {
+                    json!((b - a).num_microseconds().unwrap_or(0) as f64 / 1000.0)
+                }
+                _ => Value::Null,
+            };
+            entry
+        })
+        .collect();
+    Ok(Json(json!({
+        "query": q,
+        "kind": kind,
+        "topics": topics,
+        "matched": matched,
+        "shown": entries.len(),
+        "records": entries,
+    })))
+}
+
+/// The crud topics and every configuration-event and saga topic on the cluster (the topics
+/// `civitas trace` searches).
+fn platform_topics(reader: &Reader, settings: &ConsoleSettings) -> Result<Vec<String>, KafkaError> {
+    let mut topics: Vec<String> = CrudTopics::in_context(&settings.naming)
+        .all()
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    for name in reader.topics()? {
+        let wanted = matches!(
+            TopicName::parse(&name, &settings.naming).map(|t| t.family()),
+            Ok(Family::ConfigEvent | Family::Saga)
+        );
+        if wanted && !topics.contains(&name) {
+            topics.push(name);
+        }
+    }
+    Ok(topics)
+}
+
+/// The newest `MAX_LISTED` of what it is given, without holding more than twice that.
+#[derive(Debug, Default)]
+struct Newest(Vec<ConsumedRecord>);
+
+impl Newest {
+    fn push(&mut self, record: ConsumedRecord) {
+        self.0.push(record);
+        if self.0.len() >= 2 * MAX_LISTED {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.0.sort_by_key(|r| std::cmp::Reverse(event_time(r)));
+        self.0.truncate(MAX_LISTED);
+    }
+
+    fn into_json(mut self, first: impl Fn(&ConsumedRecord) -> bool) -> Vec<Value> {
+        self.trim();
+        // Stable: within each part, newest first.
+        self.0.sort_by_key(|r| !first(r));
+        self.0.iter().map(record_json).collect()
+    }
+}
+
+/// Counts of distinct messages, bounded.
+#[derive(Debug, Default)]
+struct Messages(HashMap<String, u64>);
+
+impl Messages {
+    fn count(&mut self, message: String) {
+        let message: String = message.chars().take(300).collect();
+        if self.0.len() < MAX_MESSAGES || self.0.contains_key(&message) {
+            *self.0.entry(message).or_default() += 1;
+        } else {
+            *self.0.entry("(other messages)".to_owned()).or_default() += 1;
+        }
+    }
+
+    fn top(self, n: usize) -> Vec<Value> {
+        let mut all: Vec<(String, u64)> = self.0.into_iter().collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.into_iter()
+            .take(n)
+            .map(|(message, count)| json!({"message": message, "count": count}))
+            .collect()
+    }
+}
+
+fn data_str<'a>(record: &'a ConsumedRecord, key: &str) -> Option<&'a str> {
+    record
+        .value
+        .get("data")
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_str)
+}
+
+/// `GET /console/api/failures?since=1h|24h`: failed operations and validation errors.
+pub async fn failures(
+    State(app): State<App>,
+    query: Result<Query<SinceQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let console = console_of(&app)?;
+    let since = since_time(query.since.as_deref(), "1h")?;
+    let crud = CrudTopics::in_context(&console.settings.naming);
+    let (operations, errors) = (crud.operations.to_string(), crud.errors.to_string());
+    let _turn = scan_turn(console).await?;
+    let settings = console.settings.clone();
+    let result = blocking(move || {
+        let reader = Reader::connect(&settings.kafka)?;
+        let mut groups: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut messages = Messages::default();
+        let mut latest = Newest::default();
+        let mut total = 0u64;
+        reader.scan_each(
+            &[operations.clone(), errors.clone()],
+            &Filter::default(),
+            since,
+            |record| {
+                let validation = record.topic == errors;
+                if !validation && !record.is_failure() {
+                    return;
+                }
+                total += 1;
+                if validation {
+                    groups
+                        .entry(("(request)".to_owned(), "validation".to_owned()))
+                        .and_modify(|n| *n += 1)
+                        .or_insert(1);
+                    for error in record
+                        .value
+                        .pointer("/data/errors")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let loc: Vec<String> = error
+                            .get("loc")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                            .collect();
+                        let msg = error.get("msg").and_then(Value::as_str).unwrap_or("");
+                        messages.count(format!("{}: {msg}", loc.join(".")));
+                    }
+                } else {
+                    let key = (
+                        data_str(&record, "system").unwrap_or("-").to_owned(),
+                        data_str(&record, "operation").unwrap_or("-").to_owned(),
+                    );
+                    *groups.entry(key).or_default() += 1;
+                    let masked = civitas_kafka::display::masked(&record);
+                    let error = masked.value.pointer("/data/error").map_or_else(
+                        || "(no message)".to_owned(),
+                        |e| e.as_str().map_or_else(|| e.to_string(), str::to_owned),
+                    );
+                    messages.count(error);
+                }
+                latest.push(record);
+            },
+        )?;
+        let mut groups: Vec<Value> = groups
+            .into_iter()
+            .map(|((system, action), count)| json!({"system": system, "action": action, "count": count}))
+            .collect();
+        groups.sort_by_key(|g| std::cmp::Reverse(g["count"].as_u64()));
+        Ok(json!({
+            "total": total,
+            "groups": groups,
+            "messages": messages.top(20),
+            "latest": latest.into_json(|_| true),
+        }))
+    })
+    .await?;
+    Ok(Json(result))
+}
+
+/// `GET /console/api/secrets?since=`: secret access by provider and outcome, errors first.
+pub async fn secrets(
+    State(app): State<App>,
+    query: Result<Query<SinceQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let console = console_of(&app)?;
+    let since = since_time(query.since.as_deref(), "24h")?;
+    let topic = CrudTopics::in_context(&console.settings.naming)
+        .secrets_audit
+        .to_string();
+    let _turn = scan_turn(console).await?;
+    let settings = console.settings.clone();
+    let result = blocking(move || {
+        let reader = Reader::connect(&settings.kafka)?;
+        let mut groups: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut latest = Newest::default();
+        reader.scan_each(std::slice::from_ref(&topic), &Filter::default(), since, |record| {
+            let provider = data_str(&record, "vault_type").unwrap_or("-").to_owned();
+            let outcome = outcome(&record);
+            *groups.entry((provider, outcome.to_owned())).or_default() += 1;
+            latest.push(record);
+        })?;
+        let mut groups: Vec<Value> = groups
+            .into_iter()
+            .map(|((provider, outcome), count)| json!({"provider": provider, "outcome": outcome, "count": count}))
+            .collect();
+        groups.sort_by_key(|g| (g["outcome"] != "error", std::cmp::Reverse(g["count"].as_u64())));
+        Ok(json!({
+            "topic": topic,
+            "groups": groups,
+            "latest": latest.into_json(|r| outcome(r) == "error"),
+        }))
+    })
+    .await?;
+    Ok(Json(result))
+}
+
+/// `error`, `cached` or `ok`.
+fn outcome(record: &ConsumedRecord) -> &'static str {
+    let data = record.value.get("data");
+    if record.is_failure() {
+        "error"
+    } else if data.and_then(|d| d.get("cached")) == Some(&Value::Bool(true)) {
+        "cached"
+    } else {
+        "ok"
+    }
+}
+
+/// `GET /console/api/topics`: the catalog with settings, who may write and read each topic
+/// (as `civitas acls who`), and whether the cluster has it.
+pub async fn topics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    let console = console_of(&app)?;
+    let naming = console.settings.naming.clone();
+    let mut catalog = Catalog::embedded();
+    catalog.set_naming(&naming);
+    let acls = AclMatrix::from_yaml(
+        civitas_topics::acl::EMBEDDED_ACLS,
+        civitas_topics::acl::EMBEDDED_ACLS_FILE,
+        &naming,
+    )
+    .map_err(|e| ApiError::Internal(format!("the shipped ACL matrix does not load: {e}")))?;
+    let settings = console.settings.clone();
+    // The cluster's view is a nice-to-have: without a broker the catalog still shows.
+    let on_cluster = blocking(move || Reader::connect(&settings.kafka)?.topics())
+        .await
+        .ok();
+    let access = |list: Vec<civitas_topics::acl::Access>| -> Vec<String> {
+        list.iter().map(ToString::to_string).collect()
+    };
+    let topics: Vec<Value> = catalog
+        .topics()
+        .into_iter()
+        .map(|spec| {
+            let name = spec.name.to_string();
+            let who = acls.who(&name);
+            json!({
+                "name": name,
+                "family": spec.family().id(),
+                "partitions": spec.settings.partitions,
+                "replicas": spec.settings.replicas,
+                "retention": spec.settings.retention_human(),
+                "cleanup": spec.settings.cleanup_policy.as_str(),
+                "configs": spec.settings.configs(),
+                "on_cluster": on_cluster.as_ref().map(|t| t.contains(&name)),
+                "writers": access(who.writers),
+                "readers": access(who.readers),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"topics": topics, "cluster_reached": on_cluster.is_some()}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LimitQuery {
+    pub limit: Option<i64>,
+}
+
+/// `GET /console/api/sagas`: the newest sagas from the saga store.
+pub async fn sagas(
+    State(app): State<App>,
+    query: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let console = console_of(&app)?;
+    let Some(source) = &console.settings.sagas else {
+        return Ok(Json(json!({
+            "sagas": [],
+            "store": null,
+            "note": "this service reads no saga store: civitas up has it; for serve crud pass --saga-store with the orchestrator's database URL",
+        })));
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    let sagas = source.list(limit).await.map_err(|e| {
+        ApiError::Unavailable(format!("the saga store did not answer: {e}"), Some(5))
+    })?;
+    Ok(Json(json!({"sagas": sagas, "store": true})))
+}
+
+/// `GET /console/api/sagas/{id}`: one saga (id, unique id prefix or dataset id).
+pub async fn saga(
+    State(app): State<App>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let console = console_of(&app)?;
+    if id.is_empty() || id.len() > MAX_QUERY_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "a saga id is 1 to {MAX_QUERY_LEN} bytes"
+        )));
+    }
+    let Some(source) = &console.settings.sagas else {
+        return Err(ApiError::NotFound(
+            "this service reads no saga store (--saga-store)".to_owned(),
+        ));
+    };
+    match source.show(&id).await {
+        Ok(Some(saga)) => Ok(Json(saga)),
+        Ok(None) => Err(ApiError::NotFound(format!("no saga {id:?}"))),
+        Err(e) => Err(ApiError::Unavailable(
+            format!("the saga store did not answer: {e}"),
+            Some(5),
+        )),
+    }
+}
+
+/// `GET /console/api/metrics`: the newest `crud.metrics` snapshot of each type.
+pub async fn metrics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    let console = console_of(&app)?;
+    let topic = CrudTopics::in_context(&console.settings.naming)
+        .metrics
+        .to_string();
+    let settings = console.settings.clone();
+    let records = blocking(move || {
+        let reader = Reader::connect(&settings.kafka)?;
+        match reader.tail(&topic, 50, &Filter::default()) {
+            Err(KafkaError::UnknownTopic(_)) => Ok(Vec::new()),
+            other => other,
+        }
+    })
+    .await?;
+    let mut newest: BTreeMap<String, Value> = BTreeMap::new();
+    for record in records {
+        let Some(data) = record.value.get("data") else {
+            continue;
+        };
+        let Some(kind) = data.get("metric_type").and_then(Value::as_str) else {
+            continue;
+        };
+        // Oldest first: a later snapshot replaces an earlier one.
+        newest.insert(kind.to_owned(), data.clone());
+    }
+    Ok(Json(json!({"snapshots": newest})))
+}

@@ -1,0 +1,98 @@
+//! The web console at `/console`: what happened, to whom, and what waits for a person —
+//! live events, timelines, failures, sagas, workflows and approvals, secrets audit, topics
+//! and access, health (docs/console.md).
+//!
+//! Built from parts the product already has: the [`Reader`](civitas_kafka::Reader) behind
+//! `civitas tail` and `trace` for everything on Kafka, the workflow API (`/workflow/*`,
+//! `/tasks`) for runs and approvals (the page calls it, so a decision takes the same
+//! authorization and idempotency as any client's), `/health`, the topic catalog and the ACL
+//! matrix, and the saga store through [`SagaSource`].
+//!
+//! The stack: one server-rendered shell per view ([`pages`], minijinja, auto-escaped) and
+//! one script and one stylesheet built into the binary ([`assets`]) — no Node.js to build or
+//! run it. The script fills the views from the JSON of [`api`] (and [`live`]'s
+//! Server-Sent Events) with `textContent`, never HTML, so a value from an event is always
+//! text. [`headers`] sets a Content-Security-Policy without inline scripts.
+//!
+//! - [`api`]: the console's JSON reads (search, failures, secrets, topics, sagas, metrics).
+//! - [`live`]: the live event stream.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use civitas_kafka::KafkaSettings;
+use civitas_topics::NamingContext;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::app::App;
+
+pub mod api;
+pub mod assets;
+pub mod headers;
+pub mod live;
+pub mod pages;
+
+/// At most this many live streams at once (each holds a Kafka consumer and a thread).
+const MAX_LIVE_STREAMS: usize = 16;
+/// At most this many searches and summaries at once (each reads topics with a thread per
+/// topic): more wait their turn.
+const MAX_SCANS: usize = 2;
+
+/// Where the console reads from.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// The cluster the service publishes to.
+    pub kafka: KafkaSettings,
+    /// The platform's naming context (configuration-event and saga topics, the ACL matrix).
+    pub naming: NamingContext,
+    /// The saga store; `None`: the sagas view says how to connect one.
+    pub sagas: Option<Arc<dyn SagaSource>>,
+}
+
+/// The saga store as the console reads it: sagas as `civitas saga show --json` prints them.
+pub trait SagaSource: Send + Sync + Debug {
+    /// The newest `limit` sagas, newest first.
+    fn list(&self, limit: i64) -> BoxFuture<'_, Result<Vec<Value>, String>>;
+    /// One saga by id, unique id prefix or dataset id.
+    fn show<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Value>, String>>;
+}
+
+/// The console's state: its settings and the bounds on what it holds open.
+#[derive(Debug)]
+pub struct Console {
+    pub settings: ConsoleSettings,
+    live_streams: Arc<Semaphore>,
+    scans: Arc<Semaphore>,
+}
+
+impl Console {
+    pub fn new(settings: ConsoleSettings) -> Self {
+        Self {
+            settings,
+            live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
+            scans: Arc::new(Semaphore::new(MAX_SCANS)),
+        }
+    }
+}
+
+/// The console's routes (mounted by [`App::router`] when the app has a console).
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/console", get(pages::home))
+        .route("/console/", get(pages::home))
+        .route("/console/assets/{file}", get(assets::asset))
+        .route("/console/api/live", get(live::stream))
+        .route("/console/api/search", get(api::search))
+        .route("/console/api/failures", get(api::failures))
+        .route("/console/api/secrets", get(api::secrets))
+        .route("/console/api/topics", get(api::topics))
+        .route("/console/api/sagas", get(api::sagas))
+        .route("/console/api/sagas/{id}", get(api::saga))
+        .route("/console/api/metrics", get(api::metrics))
+        .route("/console/{view}", get(pages::view))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+}

@@ -1,0 +1,130 @@
+//! The console's pages: one shell per view, rendered on the server (auto-escaped); the
+//! script fills it in.
+
+use std::sync::LazyLock;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use civitas_topics::CrudTopics;
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use crate::app::App;
+
+/// One view: its path segment, its name in the navigation, and a line saying what it shows.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct View {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub lead: &'static str,
+}
+
+pub const VIEWS: [View; 8] = [
+    View {
+        id: "live",
+        title: "Live",
+        lead: "New records as they arrive, newest first (masked as civitas tail masks them).",
+    },
+    View {
+        id: "search",
+        title: "Search",
+        lead: "Every record of one correlation id, object (system/type/id), saga or workflow, in time order, with the gaps between them.",
+    },
+    View {
+        id: "failures",
+        title: "Failures",
+        lead: "Failed operations and validation errors by system and action, the most frequent errors, the latest failures.",
+    },
+    View {
+        id: "sagas",
+        title: "Sagas",
+        lead: "Dataset provisioning sagas from the saga store: status, duration, the step that failed; one saga's steps with their compensation.",
+    },
+    View {
+        id: "workflows",
+        title: "Workflows",
+        lead: "Workflow runs with their steps, and the approvals waiting for you.",
+    },
+    View {
+        id: "secrets",
+        title: "Secrets",
+        lead: "Secret access from the audit topic by provider and outcome, errors first. Events never carry a secret's value.",
+    },
+    View {
+        id: "topics",
+        title: "Topics",
+        lead: "The topic catalog with each topic's settings; choose a topic to see who may write and who may read it.",
+    },
+    View {
+        id: "health",
+        title: "Health",
+        lead: "The service's /health and its latest crud.metrics snapshots.",
+    },
+];
+
+static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // The `.html` name turns auto-escaping on.
+    env.add_template("page.html", include_str!("page.html"))
+        .unwrap_or_else(|e| panic!("the console's page template does not parse: {e}"));
+    env
+});
+
+/// `GET /console`: the live view.
+pub async fn home() -> Redirect {
+    Redirect::to("/console/live")
+}
+
+/// `GET /console/{view}`.
+pub async fn view(State(app): State<App>, Path(view): Path<String>) -> Response {
+    let Some(found) = VIEWS.iter().find(|v| v.id == view) else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no such console view: see /console/live",
+        )
+            .into_response();
+    };
+    let topics: Vec<String> = match &app.console {
+        Some(console) => CrudTopics::in_context(&console.settings.naming)
+            .all()
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect(),
+        None => Vec::new(),
+    };
+    let (auth_class, auth_text) = if app.caller_auth.is_some() {
+        (
+            "auth-on",
+            "sign-in required (bearer tokens of the configured issuer)",
+        )
+    } else {
+        (
+            "auth-open",
+            "open: no sign-in — anyone who reaches this address reads these events and decides approvals (start with --auth-issuer to require one)",
+        )
+    };
+    let rendered = PAGES.get_template("page.html").and_then(|t| {
+        t.render(context! {
+            view => found.id,
+            title => found.title,
+            lead => found.lead,
+            views => minijinja::value::Serde(VIEWS),
+            service => app.service_name.as_str(),
+            topics => topics,
+            auth_class => auth_class,
+            auth_text => auth_text,
+        })
+    });
+    match rendered {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the console page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the console page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}

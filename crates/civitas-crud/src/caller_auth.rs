@@ -190,19 +190,18 @@ impl CallerAuth {
             },
             Some(_) => Refused::NotBearer,
         })?;
+        self.verify(token).await
+    }
+
+    /// The caller a bearer token stands for (what [`CallerAuth::authenticate`] checks; the
+    /// console's sign-in keeps the token in its session and checks it here on every request).
+    pub async fn verify(&self, token: &str) -> Result<Identity, Refused> {
         if let Some(user) = self.remembered(token) {
             return Ok(user);
         }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| Refused::Malformed(e.to_string()))?;
-        if !ACCEPTED.contains(&header.alg) {
-            return Err(Refused::Algorithm(header.alg));
-        }
-        let key = self.key_for(header.kid.as_deref(), header.alg).await?;
-        let claims =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
-                .map_err(|e| self.refusal(e))?
-                .claims;
+        let claims = self
+            .claims(token, self.settings.audience.as_deref())
+            .await?;
         let user = self.user_context(&claims);
         let grants = Arc::new(Grants::from_claims(&claims));
         let identity = Identity { user, grants };
@@ -210,6 +209,40 @@ impl CallerAuth {
             self.remember(token, &identity, exp + LEEWAY_SECS);
         }
         Ok(identity)
+    }
+
+    /// The verified claims of a token of the issuer: signature, issuer, expiry and, with
+    /// `audience`, the audience (an ID token's is the client id).
+    pub async fn claims(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<Map<String, Value>, Refused> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| Refused::Malformed(e.to_string()))?;
+        if !ACCEPTED.contains(&header.alg) {
+            return Err(Refused::Algorithm(header.alg));
+        }
+        let key = self.key_for(header.kid.as_deref(), header.alg).await?;
+        let mut validation = self.validation(header.alg);
+        let mut required = vec!["exp", "iss", "sub"];
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.validate_aud = true;
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match (e.kind(), audience) {
+                (ErrorKind::InvalidAudience, Some(audience)) => {
+                    Refused::Audience(audience.to_owned())
+                }
+                _ => self.refusal(e),
+            })
     }
 
     fn remembered(&self, token: &str) -> Option<Identity> {
@@ -281,15 +314,6 @@ impl CallerAuth {
         let mut validation = Validation::new(alg);
         validation.leeway = LEEWAY_SECS;
         validation.set_issuer(&[&self.settings.issuer]);
-        let mut required = vec!["exp", "iss", "sub"];
-        match &self.settings.audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         validation
     }

@@ -153,8 +153,9 @@ fn event_time(record: &ConsumedRecord) -> Option<DateTime<Utc>> {
         .or(record.timestamp)
 }
 
-/// The topics a view reads: `None` the crud topics, `config` and `saga` those families on
-/// the cluster, else one topic the cluster has.
+/// The topics a view reads: `None` the crud topics but `crud.metrics` (a snapshot a minute
+/// of each type would crowd the events out; the health view charts them), `config` and
+/// `saga` those families on the cluster, else one topic the cluster has.
 pub async fn topics_for(
     settings: &ConsoleSettings,
     topic: Option<&str>,
@@ -166,7 +167,8 @@ pub async fn topics_for(
         .collect();
     let topic = topic.map(str::trim).filter(|t| !t.is_empty());
     let Some(topic) = topic else {
-        return Ok(crud);
+        let metrics = CrudTopics::in_context(&settings.naming).metrics.to_string();
+        return Ok(crud.into_iter().filter(|t| *t != metrics).collect());
     };
     if crud.iter().any(|t| t == topic) {
         return Ok(vec![topic.to_owned()]);
@@ -652,22 +654,28 @@ pub async fn saga(
     }
 }
 
-/// `GET /console/api/metrics`: the newest `crud.metrics` snapshot of each type.
+/// Snapshots of each type the health view charts (one a minute by default: the last hour).
+const METRIC_HISTORY: usize = 60;
+
+/// `GET /console/api/metrics`: the newest `crud.metrics` snapshots of each type, oldest
+/// first (`history`), and the newest of each (`snapshots`).
 pub async fn metrics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let console = console_of(&app)?;
     let topic = CrudTopics::in_context(&console.settings.naming)
         .metrics
         .to_string();
     let settings = console.settings.clone();
+    // Six types a window; a few more for snapshots of other instances.
+    let wanted = METRIC_HISTORY * 8;
     let records = blocking(move || {
         let reader = Reader::connect(&settings.kafka)?;
-        match reader.tail(&topic, 50, &Filter::default()) {
+        match reader.tail(&topic, wanted, &Filter::default()) {
             Err(KafkaError::UnknownTopic(_)) => Ok(Vec::new()),
             other => other,
         }
     })
     .await?;
-    let mut newest: BTreeMap<String, Value> = BTreeMap::new();
+    let mut history: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for record in records {
         let Some(data) = record.value.get("data") else {
             continue;
@@ -675,8 +683,18 @@ pub async fn metrics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
         let Some(kind) = data.get("metric_type").and_then(Value::as_str) else {
             continue;
         };
-        // Oldest first: a later snapshot replaces an earlier one.
-        newest.insert(kind.to_owned(), data.clone());
+        history
+            .entry(kind.to_owned())
+            .or_default()
+            .push(data.clone());
     }
-    Ok(Json(json!({"snapshots": newest})))
+    let mut newest = serde_json::Map::new();
+    for (kind, list) in &mut history {
+        let skip = list.len().saturating_sub(METRIC_HISTORY);
+        list.drain(..skip);
+        if let Some(last) = list.last() {
+            newest.insert(kind.clone(), last.clone());
+        }
+    }
+    Ok(Json(json!({"snapshots": newest, "history": history})))
 }

@@ -16,6 +16,8 @@
 //!
 //! - [`api`]: the console's JSON reads (search, failures, secrets, topics, sagas, metrics).
 //! - [`live`]: the live event stream.
+//! - [`signin`]: OpenID Connect sign-in (authorization code with PKCE) when the service runs
+//!   with `--auth-issuer`.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub mod assets;
 pub mod headers;
 pub mod live;
 pub mod pages;
+pub mod signin;
 
 /// At most this many live streams at once (each holds a Kafka consumer and a thread).
 const MAX_LIVE_STREAMS: usize = 16;
@@ -51,6 +54,8 @@ pub struct ConsoleSettings {
     pub naming: NamingContext,
     /// The saga store; `None`: the sagas view says how to connect one.
     pub sagas: Option<Arc<dyn SagaSource>>,
+    /// How people sign in; needed when callers are authenticated (`--auth-issuer`).
+    pub sign_in: Option<signin::SignInSettings>,
 }
 
 /// The saga store as the console reads it: sagas as `civitas saga show --json` prints them.
@@ -65,6 +70,7 @@ pub trait SagaSource: Send + Sync + Debug {
 #[derive(Debug)]
 pub struct Console {
     pub settings: ConsoleSettings,
+    pub sign_in: Option<signin::SignIn>,
     live_streams: Arc<Semaphore>,
     scans: Arc<Semaphore>,
 }
@@ -72,6 +78,7 @@ pub struct Console {
 impl Console {
     pub fn new(settings: ConsoleSettings) -> Self {
         Self {
+            sign_in: settings.sign_in.clone().map(signin::SignIn::new),
             settings,
             live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
             scans: Arc::new(Semaphore::new(MAX_SCANS)),
@@ -79,12 +86,19 @@ impl Console {
     }
 }
 
-/// The console's routes (mounted by [`App::router`] when the app has a console).
-pub fn router() -> Router<App> {
-    Router::new()
+/// The console's routes (mounted by [`App::router`] when the app has a console): the pages,
+/// assets and sign-in (each page checks the session itself, to send a stranger to sign in),
+/// and the data behind `authenticate` (a 401 without a session or a token).
+pub fn router(app: &App) -> Router<App> {
+    let open = Router::new()
         .route("/console", get(pages::home))
         .route("/console/", get(pages::home))
         .route("/console/assets/{file}", get(assets::asset))
+        .route("/console/auth/login", get(signin::login))
+        .route("/console/auth/callback", get(signin::callback))
+        .route("/console/auth/logout", axum::routing::post(signin::logout))
+        .route("/console/{view}", get(pages::view));
+    let mut data = Router::new()
         .route("/console/api/live", get(live::stream))
         .route("/console/api/search", get(api::search))
         .route("/console/api/failures", get(api::failures))
@@ -92,7 +106,13 @@ pub fn router() -> Router<App> {
         .route("/console/api/topics", get(api::topics))
         .route("/console/api/sagas", get(api::sagas))
         .route("/console/api/sagas/{id}", get(api::saga))
-        .route("/console/api/metrics", get(api::metrics))
-        .route("/console/{view}", get(pages::view))
+        .route("/console/api/metrics", get(api::metrics));
+    if app.caller_auth.is_some() {
+        data = data.route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::routes::caller::authenticate,
+        ));
+    }
+    open.merge(data)
         .layer(axum::middleware::from_fn(headers::security_headers))
 }

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use civitas_topics::CrudTopics;
 use minijinja::{Environment, context};
@@ -76,8 +76,14 @@ pub async fn home() -> Redirect {
     Redirect::to("/console/live")
 }
 
-/// `GET /console/{view}`.
-pub async fn view(State(app): State<App>, Path(view): Path<String>) -> Response {
+/// `GET /console/{view}`. With `--auth-issuer`, a person without a session is sent to sign
+/// in first (and comes back here).
+pub async fn view(
+    State(app): State<App>,
+    Path(view): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let Some(found) = VIEWS.iter().find(|v| v.id == view) else {
         return (
             StatusCode::NOT_FOUND,
@@ -93,16 +99,26 @@ pub async fn view(State(app): State<App>, Path(view): Path<String>) -> Response 
             .collect(),
         None => Vec::new(),
     };
-    let (auth_class, auth_text) = if app.caller_auth.is_some() {
-        (
-            "auth-on",
-            "sign-in required (bearer tokens of the configured issuer)",
-        )
-    } else {
-        (
+    let sign_in = app.console.as_ref().and_then(|c| c.sign_in.as_ref());
+    let session = sign_in.and_then(|s| s.session(&headers));
+    let (auth_class, auth_text, csrf) = match (&app.caller_auth, &session) {
+        (None, _) => (
             "auth-open",
-            "open: no sign-in — anyone who reaches this address reads these events and decides approvals (start with --auth-issuer to require one)",
-        )
+            "open: no sign-in (--auth-issuer) — whoever reaches this address reads events and decides approvals".to_owned(),
+            String::new(),
+        ),
+        (Some(_), Some(session)) => (
+            "auth-on",
+            format!("signed in as {}", session.name),
+            session.csrf.clone(),
+        ),
+        (Some(_), None) => {
+            let next = uri
+                .path_and_query()
+                .map_or("/console/live", |p| p.as_str());
+            let query: String = url_encode(next);
+            return Redirect::to(&format!("/console/auth/login?next={query}")).into_response();
+        }
     };
     let rendered = PAGES.get_template("page.html").and_then(|t| {
         t.render(context! {
@@ -114,6 +130,8 @@ pub async fn view(State(app): State<App>, Path(view): Path<String>) -> Response 
             topics => topics,
             auth_class => auth_class,
             auth_text => auth_text,
+            csrf => csrf,
+            signed_in => session.is_some(),
         })
     });
     match rendered {
@@ -127,4 +145,16 @@ pub async fn view(State(app): State<App>, Path(view): Path<String>) -> Response 
                 .into_response()
         }
     }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ use crate::caller_auth::Identity;
 use crate::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -17,26 +18,46 @@ use axum::response::Response;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Identity);
 
-/// Authenticates the request, or answers 401.
+/// Authenticates the request (a bearer token, or a console session's cookie), or answers
+/// 401 (403 for a console session's state-changing request without its CSRF token).
 pub async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let Some(auth) = &app.caller_auth else {
         return next.run(request).await;
     };
     let started = Instant::now();
-    match auth.authenticate(request.headers()).await {
+    // A console page's request: its session cookie stands for the bearer token.
+    let session = match (&app.console, request.headers().contains_key(AUTHORIZATION)) {
+        (Some(console), false) => match &console.sign_in {
+            Some(sign_in) => {
+                sign_in
+                    .caller(auth, request.method(), request.headers())
+                    .await
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let outcome = match session {
+        Some(outcome) => outcome,
+        None => auth
+            .authenticate(request.headers())
+            .await
+            .map_err(ApiError::Unauthorized),
+    };
+    match outcome {
         Ok(user) => {
             request.extensions_mut().insert(Caller(user));
             next.run(request).await
         }
         Err(refused) => {
             let path = request.uri().path().to_owned();
-            tracing::info!(%path, reason = %refused, "caller refused");
+            tracing::info!(%path, reason = ?refused, "caller refused");
             if path == "/execute" {
                 app.metrics
                     .record_execute("unknown", "unknown", "unauthorized", started.elapsed());
             }
             let correlation_id = callers_correlation_id(request.headers());
-            let mut response = ApiError::Unauthorized(refused).into_response_with(correlation_id);
+            let mut response = refused.into_response_with(correlation_id);
             if let Some(value) = correlation_id.and_then(|id| HeaderValue::from_str(id).ok()) {
                 response.headers_mut().insert(CORRELATION_HEADER, value);
             }

@@ -52,14 +52,7 @@ impl App {
         if self.console.is_some() {
             // Not behind the durable-events layer: the console only reads; its decisions
             // go through `/workflow/resume`, which is.
-            let mut console = crate::console::router();
-            if self.caller_auth.is_some() {
-                console = console.route_layer(axum::middleware::from_fn_with_state(
-                    self.clone(),
-                    caller::authenticate,
-                ));
-            }
-            callers = callers.merge(console);
+            callers = callers.merge(crate::console::router(self));
         }
         callers
             .route("/health", get(health::health))

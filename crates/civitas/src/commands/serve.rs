@@ -94,6 +94,65 @@ pub struct CrudArgs {
     pub secrets: super::secret_args::SecretArgs,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+/// The web console's sign-in (docs/console.md): used with --auth-issuer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleArgs {
+    /// The console's client id at the issuer (authorization code with PKCE).
+    #[arg(
+        long,
+        env = "CIVITAS_CONSOLE_CLIENT_ID",
+        default_value = "civitas-console"
+    )]
+    pub console_client_id: String,
+    /// The client's secret, for a confidential client (a public client needs none).
+    #[arg(long, env = "CIVITAS_CONSOLE_CLIENT_SECRET", hide_env_values = true)]
+    pub console_client_secret: Option<String>,
+    /// Where browsers reach this service, e.g. https://civitas.example.org (default: the
+    /// HTTP listen address): the issuer redirects to <URL>/console/auth/callback. With https
+    /// the session cookie is `Secure`.
+    #[arg(long, env = "CIVITAS_CONSOLE_URL", value_name = "URL")]
+    pub console_url: Option<String>,
+}
+
+impl CrudArgs {
+    /// Where the console reads from, and how people sign in to it when callers are
+    /// authenticated.
+    pub fn console_settings(
+        &self,
+        kafka: &KafkaSettings,
+        naming: civitas_topics::NamingContext,
+        sagas: Option<std::sync::Arc<dyn civitas_crud::console::SagaSource>>,
+    ) -> anyhow::Result<civitas_crud::console::ConsoleSettings> {
+        let public_url = self
+            .console
+            .console_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_listen));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            anyhow::bail!("--console-url {public_url:?} is not an http(s) URL");
+        }
+        let sign_in = self.caller_auth.auth_issuer.is_some().then(|| {
+            civitas_crud::console::signin::SignInSettings {
+                client_id: self.console.console_client_id.clone(),
+                client_secret: self
+                    .console
+                    .console_client_secret
+                    .clone()
+                    .map(secrecy::SecretString::from),
+                public_url,
+            }
+        });
+        Ok(civitas_crud::console::ConsoleSettings {
+            kafka: kafka.clone(),
+            naming,
+            sagas,
+            sign_in,
+        })
+    }
 }
 
 /// How events are kept until the broker has them (docs/operations.md, "Delivery").
@@ -386,11 +445,9 @@ async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let console = civitas_crud::console::ConsoleSettings {
-        kafka: settings.clone(),
-        naming: args.kafka.client.naming()?,
-        sagas,
-    };
+    let console = args
+        .crud
+        .console_settings(&settings, args.kafka.client.naming()?, sagas)?;
     let running = start_crud(
         &args.crud,
         &args.kafka.crud_topics()?,

@@ -103,23 +103,20 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let outbox = super::serve::crud_outbox(&settings, &args.crud).await?;
-    // The saga runs in this process: its figures go to /metrics and crud.metrics too.
-    let saga_metrics = civitas_saga::SagaStore::connect(&args.crud.database_url)
+    // The saga runs in this process: its figures go to /metrics and crud.metrics too, and
+    // the console reads its store.
+    let saga_store = civitas_saga::SagaStore::connect(&args.crud.database_url)
         .await
-        .context("opening the saga store for its metrics")?;
+        .context("opening the saga store for its metrics and the console")?;
     let saga_metrics: std::sync::Arc<dyn civitas_crud::metrics::ExtraMetrics> =
-        std::sync::Arc::new(super::saga::metrics::SagaMetrics::new(saga_metrics));
-    let console = civitas_crud::console::ConsoleSettings {
-        kafka: settings.clone(),
-        naming: args.client.naming()?,
-        sagas: Some(std::sync::Arc::new(
-            super::saga::console::ConsoleSagas::new(
-                civitas_saga::SagaStore::connect(&args.crud.database_url)
-                    .await
-                    .context("opening the saga store for the console")?,
-            ),
+        std::sync::Arc::new(super::saga::metrics::SagaMetrics::new(saga_store.clone()));
+    let console = args.crud.console_settings(
+        &settings,
+        args.client.naming()?,
+        Some(std::sync::Arc::new(
+            super::saga::console::ConsoleSagas::new(saga_store),
         )),
-    };
+    )?;
     let crud = super::serve::start_crud(
         &args.crud,
         &crud_topics,

@@ -43,8 +43,14 @@
     box.hidden = true;
   }
 
+  // Signed in (--auth-issuer): the session's CSRF token goes with every state-changing request.
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.getAttribute('content') : null;
+  const signIn = () => { location.href = `/console/auth/login?next=${encodeURIComponent(location.pathname + location.search)}`; };
+
   async function getJson(path) {
     const response = await fetch(path, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (response.status === 401 && csrf) { signIn(); throw new Error('the session has ended: signing in again'); }
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const detail = body && (body.detail || body.message) ? (body.detail || body.message) : response.statusText;
@@ -357,7 +363,7 @@
     const response = await fetch(task.resume.url, {
       method: 'POST',
       credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': String(task.state_version) },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': String(task.state_version), ...(csrf ? { 'X-CSRF-Token': csrf } : {}) },
       body: JSON.stringify({ decision, state_version: task.state_version, idempotency_key: key }),
     });
     const body = await response.json().catch(() => ({}));
@@ -471,27 +477,74 @@
   // ---- health --------------------------------------------------------------------------
   const number = (v) => (typeof v === 'number' ? v : Number(v) || 0);
 
-  function metricCharts(snapshots) {
-    const charts = [];
-    const section = (title, svg) => el('section', { class: 'chart' }, el('h2', {}, title), svg);
-    const execute = snapshots.execute && snapshots.execute.values;
-    if (execute) {
-      const latency = execute.latency_ms || execute.latency || {};
-      const bars = ['p50', 'p95', 'p99'].filter((q) => latency[q] !== undefined).map((q) => ({ label: q, value: number(latency[q]) }));
-      charts.push(section('Request latency (ms)', barChart('chart-latency', bars, ' ms')));
-      const byKey = Object.entries(execute.by_system_action || execute.requests_by || {}).map(([k, v]) => ({ label: k, value: number(v.requests !== undefined ? v.requests : v) }));
-      const total = [{ label: 'requests', value: number(execute.requests) }, { label: 'successes', value: number(execute.successes) }, { label: 'failures', value: number(execute.failures), cls: 'bar bad' }];
-      charts.push(section('Requests in the window', barChart('chart-requests', byKey.length ? byKey.slice(0, 12) : total)));
+  // Columns over time: one a snapshot, oldest left.
+  function seriesChart(id, points, unit) {
+    const ns = 'http://www.w3.org/2000/svg';
+    const width = 560;
+    const height = 140;
+    const left = 48;
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('id', id);
+    svg.setAttribute('class', 'bars series');
+    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    svg.setAttribute('width', String(width));
+    svg.setAttribute('height', String(height));
+    svg.setAttribute('role', 'img');
+    const max = Math.max(1, ...points.map((p) => p.value));
+    const text = (x, y, content, cls) => {
+      const t = document.createElementNS(ns, 'text');
+      t.setAttribute('x', String(x));
+      t.setAttribute('y', String(y));
+      if (cls) t.setAttribute('class', cls);
+      t.textContent = content;
+      return t;
+    };
+    svg.append(text(0, 12, `${Math.round(max * 100) / 100}${unit || ''}`, 'value'), text(0, height - 22, '0', 'value'));
+    const slot = (width - left) / Math.max(1, points.length);
+    points.forEach((p, i) => {
+      const h = ((height - 40) * p.value) / max;
+      const rect = document.createElementNS(ns, 'rect');
+      rect.setAttribute('x', String(left + i * slot + 1));
+      rect.setAttribute('y', String(height - 26 - h));
+      rect.setAttribute('width', String(Math.max(1, slot - 2)));
+      rect.setAttribute('height', String(Math.max(0.5, h)));
+      rect.setAttribute('class', p.cls || 'bar');
+      const title = document.createElementNS(ns, 'title');
+      title.textContent = `${time(p.at)}: ${p.value}${unit || ''}`;
+      rect.append(title);
+      svg.append(rect);
+    });
+    if (points.length) {
+      svg.append(text(left, height - 6, time(points[0].at).slice(11, 19), 'value'),
+        text(width - 60, height - 6, time(points[points.length - 1].at).slice(11, 19), 'value'));
+    } else {
+      svg.append(text(left, 40, 'no snapshot yet', 'empty'));
     }
-    const publisher = snapshots.publisher && snapshots.publisher.values;
-    if (publisher) {
-      const keys = ['outbox_backlog', 'sent', 'delivered', 'failed', 'dropped', 'refused'];
-      charts.push(section('Publisher', barChart('chart-publisher', keys.filter((k) => publisher[k] !== undefined).map((k) => ({ label: k, value: number(publisher[k]), cls: ['failed', 'dropped', 'refused'].includes(k) ? 'bar bad' : 'bar' })))));
+    return svg;
+  }
+
+  function metricCharts(snapshots, history) {
+    const charts = [];
+    const section = (title, ...content) => el('section', { class: 'chart' }, el('h2', {}, title), ...content);
+    const series = (kind, pick) => (history[kind] || []).map((s) => ({ at: s.timestamp, value: number(pick(s.values || {})) }));
+    if (history.execute) {
+      charts.push(section('Requests per window', seriesChart('chart-requests', series('execute', (v) => v.requests))));
+      charts.push(section('Failures per window', seriesChart('chart-failures', series('execute', (v) => v.failures).map((p) => ({ ...p, cls: 'bar bad' })))));
+      charts.push(section('p95 latency per window', seriesChart('chart-p95', series('execute', (v) => (v.latency_ms || {}).p95), ' ms')));
+    }
+    if (history.publisher) {
+      charts.push(section('Outbox backlog (events waiting for the broker)', seriesChart('chart-backlog', series('publisher', (v) => v.outbox_backlog_events))));
+    }
+    const latest = snapshots.execute && snapshots.execute.values;
+    if (latest) {
+      const latency = latest.latency_ms || {};
+      charts.push(section(`Latest window (${snapshots.execute.window_seconds} s): latency`,
+        barChart('chart-latency', ['p50', 'p95', 'p99'].map((q) => ({ label: q, value: number(latency[q]) })), ' ms')));
     }
     for (const [kind, snapshot] of Object.entries(snapshots)) {
-      if (['execute', 'publisher'].includes(kind)) continue;
+      if (kind === 'execute') continue;
       const flat = Object.entries(snapshot.values || {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => ({ label: k, value: v }));
-      if (flat.length) charts.push(section(`${kind}`, barChart(`chart-${kind}`, flat.slice(0, 12))));
+      if (flat.length) charts.push(section(`Latest ${kind} snapshot`, barChart(`chart-${kind}`, flat.slice(0, 12))));
     }
     return charts;
   }
@@ -505,7 +558,7 @@
     $('#health-reasons').replaceChildren(...(report.reasons || []).map((r) => el('li', {}, r)));
     $('#health-json').textContent = JSON.stringify(report, null, 2);
     const metrics = await getJson('/console/api/metrics');
-    const charts = metricCharts(metrics.snapshots || {});
+    const charts = metricCharts(metrics.snapshots || {}, metrics.history || {});
     $('#metrics-charts').replaceChildren(...(charts.length ? charts : [el('p', {}, 'No crud.metrics snapshot yet (one a minute; --metrics-interval-secs).')]));
     ready();
   }
@@ -513,6 +566,13 @@
   const views = { live, search, failures, sagas, workflows, secrets, topics, health };
 
   document.addEventListener('DOMContentLoaded', () => {
+    const logout = $('#logout');
+    if (logout) {
+      logout.addEventListener('click', async () => {
+        await fetch('/console/auth/logout', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf || '' } });
+        location.href = '/console/live';
+      });
+    }
     const view = views[document.body.dataset.view];
     if (!view) return;
     Promise.resolve()

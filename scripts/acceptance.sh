@@ -96,6 +96,10 @@ for extra in scripts/acceptance-*.sh; do
   bash "$extra"
 done
 
+# The web console in a real browser (issue 15): its own `up`s, open and with a sign-in.
+step "scripts/console-browser.sh"
+CIVITAS="$CIVITAS" bash scripts/console-browser.sh
+
 # The chaos suite (issue 14): broker paused, kill -9 during an outage, database stopped.
 step "scripts/chaos.sh"
 bash scripts/chaos.sh

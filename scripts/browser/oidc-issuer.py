@@ -8,6 +8,8 @@ Usage: oidc-issuer.py PORT   (serves http://127.0.0.1:PORT/realms/test; stops af
 People:
   alice  groups [admins], realm role approver  -> may approve the onboarding workflow
   bob    no groups, no roles                   -> may not
+  carol  no groups, no roles                   -> starts the run (an approver may not decide
+                                                  a run they started: the initiator rule)
 """
 import base64
 import hashlib
@@ -32,6 +34,8 @@ PEOPLE = {
               "realm_access": {"roles": ["approver"]}},
     "bob": {"sub": "bob-0002", "preferred_username": "bob", "groups": [],
             "realm_access": {"roles": []}},
+    "carol": {"sub": "carol-0003", "preferred_username": "carol", "groups": [],
+              "realm_access": {"roles": []}},
 }
 CODES = {}  # code -> the login it finishes
 LOCK = threading.Lock()

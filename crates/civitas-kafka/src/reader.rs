@@ -209,13 +209,16 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     /// A reader with its own consumer (no group membership, no commits).
     pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        // A broker that answers a fetch only when the wait is over (the embedded one, 1 ms)
+        // gets its own short wait; a cluster answers when data is there: 50 ms at most.
+        let fetch_wait = settings.fetch_wait_ms.min(50).to_string();
         let consumer = settings
             .client_config_with(&[
                 ("group.id", civitas_topics::groups::TROUBLESHOOTING),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
-                ("fetch.wait.max.ms", "50"),
+                ("fetch.wait.max.ms", fetch_wait.as_str()),
                 ("log_level", "3"),
             ])
             .create()
@@ -291,6 +294,17 @@ impl Reader {
             }
         }
         Ok(gone)
+    }
+
+    /// How many records `topic` holds now (high minus low watermark, summed over its
+    /// partitions; transaction markers count too).
+    pub fn record_count(&self, topic: &str) -> Result<i64, KafkaError> {
+        let mut count = 0;
+        for partition in self.partitions(topic)? {
+            let (low, high) = self.watermarks(topic, partition)?;
+            count += high - low;
+        }
+        Ok(count)
     }
 
     /// The last `n` records of `topic` that pass `filter`, across all partitions, oldest first.
@@ -426,16 +440,29 @@ impl Reader {
             Err(KafkaError::UnknownTopic(_)) => return Ok(Vec::new()),
             Err(err) => return Err(err),
         };
+        // One request for every partition's start, one for every end (and one for `since`),
+        // not a round trip per partition: a topic may have dozens.
+        let lows = self.offsets_at(topic, &partitions, Offset::Beginning)?;
+        let highs = self.offsets_at(topic, &partitions, Offset::End)?;
+        let at_time = match since {
+            Some(time) => {
+                self.offsets_at(topic, &partitions, Offset::Offset(time.timestamp_millis()))?
+            }
+            None => HashMap::new(),
+        };
         let mut ranges = Vec::new();
         for partition in partitions {
-            let (low, high) = self.watermarks(topic, partition)?;
+            let (low, high) = match (lows.get(&partition), highs.get(&partition)) {
+                (Some(&low), Some(&high)) => (low, high),
+                _ => self.watermarks(topic, partition)?,
+            };
             if low >= high {
                 continue;
             }
             let (start, not_before) = match since {
                 None => (low, None),
-                Some(time) => match self.offset_for_time(topic, partition, time)? {
-                    Some(offset) => (offset, None),
+                Some(time) => match at_time.get(&partition) {
+                    Some(&offset) => (offset, None),
                     // No offset at or after `time`: nothing that new, or a broker that
                     // cannot seek by time (the embedded one). The last record tells which.
                     None if self.last_timestamp(topic, partition, high)?
@@ -478,25 +505,33 @@ impl Reader {
         Ok(found)
     }
 
-    fn offset_for_time(
+    /// The offset of each partition at `at`: its start (`Beginning`), its end (`End`), or the
+    /// first offset at or after a timestamp (`Offset(ms)`), in one request. A partition the
+    /// broker has no answer for is left out.
+    fn offsets_at(
         &self,
         topic: &str,
-        partition: i32,
-        time: DateTime<Utc>,
-    ) -> Result<Option<i64>, KafkaError> {
+        partitions: &[i32],
+        at: Offset,
+    ) -> Result<HashMap<i32, i64>, KafkaError> {
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, partition, Offset::Offset(time.timestamp_millis()))
-            .map_err(|source| self.consume_error(topic, source))?;
+        for &partition in partitions {
+            list.add_partition_offset(topic, partition, at)
+                .map_err(|source| self.consume_error(topic, source))?;
+        }
         let result = self
             .consumer
             .offsets_for_times(list, Duration::from_secs(10))
             .map_err(|source| self.consume_error(topic, source))?;
         Ok(result
-            .find_partition(topic, partition)
-            .and_then(|p| match p.offset() {
-                Offset::Offset(o) => Some(o),
+            .elements_for_topic(topic)
+            .iter()
+            .filter(|e| e.error().is_ok())
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
                 _ => None,
-            }))
+            })
+            .collect())
     }
 
     fn consume_error(&self, topic: &str, source: rdkafka::error::KafkaError) -> KafkaError {

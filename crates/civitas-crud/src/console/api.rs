@@ -562,12 +562,17 @@ pub async fn topics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let naming = console.settings.naming.clone();
     let mut catalog = Catalog::embedded();
     catalog.set_naming(&naming);
+    // The shipped matrix names the default topics: under another crud prefix it does not
+    // load, and the view says so instead of guessing.
     let acls = AclMatrix::from_yaml(
         civitas_topics::acl::EMBEDDED_ACLS,
         civitas_topics::acl::EMBEDDED_ACLS_FILE,
         &naming,
-    )
-    .map_err(|e| ApiError::Internal(format!("the shipped ACL matrix does not load: {e}")))?;
+    );
+    let access_note = acls.as_ref().err().map(|e| {
+        format!("the shipped ACL matrix does not fit this naming context ({e}); `civitas acls who --matrix FILE` reads your own")
+    });
+    let acls = acls.ok();
     let settings = console.settings.clone();
     // The cluster's view is a nice-to-have: without a broker the catalog still shows.
     let on_cluster = blocking(move || Reader::connect(&settings.kafka)?.topics())
@@ -581,7 +586,7 @@ pub async fn topics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
         .into_iter()
         .map(|spec| {
             let name = spec.name.to_string();
-            let who = acls.who(&name);
+            let who = acls.as_ref().map(|m| m.who(&name));
             json!({
                 "name": name,
                 "family": spec.family().id(),
@@ -591,14 +596,16 @@ pub async fn topics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
                 "cleanup": spec.settings.cleanup_policy.as_str(),
                 "configs": spec.settings.configs(),
                 "on_cluster": on_cluster.as_ref().map(|t| t.contains(&name)),
-                "writers": access(who.writers),
-                "readers": access(who.readers),
+                "writers": who.clone().map(|w| access(w.writers)),
+                "readers": who.map(|w| access(w.readers)),
             })
         })
         .collect();
-    Ok(Json(
-        json!({"topics": topics, "cluster_reached": on_cluster.is_some()}),
-    ))
+    Ok(Json(json!({
+        "topics": topics,
+        "cluster_reached": on_cluster.is_some(),
+        "access_note": access_note,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

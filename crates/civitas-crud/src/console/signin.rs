@@ -295,7 +295,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn sign_in_problem(status: StatusCode, message: &str) -> Response {
     tracing::info!(%message, "console sign-in refused");
     let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed · civitas console</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Sign-in failed · civitas console</title>\
          <link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head><body><main><h1>Sign-in failed</h1>\
          <p class=\"error\">{}</p><p><a href=\"/console/auth/login\">Sign in again</a></p></main></body></html>",
         escape(message)
@@ -529,7 +529,7 @@ pub async fn callback(
     // page of this site moves on, so the next request is same-site.
     let next = escape(&pending.next);
     let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={next}\">\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><meta http-equiv=\"refresh\" content=\"0;url={next}\">\
          <title>Signed in · civitas console</title></head><body><p>Signed in. <a href=\"{next}\">Continue</a></p></body></html>"
     );
     let mut response = Html(body).into_response();

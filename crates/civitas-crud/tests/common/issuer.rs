@@ -49,6 +49,8 @@ impl Issuer {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "issuer": self.url(),
                 "jwks_uri": format!("{}{JWKS}", self.server.uri()),
+                "authorization_endpoint": format!("{}{REALM}/protocol/openid-connect/auth", self.server.uri()),
+                "token_endpoint": format!("{}{REALM}/protocol/openid-connect/token", self.server.uri()),
             })))
             .mount(&self.server)
             .await;

@@ -73,9 +73,21 @@ impl TestApp {
         }
         let publisher = Publisher::connect(&kafka).expect("publisher");
         let dir = tempfile::tempdir().expect("temp dir");
+        let prefix = topics
+            .operations
+            .strip_suffix(".operations")
+            .expect("crud topics end in .operations");
         let mut settings = CrudSettings {
             database_url: format!("sqlite://{}/crud.db", dir.path().display()),
             topics: topics.clone(),
+            console: Some(civitas_crud::console::ConsoleSettings {
+                kafka: kafka.clone(),
+                naming: civitas_topics::NamingContext::new()
+                    .with_crud_prefix(prefix)
+                    .expect("a test prefix is a valid crud prefix"),
+                sagas: None,
+                sign_in: None,
+            }),
             ..CrudSettings::default()
         };
         configure(&mut settings);

@@ -23,6 +23,9 @@ pub enum Command {
     /// N dataset sagas end to end through the embedded broker with dry-run adapters; print
     /// sagas/s and p50/p99 latency beside Temporal's anchors.
     Saga(super::saga::BenchArgs),
+    /// Find one correlation id among a million `emit` events with the reader behind
+    /// `civitas trace` and with kcat | jq, on the same broker; print both and the ratio.
+    Trace(super::bench_trace::Args),
     /// Runs of a 3-action workflow (no approval) start to completed at concurrency 1 and 32,
     /// beside the same three commands as three sequential /execute calls.
     Workflow(WorkflowArgs),
@@ -56,6 +59,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish(args).await,
         Command::Execute(args) => super::bench_execute::run(args).await,
         Command::Saga(args) => super::saga::bench(args).await,
+        Command::Trace(args) => super::bench_trace::run(args).await,
         Command::Workflow(args) => workflow(args).await,
     }
 }

@@ -3,6 +3,7 @@
 pub mod acls;
 pub mod bench;
 pub mod bench_execute;
+pub mod bench_trace;
 pub mod config;
 pub mod emit;
 pub mod saga;

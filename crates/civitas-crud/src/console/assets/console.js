@@ -455,7 +455,10 @@
     const show = (topic) => {
       $('#access').hidden = false;
       $('#access-topic').textContent = `Who may use ${topic.name}`;
-      const list = (names) => (names.length ? names.map((n) => el('li', {}, n)) : [el('li', { class: 'none' }, 'nobody')]);
+      const list = (names) => {
+        if (!names) return [el('li', { class: 'none' }, result.access_note || 'unknown')];
+        return names.length ? names.map((n) => el('li', {}, n)) : [el('li', { class: 'none' }, 'nobody')];
+      };
       $('#writers').replaceChildren(...list(topic.writers));
       $('#readers').replaceChildren(...list(topic.readers));
     };

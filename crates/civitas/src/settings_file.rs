@@ -82,6 +82,9 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "auth_jwks_url",
             "auth_subject_claim",
             "authz",
+            "console_client_id",
+            "console_client_secret",
+            "console_url",
         ],
     ),
     (

@@ -109,8 +109,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut held = 0;
             let mut gone = 0;
             for name in &names {
-                held += reader.record_count(name)?;
-                gone += reader.gone(name)?.iter().map(|(_, low)| low).sum::<i64>();
+                let here = reader.record_count(name)?;
+                let lost = reader.gone(name)?.iter().map(|(_, low)| low).sum::<i64>();
+                println!(
+                    "  {name}: {here} records{}",
+                    if lost > 0 {
+                        format!(", {lost} evicted")
+                    } else {
+                        String::new()
+                    }
+                );
+                held += here;
+                gone += lost;
             }
             Ok((held, gone))
         })

@@ -108,9 +108,15 @@ pub struct ConsoleArgs {
         default_value = "civitas-console"
     )]
     pub console_client_id: String,
-    /// The client's secret, for a confidential client (a public client needs none).
-    #[arg(long, env = "CIVITAS_CONSOLE_CLIENT_SECRET", hide_env_values = true)]
-    pub console_client_secret: Option<String>,
+    /// The client's secret, for a confidential client (a public client needs none): a
+    /// pointer, `env:VAR`, `file:/path` or `vault:…` (docs/secrets.md), read once at start.
+    #[arg(
+        long,
+        env = "CIVITAS_CONSOLE_CLIENT_SECRET",
+        value_name = "POINTER",
+        value_parser = super::secret_args::PointerParser
+    )]
+    pub console_client_secret: Option<civitas_http::CredentialRef>,
     /// Where browsers reach this service, e.g. https://civitas.example.org (default: the
     /// HTTP listen address): the issuer redirects to <URL>/console/auth/callback. With https
     /// the session cookie is `Secure`.
@@ -135,17 +141,26 @@ impl CrudArgs {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             anyhow::bail!("--console-url {public_url:?} is not an http(s) URL");
         }
-        let sign_in = self.caller_auth.auth_issuer.is_some().then(|| {
-            civitas_crud::console::signin::SignInSettings {
-                client_id: self.console.console_client_id.clone(),
-                client_secret: self
-                    .console
-                    .console_client_secret
-                    .clone()
-                    .map(secrecy::SecretString::from),
-                public_url,
+        let sign_in = match &self.caller_auth.auth_issuer {
+            None => None,
+            Some(_) => {
+                let client_secret = match &self.console.console_client_secret {
+                    Some(pointer) => Some(secrecy::SecretString::from(
+                        super::shared::resolve_now(&[(
+                            "--console-client-secret".to_owned(),
+                            pointer.clone(),
+                        )])?
+                        .remove(0),
+                    )),
+                    None => None,
+                };
+                Some(civitas_crud::console::signin::SignInSettings {
+                    client_id: self.console.console_client_id.clone(),
+                    client_secret,
+                    public_url,
+                })
             }
-        });
+        };
         Ok(civitas_crud::console::ConsoleSettings {
             kafka: kafka.clone(),
             naming,

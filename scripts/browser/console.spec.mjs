@@ -415,6 +415,7 @@ async function writePerf() {
     ),
     '',
     `Live event latency (POST /execute until its li.event is shown): ${state.liveLatencyMs === null ? 'n/a' : `${state.liveLatencyMs} ms`}`,
+    `Live flood (~1 000 events/s for 10 s): ${state.flood ? `${state.flood.shown} items kept, longest main-thread task ${state.flood.longestTaskMs} ms, slowest answer of the page ${state.flood.slowestAnswerMs} ms` : 'n/a'}`,
     '',
   ];
   const text = lines.join('\n');
@@ -437,6 +438,47 @@ async function liveEvent() {
     });
     state.liveLatencyMs = Date.now() - t0;
     console.log(`# live event latency: ${state.liveLatencyMs} ms (POST /execute until its li.event)`);
+  });
+}
+
+/**
+ * About 1 000 events/s for 10 s (`civitas emit --count 1000` once a second) into an open live
+ * view: the list stays bounded (500) and the page keeps answering. Prints the longest main-thread
+ * task and how long the page took to answer during the flood (figures, not assertions: timing
+ * depends on the machine).
+ */
+async function liveFlood() {
+  if (!CIVITAS) {
+    console.log('# live-flood: CIVITAS not set, no emit');
+    return;
+  }
+  await withPage('live-flood', async (page) => {
+    await openView(page, '/console/live');
+    await waitLive(page);
+    // Long tasks (≥ 50 ms) of the main thread, recorded by the browser while the flood runs.
+    await page.evaluate(() => {
+      window.__longest = 0;
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) window.__longest = Math.max(window.__longest, entry.duration);
+      }).observe({ type: 'longtask', buffered: false });
+    });
+    let slowestAnswerMs = 0;
+    for (let second = 0; second < 10; second += 1) {
+      const started = Date.now();
+      const emitted = await runCommand(CIVITAS, ['emit', '--count', '1000', '--kafka', BROKER], 10_000);
+      assert(!emitted.error, `emit failed: ${emitted.stderr}`);
+      const probe = Date.now();
+      await page.evaluate(() => document.querySelectorAll('li.event').length);
+      slowestAnswerMs = Math.max(slowestAnswerMs, Date.now() - probe);
+      await sleep(Math.max(0, 1000 - (Date.now() - started)));
+    }
+    await sleep(1000);
+    const shown = await page.locator('li.event').count();
+    const longest = await page.evaluate(() => window.__longest);
+    const counter = (await page.locator('#live-count').textContent()) || '';
+    assert(shown > 0 && shown <= 500, `the live list holds ${shown} items (bounded at 500)`);
+    state.flood = { shown, longestTaskMs: Math.round(longest), slowestAnswerMs };
+    console.log(`# live flood (~1 000 events/s for 10 s): ${shown} shown (${counter}), longest main-thread task ${Math.round(longest)} ms, slowest answer of the page ${slowestAnswerMs} ms`);
   });
 }
 
@@ -809,6 +851,7 @@ const CHECKS = [
   ['health', health],
   ['approval', approval],
   ['run-timeline', runTimeline],
+  ['live-flood', liveFlood],
   ['no-dialogs', noDialogs],
 ];
 

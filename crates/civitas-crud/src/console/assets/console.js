@@ -6,6 +6,7 @@
 (() => {
   const MAX_LIVE = 500;       // events kept in the live list
   const MAX_PAUSED = 5000;    // events held while paused; older ones are dropped (and counted)
+  const PER_FRAME = 50;       // live records drawn per animation frame
 
   const $ = (selector) => document.querySelector(selector);
   const params = new URLSearchParams(location.search);
@@ -176,6 +177,7 @@
     let queue = [];
     let paused = false;
     let dropped = 0;
+    let skipped = 0;
     let scheduled = false;
 
     pause.addEventListener('click', () => {
@@ -226,12 +228,19 @@
       requestAnimationFrame(flush);
     }
 
-    // Newest first, in event time: a record lands above the first older one.
+    // Newest first, in event time: a record lands above the first older one. At most
+    // PER_FRAME records a frame, so a burst is drawn over a few frames instead of blocking one;
+    // of a burst larger than the list only the newest MAX_LIVE are drawn (the rest would be
+    // pushed out at once), and the count says how many were skipped.
     function flush() {
       scheduled = false;
       if (paused) return;
-      const batch = queue.slice(-MAX_LIVE);
-      queue = [];
+      if (queue.length > MAX_LIVE) {
+        skipped += queue.length - MAX_LIVE;
+        queue = queue.slice(-MAX_LIVE);
+      }
+      const batch = queue.splice(0, PER_FRAME);
+      if (queue.length) schedule();
       for (const entry of batch) {
         const item = eventItem(entry);
         const ts = entry.timestamp || '';
@@ -244,7 +253,7 @@
         seen.delete(last.dataset.coordinates);
         last.remove();
       }
-      count.textContent = `${list.children.length} shown${dropped ? `, ${dropped} dropped while paused` : ''}`;
+      count.textContent = `${list.children.length} shown${skipped ? `, ${skipped} skipped in bursts` : ''}${dropped ? `, ${dropped} dropped while paused` : ''}`;
     }
   }
 

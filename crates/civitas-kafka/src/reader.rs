@@ -371,7 +371,7 @@ impl Reader {
 
     /// Calls `each` for every record of `topics` passing `filter`, in no particular order
     /// across topics (in offset order within a partition), holding none of them: what a
-    /// summary over a day of events needs. Up to [`PARALLEL_TOPICS`] topics are read at
+    /// summary over a day of events needs. Up to six topics are read at
     /// once, each by its own consumer; the headers are matched before a value is parsed.
     pub fn scan_each(
         &self,

@@ -40,10 +40,10 @@ pub mod pages;
 pub mod signin;
 
 /// At most this many live streams at once (each holds a Kafka consumer and a thread).
-const MAX_LIVE_STREAMS: usize = 16;
+pub const MAX_LIVE_STREAMS: usize = 16;
 /// At most this many searches and summaries at once (each reads topics with a thread per
 /// topic): more wait their turn.
-const MAX_SCANS: usize = 2;
+pub const MAX_SCANS: usize = 2;
 
 /// Where the console reads from.
 #[derive(Debug, Clone)]

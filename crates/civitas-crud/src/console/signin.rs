@@ -45,9 +45,9 @@ const LOGIN_COOKIE: &str = "civitas_login";
 /// The header a state-changing request of a signed-in page carries.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Logins started and not finished, at most.
-const MAX_PENDING: usize = 1_000;
+pub const MAX_PENDING: usize = 1_000;
 /// Sessions at once, at most (the oldest expiring go first when full).
-const MAX_SESSIONS: usize = 10_000;
+pub const MAX_SESSIONS: usize = 10_000;
 /// How long a login may take at the issuer.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
 

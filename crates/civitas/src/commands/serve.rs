@@ -117,8 +117,8 @@ pub struct ConsoleArgs {
         value_parser = super::secret_args::PointerParser
     )]
     pub console_client_secret: Option<civitas_http::CredentialRef>,
-    /// Where browsers reach this service, e.g. https://civitas.example.org (default: the
-    /// HTTP listen address): the issuer redirects to <URL>/console/auth/callback. With https
+    /// Where browsers reach this service, e.g. `https://civitas.example.org` (default: the
+    /// HTTP listen address): the issuer redirects to `URL/console/auth/callback`. With https
     /// the session cookie is `Secure`.
     #[arg(long, env = "CIVITAS_CONSOLE_URL", value_name = "URL")]
     pub console_url: Option<String>,

@@ -282,6 +282,36 @@ impl Policy {
         errors
     }
 
+    /// Whether `grants` may read what happens to `object_type` objects of `system` (the
+    /// console's rule for events): some rule admits the caller, covers the system and the
+    /// object type, and allows reading (kinds absent, or `read` or `list` among them).
+    /// `None` for either: a rule must cover every system (or object type) — a platform-wide
+    /// reader — since the record cannot be attributed.
+    pub fn may_read(
+        &self,
+        grants: Option<&Grants>,
+        system: Option<&str>,
+        object_type: Option<&str>,
+    ) -> bool {
+        let Some(grants) = grants else {
+            return false;
+        };
+        let covers = |set: &Option<BTreeSet<String>>, value: Option<&str>| match (set, value) {
+            (None, _) => true,
+            (Some(set), Some(value)) => set.contains(value),
+            (Some(_), None) => false,
+        };
+        self.rules.iter().any(|rule| {
+            rule.callers.admit(grants)
+                && covers(&rule.systems, system)
+                && covers(&rule.object_types, object_type)
+                && rule
+                    .kinds
+                    .as_ref()
+                    .is_none_or(|k| k.contains(&Kind::Read) || k.contains(&Kind::List))
+        })
+    }
+
     /// Whether `grants` may run `target`.
     pub fn check(&self, grants: Option<&Grants>, target: &Target<'_>) -> Result<(), Denied> {
         let covering = self.rules.iter().filter(|rule| rule.covers(target));
@@ -317,6 +347,31 @@ mod tests {
     systems: [kc]
     object_types: [user]
 ";
+
+    #[test]
+    fn reading_events_needs_a_rule_that_admits_the_caller_covers_the_object_and_may_read() {
+        let policy = Policy::parse("p.yaml", POLICY).unwrap();
+        let viewer = grants(json!({"realm_access": {"roles": ["viewer"]}}));
+        let kc_admin = grants(json!({"groups": ["/admins"]}));
+        let nobody = grants(json!({"sub": "x"}));
+        // `readers` covers every system and may read: a platform-wide reader.
+        assert!(policy.may_read(Some(&viewer), Some("local"), Some("user")));
+        assert!(policy.may_read(Some(&viewer), None, None));
+        // `kc-admins` covers kc users only (any kind).
+        assert!(policy.may_read(Some(&kc_admin), Some("kc"), Some("user")));
+        assert!(!policy.may_read(Some(&kc_admin), Some("kc"), Some("group")));
+        assert!(!policy.may_read(Some(&kc_admin), Some("local"), Some("user")));
+        assert!(!policy.may_read(Some(&kc_admin), None, None));
+        assert!(!policy.may_read(Some(&nobody), Some("kc"), Some("user")));
+        assert!(!policy.may_read(None, Some("kc"), Some("user")));
+        let writers = Policy::parse(
+            "p.yaml",
+            "rules:\n  - name: w\n    callers: {roles: [w]}\n    kinds: [create]\n",
+        )
+        .unwrap();
+        let writer = grants(json!({"roles": ["w"]}));
+        assert!(!writers.may_read(Some(&writer), Some("kc"), Some("user")));
+    }
 
     fn target(action: &'static str, kind: Kind) -> Target<'static> {
         Target {

@@ -326,3 +326,89 @@ async fn with_an_issuer_the_console_asks_for_a_sign_in_with_pkce() {
         .unwrap();
     assert_eq!(guessed.status(), 303);
 }
+
+#[tokio::test]
+async fn under_a_policy_each_person_sees_the_records_of_what_they_may_read() {
+    let issuer = Issuer::start(&["k1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("authz.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n  - name: user-desk\n    callers: {roles: [user-desk]}\n    systems: [local]\n    object_types: [user]\n    kinds: [read, list]\n  - name: platform\n    callers: {roles: [platform]}\n    kinds: [read, list]\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(|settings| {
+        settings.caller_auth = Some(issuer.settings());
+        settings.authz = Some(policy.clone());
+    })
+    .await;
+    let with_roles = |roles: &[&str]| {
+        let mut claims = issuer.claims();
+        claims["realm_access"] = json!({ "roles": roles });
+        common::issuer::token("k1", &claims)
+    };
+    let (desk, platform, other) = (
+        with_roles(&["user-desk"]),
+        with_roles(&["platform"]),
+        with_roles(&["mail-desk"]),
+    );
+    let as_caller = |token: String, path: String| {
+        let url = format!("{}{path}", app.running.url());
+        async move {
+            let answer = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // The desk reads a user that is not there: a failed operation on local/user.
+    let read = reqwest::Client::new()
+        .post(format!("{}/execute", app.running.url()))
+        .bearer_auth(&desk)
+        .header("x-correlation-id", "console-policy-1")
+        .json(
+            &json!({"system": "local", "object_type": "user", "action": "read",
+            "object_id": "nobody", "params": {}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 404);
+    let search = "/console/api/search?q=console-policy-1&since=1h".to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = as_caller(desk.clone(), search.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        if body["matched"] == 1 || Instant::now() > deadline {
+            assert_eq!(
+                body["matched"], 1,
+                "the desk sees its own system's record: {body}"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, seen) = as_caller(platform.clone(), search.clone()).await;
+    assert_eq!(seen["matched"], 1, "a platform-wide reader sees it: {seen}");
+    let (_, hidden) = as_caller(other.clone(), search.clone()).await;
+    assert_eq!(hidden["matched"], 0, "another desk does not: {hidden}");
+    let (_, failures) = as_caller(other.clone(), "/console/api/failures?since=1h".into()).await;
+    assert_eq!(failures["total"], 0, "{failures}");
+    // What names no system is for platform-wide readers.
+    for path in [
+        "/console/api/secrets",
+        "/console/api/metrics",
+        "/console/api/sagas",
+    ] {
+        assert_eq!(as_caller(desk.clone(), path.into()).await.0, 403, "{path}");
+        assert_eq!(
+            as_caller(platform.clone(), path.into()).await.0,
+            200,
+            "{path}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -14,9 +15,25 @@ use civitas_topics::{AclMatrix, Catalog, CrudTopics, Family, TopicName};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::visibility::Visibility;
 use super::{Console, ConsoleSettings};
 use crate::app::App;
 use crate::error::ApiError;
+use crate::routes::caller::Caller;
+
+/// The caller, when callers are authenticated (the layer in front of the console's data).
+pub type MaybeCaller = Option<Extension<Caller>>;
+
+/// What only platform-wide readers see, under a policy.
+fn platform_only(visibility: &Visibility) -> Result<(), ApiError> {
+    if visibility.sees_platform() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "under the authorization policy this view is for platform-wide readers (a rule that covers every system and may read)".to_owned(),
+        ))
+    }
+}
 
 /// Records a search returns at most (the first ones in time; the count says how many matched).
 const MAX_TIMELINE: usize = 1000;
@@ -276,10 +293,12 @@ pub struct SearchQuery {
 /// `GET /console/api/search?q=&since=`: the timeline of one id across the platform's topics.
 pub async fn search(
     State(app): State<App>,
+    caller: MaybeCaller,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     let console = console_of(&app)?;
+    let visibility = Visibility::of(&app, caller.as_deref());
     let q = query
         .q
         .as_deref()
@@ -317,6 +336,7 @@ pub async fn search(
         let reader = Reader::connect(&settings.kafka)?;
         let topics = platform_topics(&reader, &settings)?;
         let mut records = reader.scan(&topics, &filter, since)?;
+        records.retain(|r| visibility.sees(r));
         let matched = records.len();
         records.truncate(MAX_TIMELINE);
         Ok((records, matched, topics.len()))
@@ -426,10 +446,12 @@ fn data_str<'a>(record: &'a ConsumedRecord, key: &str) -> Option<&'a str> {
 /// `GET /console/api/failures?since=1h|24h`: failed operations and validation errors.
 pub async fn failures(
     State(app): State<App>,
+    caller: MaybeCaller,
     query: Result<Query<SinceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     let console = console_of(&app)?;
+    let visibility = Visibility::of(&app, caller.as_deref());
     let since = since_time(query.since.as_deref(), "1h")?;
     let crud = CrudTopics::in_context(&console.settings.naming);
     let (operations, errors) = (crud.operations.to_string(), crud.errors.to_string());
@@ -447,7 +469,7 @@ pub async fn failures(
             since,
             |record| {
                 let validation = record.topic == errors;
-                if !validation && !record.is_failure() {
+                if !validation && !record.is_failure() || !visibility.sees(&record) {
                     return;
                 }
                 total += 1;
@@ -508,10 +530,13 @@ pub async fn failures(
 /// `GET /console/api/secrets?since=`: secret access by provider and outcome, errors first.
 pub async fn secrets(
     State(app): State<App>,
+    caller: MaybeCaller,
     query: Result<Query<SinceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     let console = console_of(&app)?;
+    // Secret events name no system: platform-wide readers only, under a policy.
+    platform_only(&Visibility::of(&app, caller.as_deref()))?;
     let since = since_time(query.since.as_deref(), "24h")?;
     let topic = CrudTopics::in_context(&console.settings.naming)
         .secrets_audit
@@ -616,10 +641,12 @@ pub struct LimitQuery {
 /// `GET /console/api/sagas`: the newest sagas from the saga store.
 pub async fn sagas(
     State(app): State<App>,
+    caller: MaybeCaller,
     query: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     let console = console_of(&app)?;
+    platform_only(&Visibility::of(&app, caller.as_deref()))?;
     let Some(source) = &console.settings.sagas else {
         return Ok(Json(json!({
             "sagas": [],
@@ -637,10 +664,12 @@ pub async fn sagas(
 /// `GET /console/api/sagas/{id}`: one saga (id, unique id prefix or dataset id).
 pub async fn saga(
     State(app): State<App>,
+    caller: MaybeCaller,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = id.map_err(|r| ApiError::BadRequest(r.body_text()))?;
     let console = console_of(&app)?;
+    platform_only(&Visibility::of(&app, caller.as_deref()))?;
     if id.is_empty() || id.len() > MAX_QUERY_LEN {
         return Err(ApiError::BadRequest(format!(
             "a saga id is 1 to {MAX_QUERY_LEN} bytes"
@@ -666,8 +695,9 @@ const METRIC_HISTORY: usize = 60;
 
 /// `GET /console/api/metrics`: the newest `crud.metrics` snapshots of each type, oldest
 /// first (`history`), and the newest of each (`snapshots`).
-pub async fn metrics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+pub async fn metrics(State(app): State<App>, caller: MaybeCaller) -> Result<Json<Value>, ApiError> {
     let console = console_of(&app)?;
+    platform_only(&Visibility::of(&app, caller.as_deref()))?;
     let topic = CrudTopics::in_context(&console.settings.naming)
         .metrics
         .to_string();

@@ -22,7 +22,8 @@ use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::api::{RecordQuery, console_of, record_json};
+use super::api::{MaybeCaller, RecordQuery, console_of, record_json};
+use super::visibility::Visibility;
 use crate::app::App;
 use crate::error::ApiError;
 
@@ -60,10 +61,12 @@ impl Drop for LiveStream {
 
 pub async fn stream(
     State(app): State<App>,
+    caller: MaybeCaller,
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|r| ApiError::BadRequest(r.body_text()))?;
     let console = console_of(&app)?;
+    let visibility = Visibility::of(&app, caller.as_deref());
     let filter = query.filter.compile()?;
     let permit = console
         .live_streams
@@ -98,7 +101,7 @@ pub async fn stream(
             BACKLOG_PER_PARTITION,
             &stopped,
             |record: ConsumedRecord| {
-                if !filter.keeps(&record) {
+                if !filter.keeps(&record) || !visibility.sees(&record) {
                     return;
                 }
                 let data = record_json(&record).to_string();

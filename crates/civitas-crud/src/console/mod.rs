@@ -16,6 +16,7 @@
 //!
 //! - [`api`]: the console's JSON reads (search, failures, secrets, topics, sagas, metrics).
 //! - [`live`]: the live event stream.
+//! - [`visibility`]: who sees which records under the authorization policy.
 //! - [`signin`]: OpenID Connect sign-in (authorization code with PKCE) when the service runs
 //!   with `--auth-issuer`.
 
@@ -38,6 +39,7 @@ pub mod headers;
 pub mod live;
 pub mod pages;
 pub mod signin;
+pub mod visibility;
 
 /// At most this many live streams at once (each holds a Kafka consumer and a thread).
 pub const MAX_LIVE_STREAMS: usize = 16;

@@ -263,6 +263,34 @@ impl Reader {
         Ok(names)
     }
 
+    /// The topics a correlation id can appear on (what `civitas trace` and the console's
+    /// search read): the crud topics of `naming`, and every topic of the cluster that is a
+    /// configuration-event or saga topic by its naming rules; with `all`, every other
+    /// non-internal topic too (payload topics: possibly huge).
+    pub fn platform_topics(
+        &self,
+        naming: &civitas_topics::NamingContext,
+        all: bool,
+    ) -> Result<Vec<String>, KafkaError> {
+        use civitas_topics::{CrudTopics, Family, TopicName};
+        let mut topics: Vec<String> = CrudTopics::in_context(naming)
+            .all()
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect();
+        for name in self.topics()? {
+            let wanted = all && !name.starts_with("__")
+                || matches!(
+                    TopicName::parse(&name, naming).map(|t| t.family()),
+                    Ok(Family::ConfigEvent | Family::Saga)
+                );
+            if wanted && !topics.contains(&name) {
+                topics.push(name);
+            }
+        }
+        Ok(topics)
+    }
+
     fn metadata_error(&self, what: &str, source: rdkafka::error::KafkaError) -> KafkaError {
         KafkaError::Metadata {
             what: what.to_owned(),

@@ -334,7 +334,7 @@ pub async fn search(
     let settings = console.settings.clone();
     let (records, matched, topics) = blocking(move || {
         let reader = Reader::connect(&settings.kafka)?;
-        let topics = platform_topics(&reader, &settings)?;
+        let topics = reader.platform_topics(&settings.naming, false)?;
         let mut records = reader.scan(&topics, &filter, since)?;
         records.retain(|r| visibility.sees(r));
         let matched = records.len();
@@ -364,26 +364,6 @@ pub async fn search(
         "shown": entries.len(),
         "records": entries,
     })))
-}
-
-/// The crud topics and every configuration-event and saga topic on the cluster (the topics
-/// `civitas trace` searches).
-fn platform_topics(reader: &Reader, settings: &ConsoleSettings) -> Result<Vec<String>, KafkaError> {
-    let mut topics: Vec<String> = CrudTopics::in_context(&settings.naming)
-        .all()
-        .iter()
-        .map(|t| (*t).to_owned())
-        .collect();
-    for name in reader.topics()? {
-        let wanted = matches!(
-            TopicName::parse(&name, &settings.naming).map(|t| t.family()),
-            Ok(Family::ConfigEvent | Family::Saga)
-        );
-        if wanted && !topics.contains(&name) {
-            topics.push(name);
-        }
-    }
-    Ok(topics)
 }
 
 /// The newest `MAX_LISTED` of what it is given, without holding more than twice that.

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use civitas_kafka::{Filter, Reader};
-use civitas_topics::{CrudTopics, Family, NamingContext, TopicName};
 
 use super::shared::{KafkaArgs, print_record};
 
@@ -50,7 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     tokio::task::spawn_blocking(move || {
         let reader = Reader::connect(&settings)?;
-        let mut topics = platform_topics(&reader, &naming, args.all_topics)?;
+        let mut topics = reader.platform_topics(&naming, args.all_topics)?;
         for topic in args.topics {
             if !topics.contains(&topic) {
                 topics.push(topic);
@@ -80,29 +79,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
     .await?
-}
-
-/// The topics a correlation id can appear on: the crud topics, and every topic of the cluster
-/// that is a configuration event or a saga topic by the naming rules. Payload topics (sensor
-/// data, possibly huge) only with `all`.
-fn platform_topics(
-    reader: &Reader,
-    naming: &NamingContext,
-    all: bool,
-) -> anyhow::Result<Vec<String>> {
-    let crud = CrudTopics::in_context(naming);
-    let mut topics: Vec<String> = crud.all().iter().map(|t| (*t).to_owned()).collect();
-    for name in reader.topics()? {
-        let wanted = all && !name.starts_with("__")
-            || matches!(
-                TopicName::parse(&name, naming).map(|t| t.family()),
-                Ok(Family::ConfigEvent | Family::Saga)
-            );
-        if wanted && !topics.contains(&name) {
-            topics.push(name);
-        }
-    }
-    Ok(topics)
 }
 
 /// `90s`, `30m`, `2h`, `1d`.

@@ -127,40 +127,44 @@
     tbody.replaceChildren(...list.map((row) => el('tr', attrs ? attrs(row) : {}, ...cells(row).map((c) => el('td', {}, c)))));
   }
 
+  // SVG elements for the charts; text goes in as text, like everywhere else.
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  function svgEl(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value !== undefined && value !== null) node.setAttribute(key, String(value));
+    }
+    return node;
+  }
+  function svgChart(id, cls, width, height) {
+    return svgEl('svg', { id, class: cls, viewBox: `0 0 ${width} ${height}`, width, height, role: 'img' });
+  }
+  function svgText(x, y, content, cls) {
+    const t = svgEl('text', { x, y, class: cls });
+    t.textContent = content;
+    return t;
+  }
+
   // A horizontal bar chart as SVG: one bar a label.
   function barChart(id, bars, unit) {
-    const ns = 'http://www.w3.org/2000/svg';
     const rowHeight = 22;
     const width = 720;
     const labelWidth = 260;
     const height = Math.max(1, bars.length) * rowHeight + 8;
-    const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('id', id);
-    svg.setAttribute('class', 'bars');
-    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-    svg.setAttribute('width', String(width));
-    svg.setAttribute('height', String(height));
-    svg.setAttribute('role', 'img');
+    const svg = svgChart(id, 'bars', width, height);
     const max = Math.max(1, ...bars.map((b) => b.value));
-    const text = (x, y, content, cls) => {
-      const t = document.createElementNS(ns, 'text');
-      t.setAttribute('x', String(x));
-      t.setAttribute('y', String(y));
-      if (cls) t.setAttribute('class', cls);
-      t.textContent = content;
-      return t;
-    };
-    if (bars.length === 0) svg.append(text(4, 18, 'nothing to show', 'empty'));
+    if (bars.length === 0) svg.append(svgText(4, 18, 'nothing to show', 'empty'));
     bars.forEach((bar, i) => {
       const y = 4 + i * rowHeight;
-      const rect = document.createElementNS(ns, 'rect');
-      rect.setAttribute('x', String(labelWidth));
-      rect.setAttribute('y', String(y));
-      rect.setAttribute('height', String(rowHeight - 6));
-      rect.setAttribute('width', String(Math.max(1, ((width - labelWidth - 90) * bar.value) / max)));
-      rect.setAttribute('class', bar.cls || 'bar');
-      svg.append(text(4, y + 13, bar.label.length > 40 ? `${bar.label.slice(0, 39)}…` : bar.label), rect,
-        text(labelWidth + 6 + ((width - labelWidth - 90) * bar.value) / max, y + 13, `${bar.value}${unit || ''}`, 'value'));
+      const rect = svgEl('rect', {
+        x: labelWidth,
+        y,
+        height: rowHeight - 6,
+        width: Math.max(1, ((width - labelWidth - 90) * bar.value) / max),
+        class: bar.cls || 'bar',
+      });
+      svg.append(svgText(4, y + 13, bar.label.length > 40 ? `${bar.label.slice(0, 39)}…` : bar.label), rect,
+        svgText(labelWidth + 6 + ((width - labelWidth - 90) * bar.value) / max, y + 13, `${bar.value}${unit || ''}`, 'value'));
     });
     return svg;
   }
@@ -491,46 +495,32 @@
 
   // Columns over time: one a snapshot, oldest left.
   function seriesChart(id, points, unit) {
-    const ns = 'http://www.w3.org/2000/svg';
     const width = 560;
     const height = 140;
     const left = 48;
-    const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('id', id);
-    svg.setAttribute('class', 'bars series');
-    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-    svg.setAttribute('width', String(width));
-    svg.setAttribute('height', String(height));
-    svg.setAttribute('role', 'img');
+    const svg = svgChart(id, 'bars series', width, height);
     const max = Math.max(1, ...points.map((p) => p.value));
-    const text = (x, y, content, cls) => {
-      const t = document.createElementNS(ns, 'text');
-      t.setAttribute('x', String(x));
-      t.setAttribute('y', String(y));
-      if (cls) t.setAttribute('class', cls);
-      t.textContent = content;
-      return t;
-    };
-    svg.append(text(0, 12, `${Math.round(max * 100) / 100}${unit || ''}`, 'value'), text(0, height - 22, '0', 'value'));
+    svg.append(svgText(0, 12, `${Math.round(max * 100) / 100}${unit || ''}`, 'value'), text(0, height - 22, '0', 'value'));
     const slot = (width - left) / Math.max(1, points.length);
     points.forEach((p, i) => {
       const h = ((height - 40) * p.value) / max;
-      const rect = document.createElementNS(ns, 'rect');
-      rect.setAttribute('x', String(left + i * slot + 1));
-      rect.setAttribute('y', String(height - 26 - h));
-      rect.setAttribute('width', String(Math.max(1, slot - 2)));
-      rect.setAttribute('height', String(Math.max(0.5, h)));
-      rect.setAttribute('class', p.cls || 'bar');
-      const title = document.createElementNS(ns, 'title');
+      const rect = svgEl('rect', {
+        x: left + i * slot + 1,
+        y: height - 26 - h,
+        width: Math.max(1, slot - 2),
+        height: Math.max(0.5, h),
+        class: p.cls || 'bar',
+      });
+      const title = svgEl('title');
       title.textContent = `${time(p.at)}: ${p.value}${unit || ''}`;
       rect.append(title);
       svg.append(rect);
     });
     if (points.length) {
-      svg.append(text(left, height - 6, time(points[0].at).slice(11, 19), 'value'),
-        text(width - 60, height - 6, time(points[points.length - 1].at).slice(11, 19), 'value'));
+      svg.append(svgText(left, height - 6, time(points[0].at).slice(11, 19), 'value'),
+        svgText(width - 60, height - 6, time(points[points.length - 1].at).slice(11, 19), 'value'));
     } else {
-      svg.append(text(left, 40, 'no snapshot yet', 'empty'));
+      svg.append(svgText(left, 40, 'no snapshot yet', 'empty'));
     }
     return svg;
   }

@@ -3,11 +3,15 @@
 # `civitas up` (embedded broker, a SQLite database in a temporary directory, the shipped
 # workflows, a crud.metrics snapshot every 2 s):
 #
-#   open  no caller authentication: broker 127.0.0.1:29700, HTTP 127.0.0.1:29780;
+#   open  no caller authentication: broker 127.0.0.1:BASE, HTTP 127.0.0.1:BASE+80;
 #         scripts/browser/console.spec.mjs
 #   auth  --auth-issuer with the stand-in issuer scripts/browser/oidc-issuer.py on
-#         127.0.0.1:29790: broker 127.0.0.1:29701, HTTP 127.0.0.1:29781;
+#         127.0.0.1:BASE+90: broker 127.0.0.1:BASE+1, HTTP 127.0.0.1:BASE+81;
 #         scripts/browser/console-auth.spec.mjs (sign-in, sessions, CSRF, who may approve)
+#
+# BASE is $CONSOLE_BROWSER_PORT_BASE, default 29700: ports 29700, 29780, 29701, 29781, 29790.
+# (The specs' own defaults for BASE_URL, BROKER and ISSUER are those default ports; this script
+# passes them the ones it uses.)
 #
 # Debian's chromium is driven through playwright-core. Fails (non-zero exit) when a check of
 # either run fails; screenshots, perf.md and the servers' output go to
@@ -21,6 +25,7 @@
 #   CIVITAS                    the civitas binary                    (default: target/debug/civitas)
 #   CHROMIUM                   the browser                           (default: /usr/bin/chromium)
 #   CIVITAS_UP_ARGS            extra arguments for both `civitas up` (word-split)
+#   CONSOLE_BROWSER_PORT_BASE  the ports BASE, BASE+1, BASE+80, BASE+81, BASE+90 (default: 29700)
 #   SPECS=open,auth            which runs (default both), for debugging
 #   UPDATE_DOCS_SCREENSHOTS=1  also write the screenshots to docs/console/
 #   ONLY=a,b                   the open run: only these checks (and the seed), for debugging
@@ -33,14 +38,15 @@ artifacts="$PWD/scripts/browser/artifacts"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 specs=",${SPECS:-open,auth},"
 
-open_broker="127.0.0.1:29700"
-open_http="127.0.0.1:29780"
-auth_broker="127.0.0.1:29701"
-auth_http="127.0.0.1:29781"
-issuer_port=29790
-issuer="http://127.0.0.1:$issuer_port/realms/test"
-
 fail() { echo "console-browser: FAIL: $*" >&2; exit 1; }
+
+base="${CONSOLE_BROWSER_PORT_BASE:-29700}"
+[[ "$base" =~ ^[1-9][0-9]*$ ]] && [ "$base" -ge 1024 ] && [ "$base" -le 65445 ] \
+  || fail "CONSOLE_BROWSER_PORT_BASE must be a number from 1024 to 65445 (it uses BASE..BASE+90), not '$base'"
+open_broker="127.0.0.1:$base" open_http="127.0.0.1:$((base + 80))"
+auth_broker="127.0.0.1:$((base + 1))" auth_http="127.0.0.1:$((base + 81))"
+issuer_port=$((base + 90)) && issuer="http://127.0.0.1:$issuer_port/realms/test"
+
 [ -x "$bin" ] || fail "civitas binary not found at $bin (build it, or set CIVITAS)"
 command -v node >/dev/null || fail "node is not installed"
 [ -x "$chromium" ] || fail "$chromium not found (scripts/install-deps.sh installs Debian's chromium)"

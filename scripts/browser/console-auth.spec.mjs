@@ -5,9 +5,10 @@
 // starts both and runs this file).
 //
 // A plain Node script, as console.spec.mjs: Debian's chromium driven by playwright-core, no
-// test runner. Each check is a named async function; the script prints `ok - NAME` or
-// `not ok - NAME: REASON` per check and exits 1 if any failed. Every wait is bounded (at most
-// 15 s). The checks build on each other (alice signs in, seeds, approves, signs out).
+// test runner; the shared plumbing is harness.mjs. Each check is a named async function; the
+// script prints `ok - NAME` or `not ok - NAME: REASON` per check and exits 1 if any failed.
+// Every wait is bounded (at most 15 s). The checks build on each other (alice signs in, seeds,
+// approves, signs out).
 //
 // The people (three browser contexts, each with its own session):
 //   alice  a member of directory group `admins` once she has seeded it: approves
@@ -27,20 +28,14 @@
 //   ARTIFACTS  screenshots                     (default scripts/browser/artifacts)
 //   CHROMIUM   the browser                     (default /usr/bin/chromium)
 //   UPDATE_DOCS_SCREENSHOTS=1  also copy the screenshot to docs/console/
-import { chromium } from 'playwright-core';
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { ARTIFACTS, CheckError, WAIT_MS, assert, envUrl, httpClient, parseJson, poll, q } from './harness.mjs';
+import { errorText, failOnProblems, newContext, noDialogs, openView as openViewAt, runChecks, screenshot, waitReady, watchPages } from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:29781').replace(/\/+$/, '');
-const ISSUER = (process.env.ISSUER || 'http://127.0.0.1:29790/realms/test').replace(/\/+$/, '');
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(HERE, 'artifacts'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const DOCS_SCREENSHOTS = process.env.UPDATE_DOCS_SCREENSHOTS === '1' ? path.resolve(HERE, '../../docs/console') : null;
+const BASE_URL = envUrl('BASE_URL', 'http://127.0.0.1:29781');
+const ISSUER = envUrl('ISSUER', 'http://127.0.0.1:29790/realms/test');
 
-const WAIT_MS = 15_000; // the longest any single wait may take
-const VIEWPORT = { width: 1280, height: 800 };
 const SESSION_COOKIE = 'civitas_console';
 const WORKFLOWS = '/console/workflows';
 
@@ -56,56 +51,8 @@ const state = {
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-class CheckError extends Error {}
-function assert(condition, message) {
-  if (!condition) throw new CheckError(message);
-}
-
-/** Polls `fn` until it returns a truthy value; throws `what` after `timeoutMs`. */
-async function poll(what, fn, { timeoutMs = WAIT_MS, intervalMs = 250 } = {}) {
-  const deadline = Date.now() + Math.min(timeoutMs, WAIT_MS);
-  let last;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      const detail = last instanceof Error ? `: ${last.message}` : last === undefined ? '' : `: last ${JSON.stringify(last)}`;
-      throw new CheckError(`${what} (waited ${timeoutMs} ms)${detail}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
 /** One HTTP request from Node (no browser, no session unless `cookie`); {status, headers, text, json}. */
-async function http(pathname, { method = 'GET', body, headers = {}, redirect = 'follow', base = BASE_URL } = {}) {
-  const res = await fetch(base + pathname, {
-    method,
-    redirect,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: parseJson(text) };
-}
-
-function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
-/** CSS attribute selector value, quoted. */
-const q = (value) => JSON.stringify(String(value));
+const http = httpClient(BASE_URL);
 
 /** Short text for a failure message. */
 const brief = (text) => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
@@ -113,39 +60,12 @@ const brief = (text) => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
 // ---------------------------------------------------------------------------------------
 // Browser plumbing: a person is a browser context with one page, watched for problems.
 
-let browser;
-
-function watch(page) {
-  page.on('pageerror', (err) => state.problems.push(`pageerror on ${page.url()}: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const where = (msg.location() && msg.location().url) || '';
-    const refused = /Failed to load resource: the server responded with a status of (\d+)/.exec(msg.text());
-    if (refused) {
-      const i = state.expected.findIndex((e) => e.url === where && e.status === Number(refused[1]));
-      if (i >= 0) {
-        state.expected.splice(i, 1);
-        return;
-      }
-    }
-    state.problems.push(`console error on ${page.url()}: ${msg.text()}${where ? ` (${where})` : ''}`);
-  });
-  page.on('dialog', (dialog) => {
-    const seen = `${page.url()}: ${dialog.type()} ${JSON.stringify(dialog.message())}`;
-    state.problems.push(`dialog on ${seen}`);
-    state.dialogs.push(seen);
-    dialog.dismiss().catch(() => {});
-  });
-}
-
 /** The person `name`'s context and page (made on first use). */
 async function person(name) {
   let p = state.people.get(name);
   if (!p) {
-    const context = await browser.newContext({ viewport: VIEWPORT });
-    context.setDefaultTimeout(WAIT_MS);
-    context.setDefaultNavigationTimeout(WAIT_MS);
-    context.on('page', watch);
+    const context = await newContext();
+    watchPages(context, { problems: state.problems, dialogs: state.dialogs, expectedRefusals: state.expected });
     const page = await context.newPage();
     p = { name, context, page, signedIn: false };
     state.people.set(name, p);
@@ -163,70 +83,15 @@ function signedIn(name) {
 /** Runs a check: it fails on what it throws and on any problem a page reported meanwhile. */
 async function runCheck(name, fn) {
   const from = state.problems.length;
-  let body = true;
-  try {
-    await fn();
-    body = false;
-    await sleep(200); // late errors (a failing fetch after data-ready, a CSP report)
-    const problems = state.problems.slice(from);
-    assert(problems.length === 0, summarize(problems));
-  } catch (err) {
-    await mkdir(ARTIFACTS, { recursive: true });
+  await failOnProblems(fn, () => state.problems.slice(from), async () => {
     for (const p of state.people.values()) {
       await p.page.screenshot({ path: path.join(ARTIFACTS, `fail-auth-${name}-${p.name}.png`), fullPage: true }).catch(() => {});
     }
-    const problems = state.problems.slice(from);
-    if (body && problems.length) err.message += `; also: ${summarize(problems)}`;
-    throw err;
-  }
-}
-
-/** The distinct problems (with how often each happened), at most 5 of them. */
-function summarize(problems) {
-  const counts = new Map();
-  for (const p of problems) counts.set(p, (counts.get(p) || 0) + 1);
-  const distinct = [...counts].map(([p, n]) => (n > 1 ? `${p} (${n} times)` : p));
-  const more = distinct.length > 5 ? `; and ${distinct.length - 5} more` : '';
-  return distinct.slice(0, 5).join('; ') + more;
-}
-
-/** A failure's reason on one line-ish: no ANSI colours, no Playwright call log. */
-function reasonOf(err) {
-  if (!(err instanceof Error)) return String(err);
-  // eslint-disable-next-line no-control-regex
-  let text = err.message.replace(/\u001b\[[0-9;]*m/g, '').replace(/\n\s*Call log:[\s\S]*?(?=; also:|$)/, '');
-  if (!(err instanceof CheckError) && !/^(page|locator|frame|browser)/.test(text) && err.stack) {
-    text = err.stack.split('\n').slice(0, 3).join('\n');
-  }
-  return text.length > 1500 ? `${text.slice(0, 1500)}…` : text;
-}
-
-/** The text of a visible #error, else "". */
-async function errorText(page) {
-  const error = page.locator('#error');
-  if ((await error.count()) === 0) return '';
-  if (!(await error.first().isVisible())) return '';
-  return ((await error.first().textContent()) || '').trim();
-}
-
-/** Waits until the view says it has its data, and shows no error. */
-async function waitReady(page, what) {
-  await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: WAIT_MS }).catch(async () => {
-    const error = await errorText(page);
-    throw new CheckError(`${what}: body[data-ready="1"] did not appear within ${WAIT_MS} ms${error ? `; #error says: ${error}` : ''}`);
   });
-  const error = await errorText(page);
-  assert(!error, `${what}: #error shows "${error}"`);
 }
 
 /** Opens a console view of a signed-in person (no redirect to sign in) and waits for its data. */
-async function openView(page, urlPath) {
-  const res = await page.goto(BASE_URL + urlPath, { waitUntil: 'domcontentloaded' });
-  assert(res, `no response for ${urlPath}`);
-  assert(res.status() === 200, `${urlPath} answered ${res.status()}`);
-  assert(new URL(page.url()).pathname === new URL(BASE_URL + urlPath).pathname, `${urlPath} ended at ${page.url()} (signed out?)`);
-  await waitReady(page, urlPath);
-}
+const openView = (page, urlPath) => openViewAt(page, BASE_URL, urlPath, { stay: true });
 
 /**
  * A request from the person's console page, with their session cookie (and, unless
@@ -314,16 +179,6 @@ async function signIn(name, start = WORKFLOWS) {
   assert(await csrfToken(p.page), `${start} has no <meta name="csrf-token"> after sign-in`);
   p.signedIn = true;
   return p;
-}
-
-async function screenshot(page, name) {
-  await mkdir(ARTIFACTS, { recursive: true });
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  if (DOCS_SCREENSHOTS) {
-    await mkdir(DOCS_SCREENSHOTS, { recursive: true });
-    await copyFile(file, path.join(DOCS_SCREENSHOTS, `${name}.png`));
-  }
 }
 
 /** Polls the page's URL until `match(url)`; says where the page is (and what it shows) if not. */
@@ -604,62 +459,23 @@ async function logout() {
   assert(mine.status === 200, `bob's session answered ${mine.status} after alice signed out`);
 }
 
-/** No page opened a dialog during the whole run. */
-async function noDialogs() {
-  assert(state.dialogs.length === 0, `dialogs opened: ${state.dialogs.join('; ')}`);
-}
-
 // ---------------------------------------------------------------------------------------
 
+// In order, as they build on each other; each prints as its name in kebab-case
+// (`signInAlice`: `sign-in-alice`).
 const CHECKS = [
-  ['setup', setup],
-  ['unauthenticated', unauthenticated],
-  ['login-redirect', loginRedirect],
-  ['sign-in-alice', signInAlice],
-  ['seed', seed],
-  ['start-run', startRun],
-  ['bob-may-not-approve', bobMayNotApprove],
-  ['alice-approves', aliceApproves],
-  ['initiator-may-not-decide', initiatorMayNotDecide],
-  ['logout', logout],
-  ['no-dialogs', noDialogs],
+  setup, unauthenticated, loginRedirect, signInAlice, seed, startRun, bobMayNotApprove, aliceApproves,
+  initiatorMayNotDecide, logout, noDialogs(state.dialogs), // last: a dialog anywhere fails the run
 ];
 
-async function main() {
-  // Nothing here may hang: the whole run is bounded too.
-  const watchdog = setTimeout(() => {
-    console.log('not ok - watchdog: the run took over 5 minutes');
-    process.exit(1);
-  }, 300_000);
-  watchdog.unref();
-
-  await mkdir(ARTIFACTS, { recursive: true });
+runChecks(CHECKS, {
+  watchdogMinutes: 5,
   // This run's failure screenshots only.
-  for (const file of await readdir(ARTIFACTS)) {
-    if (/^fail-auth-.*\.png$/.test(file)) await rm(path.join(ARTIFACTS, file), { force: true });
-  }
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: WAIT_MS });
-  console.log(`# ${BASE_URL} with issuer ${ISSUER}, Chromium ${browser.version()}, artifacts in ${ARTIFACTS}`);
-  let failed = 0;
-  try {
-    for (const [name, check] of CHECKS) {
-      const started = Date.now();
-      try {
-        await runCheck(name, check);
-        console.log(`ok - ${name} (${Date.now() - started} ms)`);
-      } catch (err) {
-        failed += 1;
-        console.log(`not ok - ${name}: ${reasonOf(err).replace(/\n/g, '\n#   ')}`);
-      }
+  prepare: async () => {
+    for (const file of await readdir(ARTIFACTS)) {
+      if (/^fail-auth-.*\.png$/.test(file)) await rm(path.join(ARTIFACTS, file), { force: true });
     }
-  } finally {
-    await browser.close().catch(() => {});
-  }
-  console.log(`# ${CHECKS.length - failed}/${CHECKS.length} checks passed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch((err) => {
-  console.log(`not ok - harness: ${(err && err.stack) || err}`);
-  process.exit(1);
+  },
+  header: (version) => `# ${BASE_URL} with issuer ${ISSUER}, Chromium ${version}, artifacts in ${ARTIFACTS}`,
+  run: runCheck,
 });

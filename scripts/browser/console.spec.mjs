@@ -1,9 +1,10 @@
 // Real-browser checks of the civitas web console (/console/<view>), against a running
 // `civitas up` (scripts/console-browser.sh starts one and runs this file).
 //
-// A plain Node script: Debian's chromium driven by playwright-core, no test runner. Each check
-// is a named async function; the script prints `ok - NAME` or `not ok - NAME: REASON` per check
-// and exits 1 if any failed. Every wait is bounded (at most 15 s).
+// A plain Node script: Debian's chromium driven by playwright-core, no test runner; the shared
+// plumbing is harness.mjs. Each check is a named async function; the script prints `ok - NAME`
+// or `not ok - NAME: REASON` per check and exits 1 if any failed. Every wait is bounded (at
+// most 15 s).
 //
 // A page fails its check on any `pageerror`, any console message of type `error` (a CSP
 // violation is one) and any dialog (alert/confirm/prompt; dismissed). A dialog anywhere also
@@ -17,25 +18,19 @@
 //   CHROMIUM   the browser                     (default /usr/bin/chromium)
 //   UPDATE_DOCS_SCREENSHOTS=1  also copy the view screenshots to docs/console/
 //   ONLY       comma-separated check names to run (besides `seed`), for debugging
-import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ARTIFACTS, CheckError, VIEWPORT, WAIT_MS, assert, envUrl, httpClient, poll, q, sleep } from './harness.mjs';
+import { errorText, failOnProblems, newContext, noDialogs, openView as openViewAt, runChecks, screenshot, watchPages } from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:29780').replace(/\/+$/, '');
+const BASE_URL = envUrl('BASE_URL', 'http://127.0.0.1:29780');
 const BROKER = process.env.BROKER || '127.0.0.1:29700';
 const CIVITAS = process.env.CIVITAS || '';
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(HERE, 'artifacts'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const DOCS_SCREENSHOTS = process.env.UPDATE_DOCS_SCREENSHOTS === '1' ? path.resolve(HERE, '../../docs/console') : null;
 const ONLY = (process.env.ONLY || '').split(',').map((s) => s.trim()).filter(Boolean);
 
 const VIEWS = ['live', 'search', 'failures', 'sagas', 'workflows', 'secrets', 'topics', 'health'];
 const XSS = '<script>alert(1)</script>';
-const WAIT_MS = 15_000; // the longest any single wait may take
-const VIEWPORT = { width: 1280, height: 800 };
 
 // What the checks share: the ids the seed made, the measurements, every dialog seen.
 const state = {
@@ -52,8 +47,6 @@ const state = {
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 let counter = 0;
 /** A fresh, lower-case id safe in CSS selectors, URLs and usernames. */
 function uid(prefix) {
@@ -61,49 +54,8 @@ function uid(prefix) {
   return `${prefix}-${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
 }
 
-class CheckError extends Error {}
-function assert(condition, message) {
-  if (!condition) throw new CheckError(message);
-}
-
-/** Polls `fn` until it returns a truthy value; throws `what` after `timeoutMs`. */
-async function poll(what, fn, { timeoutMs = WAIT_MS, intervalMs = 250 } = {}) {
-  const deadline = Date.now() + Math.min(timeoutMs, WAIT_MS);
-  let last;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      const detail = last instanceof Error ? `: ${last.message}` : last === undefined ? '' : `: last ${JSON.stringify(last)}`;
-      throw new CheckError(`${what} (waited ${timeoutMs} ms)${detail}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
 /** One HTTP request against BASE_URL; resolves to {status, headers, text, json}. */
-async function http(pathname, { method = 'GET', body, headers = {}, redirect = 'follow' } = {}) {
-  const res = await fetch(BASE_URL + pathname, {
-    method,
-    redirect,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
+const http = httpClient(BASE_URL);
 
 /** POST /execute with an X-Correlation-ID. */
 function execute(command, correlationId) {
@@ -129,22 +81,15 @@ async function workflowStatus(runId) {
   return res.status === 200 ? res.json : null;
 }
 
-/** CSS attribute selector value, quoted. */
-const q = (value) => JSON.stringify(String(value));
-
 // ---------------------------------------------------------------------------------------
 // Browser plumbing: every page is watched for errors and dialogs.
-
-let browser;
 
 /**
  * Runs `fn(page)` on a fresh context and page, then fails if the page logged a console error,
  * threw, or opened a dialog. On failure a screenshot goes to $ARTIFACTS/fail-NAME.png.
  */
 async function withPage(name, fn) {
-  const context = await browser.newContext({ viewport: VIEWPORT });
-  context.setDefaultTimeout(WAIT_MS);
-  context.setDefaultNavigationTimeout(WAIT_MS);
+  const context = await newContext();
   // Fallback time-to-ready, should the console not set window.__readyAt: the moment
   // body[data-ready="1"] appears (init scripts are injected by the driver, CSP does not apply).
   await context.addInitScript(() => {
@@ -161,85 +106,22 @@ async function withPage(name, fn) {
     });
   });
   const problems = [];
-  const watched = new WeakSet();
-  const watch = (page) => {
-    if (watched.has(page)) return;
-    watched.add(page);
-    page.on('pageerror', (err) => problems.push(`pageerror on ${page.url()}: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const where = msg.location() && msg.location().url ? ` (${msg.location().url})` : '';
-      problems.push(`console error on ${page.url()}: ${msg.text()}${where}`);
-    });
-    page.on('dialog', (dialog) => {
-      const seen = `${page.url()}: ${dialog.type()} ${JSON.stringify(dialog.message())}`;
-      problems.push(`dialog on ${seen}`);
-      state.dialogs.push(seen);
-      dialog.dismiss().catch(() => {});
-    });
-  };
-  context.on('page', watch);
+  const watch = watchPages(context, { problems, dialogs: state.dialogs });
   const page = await context.newPage();
   watch(page);
-  let body = true; // false once fn has returned: then a throw is about `problems` only
   try {
-    await fn(page);
-    body = false;
-    // Let late errors (a failing fetch after data-ready, a CSP report) arrive.
-    await sleep(200);
-    assert(problems.length === 0, summarize(problems));
-  } catch (err) {
-    await mkdir(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, `fail-${name}.png`), fullPage: true }).catch(() => {});
-    if (body && problems.length) err.message += `; also: ${summarize(problems)}`;
-    throw err;
+    await failOnProblems(
+      () => fn(page),
+      () => problems,
+      () => page.screenshot({ path: path.join(ARTIFACTS, `fail-${name}.png`), fullPage: true }).catch(() => {}),
+    );
   } finally {
     await context.close().catch(() => {});
   }
 }
 
-/** The distinct problems (with how often each happened), at most 5 of them. */
-function summarize(problems) {
-  const counts = new Map();
-  for (const p of problems) counts.set(p, (counts.get(p) || 0) + 1);
-  const distinct = [...counts].map(([p, n]) => (n > 1 ? `${p} (${n} times)` : p));
-  const more = distinct.length > 5 ? `; and ${distinct.length - 5} more` : '';
-  return distinct.slice(0, 5).join('; ') + more;
-}
-
-/** A failure's reason on one line-ish: no ANSI colours, no Playwright call log. */
-function reasonOf(err) {
-  if (!(err instanceof Error)) return String(err);
-  // eslint-disable-next-line no-control-regex
-  let text = err.message.replace(/\u001b\[[0-9;]*m/g, '').replace(/\n\s*Call log:[\s\S]*?(?=; also:|$)/, '');
-  if (!(err instanceof CheckError) && !/^(page|locator|frame|browser)/.test(text) && err.stack) {
-    text = err.stack.split('\n').slice(0, 3).join('\n');
-  }
-  return text.length > 1500 ? `${text.slice(0, 1500)}…` : text;
-}
-
 /** Opens a console URL (path + query) and waits until the view says it has its data. */
-async function openView(page, urlPath) {
-  const res = await page.goto(BASE_URL + urlPath, { waitUntil: 'domcontentloaded' });
-  assert(res, `no response for ${urlPath}`);
-  assert(res.status() === 200, `${urlPath} answered ${res.status()}`);
-  await page
-    .waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: WAIT_MS })
-    .catch(async () => {
-      const error = await errorText(page);
-      throw new CheckError(`${urlPath}: body[data-ready="1"] did not appear within ${WAIT_MS} ms${error ? `; #error says: ${error}` : ''}`);
-    });
-  const error = await errorText(page);
-  assert(!error, `${urlPath}: #error shows "${error}"`);
-}
-
-/** The text of a visible #error, else "". */
-async function errorText(page) {
-  const error = page.locator('#error');
-  if ((await error.count()) === 0) return '';
-  if (!(await error.first().isVisible())) return '';
-  return ((await error.first().textContent()) || '').trim();
-}
+const openView = (page, urlPath) => openViewAt(page, BASE_URL, urlPath);
 
 /** Waits until #live-status says the event stream is connected. */
 async function waitLive(page) {
@@ -250,15 +132,6 @@ async function waitLive(page) {
 }
 
 const liEvent = (correlationId) => `li.event[data-correlation-id=${q(correlationId)}]`;
-
-async function screenshot(page, name) {
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  if (DOCS_SCREENSHOTS) {
-    await mkdir(DOCS_SCREENSHOTS, { recursive: true });
-    await copyFile(file, path.join(DOCS_SCREENSHOTS, `${name}.png`));
-  }
-}
 
 /** Parses "+12 ms", "+     0ms", "+1.5 s" into milliseconds (NaN when it is none of those). */
 function parseGap(text) {
@@ -824,73 +697,20 @@ async function runTimeline() {
   });
 }
 
-/** No page opened a dialog during the whole run. */
-async function noDialogs() {
-  assert(state.dialogs.length === 0, `dialogs opened: ${state.dialogs.join('; ')}`);
-}
-
 // ---------------------------------------------------------------------------------------
 
+// In order; each prints as its name in kebab-case (`securityHeaders`: `security-headers`).
 const CHECKS = [
-  ['seed', seed],
-  ['security-headers', securityHeaders],
-  ['console-redirect', consoleRedirect],
-  ['views-load', viewsLoad],
-  ['live-event', liveEvent],
-  ['live-detail', liveDetail],
-  ['live-pause', livePause],
-  ['live-filter-form', liveFilterForm],
-  ['header-filter', headerFilter],
-  ['timeline', timeline],
-  ['escaping', escaping],
-  ['failures', failures],
-  ['correlation-links', correlationLinks],
-  ['topics', topics],
-  ['sagas', sagas],
-  ['secrets', secrets],
-  ['health', health],
-  ['approval', approval],
-  ['run-timeline', runTimeline],
-  ['live-flood', liveFlood],
-  ['no-dialogs', noDialogs],
+  seed, securityHeaders, consoleRedirect, viewsLoad, liveEvent, liveDetail, livePause, liveFilterForm, headerFilter,
+  timeline, escaping, failures, correlationLinks, topics, sagas, secrets, health, approval, runTimeline, liveFlood,
+  noDialogs(state.dialogs), // last: a dialog anywhere fails the run
 ];
 
-async function main() {
-  // Nothing here may hang: the whole run is bounded too.
-  const watchdog = setTimeout(() => {
-    console.log('not ok - watchdog: the run took over 10 minutes');
-    process.exit(1);
-  }, 600_000);
-  watchdog.unref();
-
-  await mkdir(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: WAIT_MS });
-  console.log(`# ${BASE_URL}, Chromium ${browser.version()}, artifacts in ${ARTIFACTS}`);
-  let failed = 0;
-  let ran = 0;
-  try {
-    for (const [name, check] of CHECKS) {
-      if (ONLY.length && name !== 'seed' && !ONLY.includes(name)) continue;
-      ran += 1;
-      const started = Date.now();
-      try {
-        await check();
-        console.log(`ok - ${name} (${Date.now() - started} ms)`);
-      } catch (err) {
-        failed += 1;
-        const reason = reasonOf(err);
-        console.log(`not ok - ${name}: ${reason.replace(/\n/g, '\n#   ')}`);
-      }
-    }
-  } finally {
-    await browser.close().catch(() => {});
-  }
-  if (state.perf.length) console.log(`\n${await writePerf()}`);
-  console.log(`# ${ran - failed}/${ran} checks passed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch((err) => {
-  console.log(`not ok - harness: ${(err && err.stack) || err}`);
-  process.exit(1);
+runChecks(CHECKS, {
+  watchdogMinutes: 10,
+  header: (version) => `# ${BASE_URL}, Chromium ${version}, artifacts in ${ARTIFACTS}`,
+  select: (name) => !ONLY.length || name === 'seed' || ONLY.includes(name),
+  finish: async () => {
+    if (state.perf.length) console.log(`\n${await writePerf()}`);
+  },
 });

@@ -85,17 +85,27 @@
     return `${(ms / 60000).toFixed(1)} min`;
   }
 
-  // The record's one-line form, its correlation id a link.
+  // The record's one-line form; its correlation id and its object (`system/type/id`) are links
+  // to their timelines.
   function lineWithLinks(entry) {
     const span = el('span', { class: 'line' });
-    const id = entry.correlation_id;
-    const marker = id ? `corr=${id}` : null;
-    const at = marker ? entry.line.indexOf(marker) : -1;
-    if (at < 0) {
-      span.append(entry.line);
-    } else {
-      span.append(entry.line.slice(0, at), 'corr=', corrLink(id), entry.line.slice(at + marker.length));
+    const marks = [];
+    if (entry.correlation_id) {
+      const at = entry.line.indexOf(`corr=${entry.correlation_id}`);
+      if (at >= 0) marks.push({ at: at + 5, text: entry.correlation_id, link: corrLink(entry.correlation_id) });
     }
+    if (entry.subject) {
+      const at = entry.line.indexOf(entry.subject, marks.length ? marks[0].at + marks[0].text.length : 0);
+      if (at >= 0) marks.push({ at, text: entry.subject, link: el('a', { class: 'subject', href: searchHref(entry.subject), title: 'every record of this object' }, entry.subject) });
+    }
+    marks.sort((a, b) => a.at - b.at);
+    let from = 0;
+    for (const mark of marks) {
+      if (mark.at < from) continue;
+      span.append(entry.line.slice(from, mark.at), mark.link);
+      from = mark.at + mark.text.length;
+    }
+    span.append(entry.line.slice(from));
     return span;
   }
 
@@ -500,7 +510,7 @@
     const left = 48;
     const svg = svgChart(id, 'bars series', width, height);
     const max = Math.max(1, ...points.map((p) => p.value));
-    svg.append(svgText(0, 12, `${Math.round(max * 100) / 100}${unit || ''}`, 'value'), text(0, height - 22, '0', 'value'));
+    svg.append(svgText(0, 12, `${Math.round(max * 100) / 100}${unit || ''}`, 'value'), svgText(0, height - 22, '0', 'value'));
     const slot = (width - left) / Math.max(1, points.length);
     points.forEach((p, i) => {
       const h = ((height - 40) * p.value) / max;

@@ -193,6 +193,10 @@ pub struct Reader {
     bootstrap: String,
     /// To open more consumers: [`Reader::scan_each`] reads topics in parallel.
     settings: KafkaSettings,
+    /// Reads stop here ([`Reader::stop_at`]); shared with a scan's workers.
+    deadline: Option<Instant>,
+    /// Set when a read stopped at the deadline before its end.
+    cut_short: std::sync::Arc<AtomicBool>,
 }
 
 /// How many topics a scan reads at once, each with its own consumer.
@@ -230,7 +234,28 @@ impl Reader {
             consumer,
             bootstrap: settings.bootstrap_servers.clone(),
             settings: settings.clone(),
+            deadline: None,
+            cut_short: std::sync::Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Reads stop at `deadline`, however much is left: a search on a person's behalf ends in
+    /// bounded time. [`Reader::cut_short`] then says the answer is incomplete.
+    pub fn stop_at(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// Whether a read stopped at the deadline before it reached its end.
+    pub fn cut_short(&self) -> bool {
+        self.cut_short.load(Ordering::Relaxed)
+    }
+
+    fn past_deadline(&self) -> bool {
+        let past = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if past {
+            self.cut_short.store(true, Ordering::Relaxed);
+        }
+        past
     }
 
     /// The partition ids of `topic`; an error if the cluster does not know it.
@@ -431,7 +456,9 @@ impl Reader {
                     let sender = sender.clone();
                     let (next, plans) = (&next, &plans);
                     scope.spawn(move || -> Result<(), KafkaError> {
-                        let reader = Reader::connect(&self.settings)?;
+                        let mut reader = Reader::connect(&self.settings)?;
+                        reader.deadline = self.deadline;
+                        reader.cut_short = self.cut_short.clone();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some((topic, ranges)) = plans.get(i) else {
@@ -597,7 +624,7 @@ impl Reader {
             .filter_map(|r| r.not_before.map(|t| (r.partition, t)))
             .collect();
         let mut deadline = Instant::now() + READ_TIMEOUT;
-        while !open.is_empty() && Instant::now() < deadline {
+        while !open.is_empty() && Instant::now() < deadline && !self.past_deadline() {
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(message)) => {
                     let partition = message.partition();
@@ -641,7 +668,7 @@ impl Reader {
             }
         }
         let _ = self.consumer.unassign();
-        if !open.is_empty() {
+        if !open.is_empty() && !self.cut_short() {
             tracing::warn!(%topic, partitions = ?open.keys().collect::<Vec<_>>(),
                 "gave up waiting for records the broker announced; output may be incomplete");
         }

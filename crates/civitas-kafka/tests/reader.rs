@@ -132,3 +132,62 @@ async fn tail_on_an_unknown_topic_says_so() {
     .unwrap();
     assert!(err.to_string().contains("no.such.topic"), "{err}");
 }
+
+#[tokio::test]
+async fn scan_since_finds_the_newer_records_even_where_the_broker_cannot_seek_by_time() {
+    // The embedded broker answers no offset for a timestamp; the reader then checks the
+    // partition's last record and reads from the start, skipping what is older.
+    let broker = start_broker(1).await;
+    let settings = settings(&broker);
+    let topic = unique_name("since");
+    broker.create_topic(&topic, 3).unwrap();
+    let publisher = Publisher::connect(&settings).unwrap();
+    publish_numbered(&publisher, &topic, 60, 5).await;
+
+    let scan = |since: chrono::DateTime<chrono::Utc>| {
+        let (settings, topic) = (settings.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || {
+            Reader::connect(&settings)
+                .unwrap()
+                .scan(&[topic], &Filter::default(), Some(since))
+                .unwrap()
+        })
+    };
+    let hour = chrono::Duration::hours(1);
+    let recent = scan(chrono::Utc::now() - hour).await.unwrap();
+    assert_eq!(recent.len(), 60, "every record is from the last hour");
+    let future = scan(chrono::Utc::now() + hour).await.unwrap();
+    assert!(future.is_empty(), "nothing is newer than an hour from now");
+}
+
+#[tokio::test]
+async fn a_reader_past_its_deadline_stops_and_says_its_answer_is_incomplete() {
+    let broker = start_broker(1).await;
+    let settings = settings(&broker);
+    let (a, b) = (unique_name("deadline-a"), unique_name("deadline-b"));
+    broker.create_topic(&a, 2).unwrap();
+    broker.create_topic(&b, 2).unwrap();
+    let publisher = Publisher::connect(&settings).unwrap();
+    publish_numbered(&publisher, &a, 50, 3).await;
+    publish_numbered(&publisher, &b, 50, 3).await;
+
+    let (found, cut_short, whole) = tokio::task::spawn_blocking(move || {
+        let mut reader = Reader::connect(&settings).unwrap();
+        let whole = reader
+            .scan(&[a.clone(), b.clone()], &Filter::default(), None)
+            .unwrap()
+            .len();
+        assert!(!reader.cut_short());
+        reader.stop_at(std::time::Instant::now());
+        let found = reader
+            .scan(&[a, b], &Filter::default(), None)
+            .unwrap()
+            .len();
+        (found, reader.cut_short(), whole)
+    })
+    .await
+    .unwrap();
+    assert_eq!(whole, 100);
+    assert!(cut_short, "the reader says it stopped early");
+    assert!(found < whole, "it read less than everything: {found}");
+}

@@ -41,6 +41,17 @@ const MAX_TIMELINE: usize = 1000;
 const MAX_LISTED: usize = 200;
 /// Distinct error messages counted at most; later new ones count under "(other)".
 const MAX_MESSAGES: usize = 1000;
+/// How long one search or summary may read: then it answers with what it found, marked
+/// `cut_short` (narrow the time range).
+const SCAN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A reader for one search or summary, stopping at [`SCAN_TIME`].
+fn scan_reader(settings: &ConsoleSettings) -> Result<Reader, KafkaError> {
+    let mut reader = Reader::connect(&settings.kafka)?;
+    reader.stop_at(std::time::Instant::now() + SCAN_TIME);
+    Ok(reader)
+}
+
 /// Longest value of a filter field or search.
 const MAX_QUERY_LEN: usize = 512;
 
@@ -332,14 +343,14 @@ pub async fn search(
     };
     let _turn = scan_turn(console).await?;
     let settings = console.settings.clone();
-    let (records, matched, topics) = blocking(move || {
-        let reader = Reader::connect(&settings.kafka)?;
+    let (records, matched, topics, cut_short) = blocking(move || {
+        let reader = scan_reader(&settings)?;
         let topics = reader.platform_topics(&settings.naming, false)?;
         let mut records = reader.scan(&topics, &filter, since)?;
         records.retain(|r| visibility.sees(r));
         let matched = records.len();
         records.truncate(MAX_TIMELINE);
-        Ok((records, matched, topics.len()))
+        Ok((records, matched, topics.len(), reader.cut_short()))
     })
     .await?;
     let first = records.first().and_then(event_time);
@@ -362,6 +373,7 @@ pub async fn search(
         "topics": topics,
         "matched": matched,
         "shown": entries.len(),
+        "cut_short": cut_short,
         "records": entries,
     })))
 }
@@ -438,7 +450,7 @@ pub async fn failures(
     let _turn = scan_turn(console).await?;
     let settings = console.settings.clone();
     let result = blocking(move || {
-        let reader = Reader::connect(&settings.kafka)?;
+        let reader = scan_reader(&settings)?;
         let mut groups: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut messages = Messages::default();
         let mut latest = Newest::default();
@@ -498,6 +510,7 @@ pub async fn failures(
         groups.sort_by_key(|g| std::cmp::Reverse(g["count"].as_u64()));
         Ok(json!({
             "total": total,
+            "cut_short": reader.cut_short(),
             "groups": groups,
             "messages": messages.top(20),
             "latest": latest.into_json(|_| true),
@@ -524,7 +537,7 @@ pub async fn secrets(
     let _turn = scan_turn(console).await?;
     let settings = console.settings.clone();
     let result = blocking(move || {
-        let reader = Reader::connect(&settings.kafka)?;
+        let reader = scan_reader(&settings)?;
         let mut groups: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut latest = Newest::default();
         reader.scan_each(std::slice::from_ref(&topic), &Filter::default(), since, |record| {
@@ -540,6 +553,7 @@ pub async fn secrets(
         groups.sort_by_key(|g| (g["outcome"] != "error", std::cmp::Reverse(g["count"].as_u64())));
         Ok(json!({
             "topic": topic,
+            "cut_short": reader.cut_short(),
             "groups": groups,
             "latest": latest.into_json(|r| outcome(r) == "error"),
         }))

@@ -32,6 +32,12 @@
     window.__readyAt = performance.now();
   }
 
+  // A search or summary that read for its full minute answers with what it found.
+  const CUT_SHORT = 'The read stopped after 60 s: what is shown is incomplete. Narrow the time range.';
+  function noteCutShort(result) {
+    if (result && result.cut_short) showError(CUT_SHORT);
+  }
+
   function showError(message) {
     const box = $('#error');
     box.textContent = message;
@@ -287,6 +293,7 @@
     const shown = result.shown < result.matched ? ` (the first ${result.shown} shown)` : '';
     counter.replaceChildren(`${result.matched} record(s) for ${result.kind === 'object' ? 'object' : 'id'} `,
       el('strong', {}, q), ` in ${result.topics} topic(s)${shown}`);
+    noteCutShort(result);
     const list = $('#timeline');
     let previous = null;
     list.replaceChildren(...result.records.map((entry) => {
@@ -310,6 +317,7 @@
     fillForm(document.querySelector('main form'));
     const since = params.get('since') || '1h';
     const result = await getJson(`/console/api/failures?since=${encodeURIComponent(since)}`);
+    noteCutShort(result);
     $('#failures-chart-box').replaceChildren(
       el('p', {}, `${result.total} failure(s) in the last ${since === '24h' ? '24 h' : 'hour'}`),
       barChart('failures-chart', result.groups.slice(0, 15).map((g) => ({ label: `${g.system} · ${g.action}`, value: g.count, cls: 'bar bad' }))),
@@ -466,6 +474,7 @@
     fillForm(document.querySelector('main form'));
     const since = params.get('since') || '24h';
     const result = await getJson(`/console/api/secrets?since=${encodeURIComponent(since)}`);
+    noteCutShort(result);
     rows($('#secrets-groups tbody'), result.groups, (g) => [g.provider, g.outcome, String(g.count)],
       (g) => ({ class: g.outcome === 'error' ? 'group failure' : 'group' }));
     $('#secrets-list').replaceChildren(...result.latest.map(eventItem));

@@ -116,7 +116,7 @@ pub async fn view(
             let next = uri
                 .path_and_query()
                 .map_or("/console/live", |p| p.as_str());
-            let query: String = url_encode(next);
+            let query = civitas_http::url_path::encode_segment(next);
             return Redirect::to(&format!("/console/auth/login?next={query}")).into_response();
         }
     };
@@ -145,16 +145,4 @@ pub async fn view(
                 .into_response()
         }
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -574,56 +574,84 @@ fn outcome(record: &ConsumedRecord) -> &'static str {
     }
 }
 
+/// The catalog under the console's naming context, with who may write and read each topic:
+/// made once, when the console starts (the catalog and the ACL matrix are built in).
+#[derive(Debug)]
+pub struct TopicCatalog {
+    /// One object a topic: name, family, settings, writers and readers.
+    entries: Vec<Value>,
+    /// Why writers and readers are unknown, when the shipped matrix does not fit.
+    access_note: Option<String>,
+}
+
+impl TopicCatalog {
+    pub fn new(naming: &civitas_topics::NamingContext) -> Self {
+        let mut catalog = Catalog::embedded();
+        catalog.set_naming(naming);
+        // The shipped matrix names the default topics: under another crud prefix it does not
+        // load, and the view says so instead of guessing.
+        let acls = AclMatrix::from_yaml(
+            civitas_topics::acl::EMBEDDED_ACLS,
+            civitas_topics::acl::EMBEDDED_ACLS_FILE,
+            naming,
+        );
+        let access_note = acls.as_ref().err().map(|e| {
+            format!("the shipped ACL matrix does not fit this naming context ({e}); `civitas acls who --matrix FILE` reads your own")
+        });
+        let acls = acls.ok();
+        let access = |list: Vec<civitas_topics::acl::Access>| -> Vec<String> {
+            list.iter().map(ToString::to_string).collect()
+        };
+        let entries = catalog
+            .topics()
+            .into_iter()
+            .map(|spec| {
+                let name = spec.name.to_string();
+                let who = acls.as_ref().map(|m| m.who(&name));
+                json!({
+                    "name": name,
+                    "family": spec.family().id(),
+                    "partitions": spec.settings.partitions,
+                    "replicas": spec.settings.replicas,
+                    "retention": spec.settings.retention_human(),
+                    "cleanup": spec.settings.cleanup_policy.as_str(),
+                    "configs": spec.settings.configs(),
+                    "writers": who.clone().map(|w| access(w.writers)),
+                    "readers": who.map(|w| access(w.readers)),
+                })
+            })
+            .collect();
+        Self {
+            entries,
+            access_note,
+        }
+    }
+}
+
 /// `GET /console/api/topics`: the catalog with settings, who may write and read each topic
 /// (as `civitas acls who`), and whether the cluster has it.
 pub async fn topics(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let console = console_of(&app)?;
-    let naming = console.settings.naming.clone();
-    let mut catalog = Catalog::embedded();
-    catalog.set_naming(&naming);
-    // The shipped matrix names the default topics: under another crud prefix it does not
-    // load, and the view says so instead of guessing.
-    let acls = AclMatrix::from_yaml(
-        civitas_topics::acl::EMBEDDED_ACLS,
-        civitas_topics::acl::EMBEDDED_ACLS_FILE,
-        &naming,
-    );
-    let access_note = acls.as_ref().err().map(|e| {
-        format!("the shipped ACL matrix does not fit this naming context ({e}); `civitas acls who --matrix FILE` reads your own")
-    });
-    let acls = acls.ok();
     let settings = console.settings.clone();
     // The cluster's view is a nice-to-have: without a broker the catalog still shows.
     let on_cluster = blocking(move || Reader::connect(&settings.kafka)?.topics())
         .await
         .ok();
-    let access = |list: Vec<civitas_topics::acl::Access>| -> Vec<String> {
-        list.iter().map(ToString::to_string).collect()
-    };
-    let topics: Vec<Value> = catalog
-        .topics()
-        .into_iter()
-        .map(|spec| {
-            let name = spec.name.to_string();
-            let who = acls.as_ref().map(|m| m.who(&name));
-            json!({
-                "name": name,
-                "family": spec.family().id(),
-                "partitions": spec.settings.partitions,
-                "replicas": spec.settings.replicas,
-                "retention": spec.settings.retention_human(),
-                "cleanup": spec.settings.cleanup_policy.as_str(),
-                "configs": spec.settings.configs(),
-                "on_cluster": on_cluster.as_ref().map(|t| t.contains(&name)),
-                "writers": who.clone().map(|w| access(w.writers)),
-                "readers": who.map(|w| access(w.readers)),
-            })
+    let topics: Vec<Value> = console
+        .topic_catalog
+        .entries
+        .iter()
+        .map(|entry| {
+            let mut entry = entry.clone();
+            let name = entry["name"].as_str().unwrap_or_default();
+            entry["on_cluster"] = json!(on_cluster.as_ref().map(|t| t.iter().any(|n| n == name)));
+            entry
         })
         .collect();
     Ok(Json(json!({
         "topics": topics,
         "cluster_reached": on_cluster.is_some(),
-        "access_note": access_note,
+        "access_note": console.topic_catalog.access_note,
     })))
 }
 

@@ -73,6 +73,8 @@ pub trait SagaSource: Send + Sync + Debug {
 pub struct Console {
     pub settings: ConsoleSettings,
     pub sign_in: Option<signin::SignIn>,
+    /// The topics view's catalog and access, made once.
+    pub topic_catalog: api::TopicCatalog,
     live_streams: Arc<Semaphore>,
     scans: Arc<Semaphore>,
 }
@@ -81,6 +83,7 @@ impl Console {
     pub fn new(settings: ConsoleSettings) -> Self {
         Self {
             sign_in: settings.sign_in.clone().map(signin::SignIn::new),
+            topic_catalog: api::TopicCatalog::new(&settings.naming),
             settings,
             live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
             scans: Arc::new(Semaphore::new(MAX_SCANS)),

@@ -183,10 +183,8 @@ impl SignIn {
                 if !response.status().is_success() {
                     return Err(format!("{url}: {}", response.status()));
                 }
-                let endpoints: Endpoints = response
-                    .json()
-                    .await
-                    .map_err(|e| format!("{url}: not a discovery document ({e})"))?;
+                let endpoints: Endpoints =
+                    issuer_json(response, &format!("the discovery document {url}")).await?;
                 for endpoint in [&endpoints.authorization_endpoint, &endpoints.token_endpoint] {
                     if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
                         return Err(format!("{url}: {endpoint:?} is not an http(s) URL"));
@@ -285,6 +283,25 @@ impl SignIn {
         }
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// Largest answer read from the issuer (a discovery document, a token response): an outside
+/// system's answer is read only this far.
+const MAX_ISSUER_ANSWER: usize = 256 * 1024;
+
+/// The JSON of an issuer's answer, read at most [`MAX_ISSUER_ANSWER`] bytes.
+async fn issuer_json<T: serde::de::DeserializeOwned>(
+    mut response: reqwest::Response,
+    what: &str,
+) -> Result<T, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{what}: {e}"))? {
+        if body.len() + chunk.len() > MAX_ISSUER_ANSWER {
+            return Err(format!("{what} is larger than {MAX_ISSUER_ANSWER} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{what} is not what was expected ({e})"))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -463,10 +480,9 @@ pub async fn callback(
         .send()
         .await
     {
-        Ok(r) if r.status().is_success() => r
-            .json::<TokenAnswer>()
-            .await
-            .map_err(|e| format!("the token endpoint's answer is not a token response ({e})")),
+        Ok(r) if r.status().is_success() => {
+            issuer_json::<TokenAnswer>(r, "the token endpoint's answer").await
+        }
         Ok(r) => Err(format!("the token endpoint answered {}", r.status())),
         Err(e) => Err(format!("the token endpoint could not be reached: {e}")),
     };

@@ -312,12 +312,19 @@
     ready();
   }
 
+  // A summary over a time range (failures, secrets): the form filled from the address, the
+  // JSON read, a read cut short said so.
+  async function summary(name, fallback) {
+    fillForm(document.querySelector('main form'));
+    const since = params.get('since') || fallback;
+    const result = await getJson(`/console/api/${name}?since=${encodeURIComponent(since)}`);
+    noteCutShort(result);
+    return { since, result };
+  }
+
   // ---- failures ------------------------------------------------------------------------
   async function failures() {
-    fillForm(document.querySelector('main form'));
-    const since = params.get('since') || '1h';
-    const result = await getJson(`/console/api/failures?since=${encodeURIComponent(since)}`);
-    noteCutShort(result);
+    const { since, result } = await summary('failures', '1h');
     $('#failures-chart-box').replaceChildren(
       el('p', {}, `${result.total} failure(s) in the last ${since === '24h' ? '24 h' : 'hour'}`),
       barChart('failures-chart', result.groups.slice(0, 15).map((g) => ({ label: `${g.system} · ${g.action}`, value: g.count, cls: 'bar bad' }))),
@@ -471,10 +478,7 @@
 
   // ---- secrets -------------------------------------------------------------------------
   async function secrets() {
-    fillForm(document.querySelector('main form'));
-    const since = params.get('since') || '24h';
-    const result = await getJson(`/console/api/secrets?since=${encodeURIComponent(since)}`);
-    noteCutShort(result);
+    const { result } = await summary('secrets', '24h');
     rows($('#secrets-groups tbody'), result.groups, (g) => [g.provider, g.outcome, String(g.count)],
       (g) => ({ class: g.outcome === 'error' ? 'group failure' : 'group' }));
     $('#secrets-list').replaceChildren(...result.latest.map(eventItem));

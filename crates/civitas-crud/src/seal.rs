@@ -1,4 +1,4 @@
-//! The transactional outbox of the built-in directory (DESIGN.md §8): a change of the
+//! The transactional outbox of the built-in directory (docs/operations.md, "Delivery guarantees"): a change of the
 //! directory and its events commit in one transaction — no user without its event, no event
 //! without its user.
 //!

@@ -1,5 +1,5 @@
 //! The messages of the dataset-provisioning saga (seed 003, "Saga / Orchestrator Topics";
-//! DESIGN.md §4.3).
+//! docs/saga.md).
 //!
 //! Every value is camelCase JSON (the portal backend is Java) and travels with CloudEvents
 //! binary-mode headers; `ce_id` is the message's `messageId`, `ce_type` the topic name,

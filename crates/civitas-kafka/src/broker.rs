@@ -1,5 +1,5 @@
 //! The embedded broker: librdkafka's mock cluster, a Kafka-protocol broker inside this
-//! process (DESIGN.md §3). It keeps everything in memory and does not implement the admin
+//! process (docs/architecture.md, "The broker"). It keeps everything in memory and does not implement the admin
 //! API, so topics are created through the mock's own call.
 //!
 //! The mock listens on random loopback ports. To offer a fixed address (`127.0.0.1:9092`, so

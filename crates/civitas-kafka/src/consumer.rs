@@ -1,6 +1,6 @@
 //! Consumer settings for components that subscribe in consumer groups (saga, adapters).
 //!
-//! At-least-once (DESIGN.md §8): auto-commit stays on but offsets are *stored* only after a
+//! At-least-once (docs/architecture.md, "Delivery"): auto-commit stays on but offsets are *stored* only after a
 //! record was processed (`enable.auto.offset.store=false`), so a crash re-delivers and the
 //! handlers must be idempotent. The fetch wait depends on the broker
 //! ([`KafkaSettings::fetch_wait_ms`]).

@@ -41,7 +41,7 @@ pub const RETRY_QUEUE_CAPACITY: usize = 100_000;
 /// How often the retry queue is drained back into the producer.
 const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Producer settings the seeds and DESIGN.md §8 ask for; passthrough options may override.
+/// Producer settings the seeds ask for (docs/architecture.md, "Delivery"); passthrough options may override.
 pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("acks", "all"),

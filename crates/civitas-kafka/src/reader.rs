@@ -35,7 +35,7 @@ pub struct ConsumedRecord {
     pub value: Value,
 }
 
-/// A message's headers as UTF-8 pairs (lossy: DESIGN.md §4 says header values are UTF-8).
+/// A message's headers as UTF-8 pairs (lossy: header values are UTF-8, docs/architecture.md "Wire contracts").
 pub fn headers_of<M: Message>(message: &M) -> Vec<(String, String)> {
     message.headers().map(utf8_pairs).unwrap_or_default()
 }

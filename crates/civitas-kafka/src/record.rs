@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::KafkaError;
 
-/// One record to publish. Headers are UTF-8 (DESIGN.md §4).
+/// One record to publish. Headers are UTF-8 (docs/architecture.md, "Wire contracts").
 ///
 /// The headers are kept as librdkafka's own list, built once: sending hands it over
 /// without another copy, and a record that comes back (queue full, delivery failed) keeps it.

@@ -1,5 +1,5 @@
 //! The dataset-provisioning saga of civitas (seed 003, "Saga / Orchestrator Topics";
-//! DESIGN.md §4.3; `docs/saga.md`): the orchestrator and its FROST and APISIX adapters.
+//! `docs/saga.md`): the orchestrator and its FROST and APISIX adapters.
 //!
 //! - [`definition`]: sagas as data — steps, their topics, conditions and command builders.
 //! - [`machine`]: the orchestrator as a pure state machine (`state + input → state + commands`).
@@ -9,7 +9,8 @@
 //! - [`service`]: starting the components in a process.
 //! - [`request`]: publishing a request and waiting for its outcome.
 //! - [`mod@bench`]: the end-to-end benchmark behind `civitas bench saga`.
-//! - [`io`], [`clock`], [`error`]: Kafka plumbing, a pausable clock, errors.
+//! - [`io`], [`clock`], [`error`]: Kafka plumbing, a pausable clock, errors; [`outage`]: one
+//!   log line for a failure that repeats every tick.
 
 pub mod adapter;
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod io;
 pub mod machine;
 pub mod orchestrator;
+pub mod outage;
 pub mod request;
 pub mod service;
 pub mod state;

@@ -5,7 +5,7 @@
 //! No I/O, no clock, no randomness: every id it makes derives from the saga id, so the same
 //! input on the same state gives the same output (the driver relies on that to retry).
 //!
-//! Rules (DESIGN.md §4.3, issue 5): steps run one at a time in definition order; a step whose
+//! Rules (docs/saga.md): steps run one at a time in definition order; a step whose
 //! condition is false is SKIPPED; a failure (or a timeout) compensates the steps that
 //! succeeded, in reverse order, one at a time, best effort (a failed compensation does not
 //! stop the others); nothing succeeded → FAILED with no compensation; a failed compensation →

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use civitas_events::saga::{self, DatasetCreateRequested, StepResult};
@@ -23,6 +23,7 @@ use crate::error::SagaError;
 use crate::io::{self, Emit, Envelope, Received};
 use crate::machine::{self, Command, Input, Saga};
 use crate::store::{Applied, SagaStore};
+use crate::outage::{OutageLog, Report};
 
 /// `ce_source` of everything the orchestrator publishes.
 pub const SOURCE: &str = "/civitas/saga-orchestrator";
@@ -622,13 +623,38 @@ impl Orchestrator {
             / self.config.timer_interval.as_millis().max(1))
         .max(1) as u64;
         let mut ticks: u64 = 0;
+        let mut outage = OutageLog::default();
         loop {
             tokio::select! {
                 () = io::stopped(&mut stop) => return,
                 _ = interval.tick() => {}
             }
-            if let Err(err) = self.tick().await {
-                tracing::error!(error = %io::error_chain(&err), "timeout check failed");
+            let report = match self.tick().await {
+                Ok(()) => outage.succeeded(Instant::now()),
+                Err(err) => {
+                    let report = outage.failed(Instant::now());
+                    match report {
+                        Report::Started => tracing::error!(
+                            error = %io::error_chain(&err),
+                            "timeout check failed; repeated failures are logged once a minute"
+                        ),
+                        Report::Continues { lasting, failures } => tracing::error!(
+                            error = %io::error_chain(&err),
+                            failing_for_s = lasting.as_secs(),
+                            failures,
+                            "timeout check still failing"
+                        ),
+                        _ => {}
+                    }
+                    report
+                }
+            };
+            if let Report::Recovered { lasted, failures } = report {
+                tracing::info!(
+                    failed_for_s = lasted.as_secs(),
+                    failures,
+                    "timeout check recovered"
+                );
             }
             ticks += 1;
             if ticks.is_multiple_of(prune_every) {

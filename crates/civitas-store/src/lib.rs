@@ -1,4 +1,4 @@
-//! The database of civitas (DESIGN.md §7): SQLite by default (a file under the data
+//! The database of civitas (docs/architecture.md, "State"): SQLite by default (a file under the data
 //! directory), PostgreSQL at scale, one schema for both.
 //!
 //! The pool is an [`sqlx::AnyPool`], so every query is written once in SQL both backends

@@ -1,4 +1,4 @@
-//! The ACL matrix (DESIGN.md §6): each principal and what it may produce, consume and which
+//! The ACL matrix (docs/topics.md, "The ACL matrix"): each principal and what it may produce, consume and which
 //! consumer groups it uses, by topic or prefix. Least privilege: nothing is granted that the
 //! matrix does not name. Rendered as Kafka ACL bindings and `kafka-acls.sh` command lines here,
 //! as Strimzi `KafkaUser` resources in [`crate::strimzi`]; [`AclMatrix::who`] answers who may

@@ -662,7 +662,7 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
     }
 }
 
-/// The CloudEvents binary-mode headers every civitas record carries (DESIGN.md §4).
+/// The CloudEvents binary-mode headers every civitas record carries (docs/architecture.md, "Wire contracts").
 fn cloudevents_headers() -> Value {
     let traceparent = json!({
         "type": "string",

@@ -1,4 +1,4 @@
-//! Topic names as types, one per family (DESIGN.md §4), and the parser that classifies a
+//! Topic names as types, one per family (docs/topics.md, "Topic families"), and the parser that classifies a
 //! string into its family or says which segment broke which rule (§5).
 //!
 //! | family | shape |
@@ -23,7 +23,7 @@ pub enum Family {
     Crud,
     /// Configuration events `de.civitascore.<domain>.<entity>.<event>` (seed 003).
     ConfigEvent,
-    /// Saga / orchestrator topics `core.civitas.…` (seed 003, ADR 031).
+    /// Saga / orchestrator topics `core.civitas.…` (seed 003; fixed prefix: docs/architecture.md).
     Saga,
     /// Payload data topics `<customer-domain>.<bundle>.<context>.<message-type>` (seed 003).
     Payload,

@@ -4,7 +4,7 @@
 //! - [`CrudTopics`]: the CRUD service's six topics under the installation's CRUD prefix
 //!   ([`NamingContext::crud_prefix`], `KAFKA_TOPIC_PREFIX`).
 //! - [`SagaTopics`]: the dataset-provisioning saga's thirteen topics under `core.civitas`. The
-//!   saga prefix is fixed (ADR 031): the portal backend and CivitasCore's adapters, which are
+//!   saga prefix is fixed (docs/architecture.md, "The saga prefix"): the portal backend and CivitasCore's adapters, which are
 //!   not part of civitas, address these names, so an installation cannot rename them alone.
 //! - [`groups`]: the consumer group ids, each granted to its principal by the shipped ACL
 //!   matrix (`config/acls.yaml`; a test checks every pair).

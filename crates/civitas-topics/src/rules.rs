@@ -1,4 +1,4 @@
-//! The naming rules (DESIGN.md §5): their stable ids, the naming context an installation
+//! The naming rules (docs/topics.md, "Naming rules"): their stable ids, the naming context an installation
 //! chooses (crud prefix, platform prefix, customer domain), and the word lists behind the
 //! past-tense and saga-verb rules.
 
@@ -12,7 +12,7 @@ pub const MAX_TOPIC_LEN: usize = 249;
 pub const DEFAULT_CRUD_PREFIX: &str = "crud";
 /// Default platform prefix of configuration events (reverse DNS).
 pub const DEFAULT_PLATFORM_PREFIX: &str = "de.civitascore";
-/// Prefix of the saga / orchestrator topics (ADR 031). Not configurable.
+/// Prefix of the saga / orchestrator topics (docs/architecture.md, "The saga prefix"). Not configurable.
 pub const SAGA_PREFIX: &str = "core.civitas";
 /// The segment under the platform prefix that holds the payload fallback namespace.
 pub const PAYLOAD_FALLBACK_SEGMENT: &str = "data";

@@ -1,5 +1,5 @@
 //! The rendered Strimzi resources against the CRDs the Strimzi operator publishes
-//! (`tests/strimzi-crds/`, copied from `../shared/interop/strimzi/`: Strimzi 1.2, which serves
+//! (`tests/strimzi-crds/`, copied from the Strimzi operator's released CRDs: Strimzi 1.2, which serves
 //! only `v1`, and 0.51, which serves `v1` and `v1beta2`). Each document is validated with
 //! the `openAPIV3Schema` of its version; the `x-kubernetes-*` keywords are annotations.
 

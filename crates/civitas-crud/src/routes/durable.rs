@@ -1,4 +1,4 @@
-//! Acknowledged means durable (DESIGN.md §8): the layer in front of the routes that run
+//! Acknowledged means durable (docs/operations.md, "Delivery guarantees"): the layer in front of the routes that run
 //! commands and workflows.
 //!
 //! - Before a state-changing request runs, the outbox must be able to take its events

@@ -1,4 +1,4 @@
-//! The durable outbox (DESIGN.md §8, docs/operations.md "Delivery"): acknowledged means
+//! The durable outbox (docs/operations.md "Delivery guarantees"): acknowledged means
 //! durable.
 //!
 //! ```text

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS_BIN:-target/debug/civitas}"
+. scripts/lib.sh
 broker="${CIVITAS_BROKER:-127.0.0.1:9092}"
 idp_port=28490
 http="127.0.0.1:28480"
@@ -22,8 +22,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "--- $*"; }
 
 step "a stand-in issuer: discovery, JWKS and tokens signed with a fresh RSA key"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/key.pem" 2>/dev/null

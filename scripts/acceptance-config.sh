@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=config
+. scripts/lib.sh
 base="${CONFIG_PORT_BASE:-29500}"
 work="$(mktemp -d)"
 up_pid=""
@@ -16,8 +17,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- config: $*"; }
 unset CIVITAS_SERVICE_NAME CIVITAS_HTTP_LISTEN CIVITAS_BROKER_LISTEN DATABASE_URL CIVITAS_CONFIG
 
 cat >"$work/civitas.yaml" <<YAML
@@ -57,11 +56,7 @@ grep -q "bad.yaml:3: unknown setting crud.htp_port" "$work/bad.out" || fail "no 
 step "up --config runs from the file"
 "$bin" up --config "$work/civitas.yaml" >"$work/up.out" 2>"$work/up.err" &
 up_pid=$!
-for _ in $(seq 1 120); do
-  grep -q "ready" "$work/up.out" 2>/dev/null && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "civitas up exited"; }
-  sleep 0.5
-done
+wait_ready "$up_pid" "$work/up.out" "$work/up.err"
 grep -q "listening on 127.0.0.1:$base" "$work/up.out" || fail "the broker is not on the file's port: $(cat "$work/up.out")"
 status=$(curl -s -o "$work/create.json" -w '%{http_code}' "http://127.0.0.1:$((base + 1))/execute" \
   -H 'content-type: application/json' \

@@ -12,7 +12,7 @@
 # Needs curl, jq and kcat (scripts/install-deps.sh installs the last two).
 set -euo pipefail
 
-bin="${CIVITAS_BIN:-target/debug/civitas}"
+. "$(dirname "$0")/lib.sh"
 broker="${CIVITAS_BROKER:-127.0.0.1:9092}"
 http="http://${CIVITAS_HTTP:-127.0.0.1:8080}"
 prefix="${KAFKA_TOPIC_PREFIX:-crud}"
@@ -21,13 +21,8 @@ password="s3cret-$$"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-for tool in curl jq kcat; do
-  command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/install-deps.sh)"; exit 1; }
-done
-[ -x "$bin" ] || { echo "FAIL: civitas binary not found at $bin (set CIVITAS_BIN)"; exit 1; }
-
-fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "--- $*"; }
+need_tools curl jq kcat
+need_binary
 
 # post NAME JSON: POST /execute; body in $work/NAME.json, headers in $work/NAME.headers,
 # status printed.

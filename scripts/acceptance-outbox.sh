@@ -17,7 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=outbox
+. scripts/lib.sh
 base="${OUTBOX_PORT_BASE:-29580}"
 broker="127.0.0.1:$base"
 http="127.0.0.1:$((base + 1))"
@@ -32,21 +33,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- outbox: $*"; }
 
 start_up() {
   "$bin" up --broker-listen "$broker" --http-listen "$http" --database-url "sqlite://$work/civitas.db" \
     --metrics-interval-secs 2 >"$work/up.out" 2>"$work/up.err" &
   up_pid=$!
-  for _ in $(seq 1 120); do
-    grep -q "civitas: ready" "$work/up.out" && return 0
-    kill -0 "$up_pid" 2>/dev/null || fail "civitas up exited: $(cat "$work/up.err")"
-    sleep 0.5
-  done
-  fail "civitas up did not become ready"
+  wait_ready "$up_pid" "$work/up.out" "$work/up.err"
 }
-stop_up() { kill -INT "$up_pid"; wait "$up_pid" 2>/dev/null || true; up_pid=""; }
+stop_up() { stop_gracefully "$up_pid"; up_pid=""; }
 
 step "up states the embedded broker's limits and the history window"
 start_up

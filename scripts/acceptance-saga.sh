@@ -19,25 +19,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=saga
+. scripts/lib.sh
 broker="${BROKER:-${CIVITAS_BROKER:-127.0.0.1:9092}}"
 dataset="${SAGA_DATASET_ID:-ds-1}"
 base="${SAGA_PORT_BASE:-29300}"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  kill_all "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- saga: $*"; }
-for tool in jq kcat python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
-done
-[ -x "$bin" ] || fail "civitas binary not found at $bin (set CIVITAS)"
+need_tools jq kcat python3
+need_binary
 
 # The last records of a topic (every partition), one JSON value a line.
 last_records() { kcat -b "$1" -t "$2" -C -o -50 -e -q 2>/dev/null || true; }
@@ -50,13 +46,7 @@ up() {
     --http-listen "127.0.0.1:$http" "$@" >>"$work/$name.out" 2>>"$work/$name.err" &
   up_pid=$!
   pids+=("$up_pid")
-  for _ in $(seq 1 120); do
-    [ "$(grep -c "ready" "$work/$name.out" 2>/dev/null)" -ge "${expect_ready:-1}" ] && return 0
-    kill -0 "$up_pid" 2>/dev/null || { cat "$work/$name.out" "$work/$name.err" >&2; fail "civitas up ($name) exited"; }
-    sleep 0.5
-  done
-  cat "$work/$name.out" >&2
-  fail "civitas up ($name) did not become ready"
+  wait_ready "$up_pid" "$work/$name.out" "$work/$name.err" "${expect_ready:-1}" "civitas up ($name)"
 }
 
 # ---------------------------------------------------------------------------------------

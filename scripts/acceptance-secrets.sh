@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=secrets
+. scripts/lib.sh
 base="${SECRETS_PORT_BASE:-29560}"
 broker="127.0.0.1:$base"
 http="127.0.0.1:$((base + 1))"
@@ -25,17 +26,12 @@ work="$(mktemp -d)"
 export CIVITAS_BAO_PORT=$((base + 3)) CIVITAS_BAO_DIR="$work/bao"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  kill_all "${pids[@]}"
   scripts/openbao.sh stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- secrets: $*"; }
-for tool in curl jq kcat python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
-done
+need_tools curl jq kcat python3
 
 canary="CANARY-$(python3 -c 'import uuid; print(uuid.uuid4().hex)')"
 eval "$(scripts/openbao.sh start)"
@@ -60,12 +56,7 @@ DATABASE_URL="sqlite://$work/civitas.db" "$bin" up --systems "$work/systems" --b
   --http-listen "$http" --secrets-cache-ttl-secs 3 >"$work/up.out" 2>"$work/up.err" &
 up_pid=$!
 pids+=("$up_pid")
-for _ in $(seq 1 120); do
-  grep -q "ready" "$work/up.out" 2>/dev/null && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "civitas up exited"; }
-  sleep 0.5
-done
-grep -q "ready" "$work/up.out" || fail "civitas up did not become ready"
+wait_ready "$up_pid" "$work/up.out" "$work/up.err"
 grep -q "secrets: vault $VAULT_ADDR (token)" "$work/up.out" || fail "up does not name the vault: $(cat "$work/up.out")"
 
 read_user() {

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS_BIN:-target/debug/civitas}"
+. scripts/lib.sh
 broker="${CIVITAS_BROKER:-127.0.0.1:9092}"
 kc_port=28591
 http="127.0.0.1:28580"
@@ -26,8 +26,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "--- $*"; }
 
 # post NAME BODY [CURL ARGS…]: POST /execute as JSON; body in $work/NAME.json, status printed.
 post() {

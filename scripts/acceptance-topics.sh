@@ -4,13 +4,11 @@
 # Environment: CIVITAS_BIN (binary), CIVITAS_BROKER (bootstrap), CIVITAS_HTTP (CRUD address).
 set -euo pipefail
 
-bin="${CIVITAS_BIN:-target/debug/civitas}"
+. "$(dirname "$0")/lib.sh"
 broker="${CIVITAS_BROKER:-127.0.0.1:9092}"
 http="http://${CIVITAS_HTTP:-127.0.0.1:8080}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "--- $*"; }
 
 step "topics lint passes on the shipped catalog"
 "$bin" topics lint >"$work/lint.out" || fail "lint of the shipped catalog failed: $(cat "$work/lint.out")"

@@ -15,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=tracing
+. scripts/lib.sh
 base="${TRACING_PORT_BASE:-29400}"
 broker="127.0.0.1:$base"
 http="127.0.0.1:$((base + 1))"
@@ -23,16 +24,11 @@ otlp=$((base + 2))
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  kill_all "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- tracing: $*"; }
-for tool in curl jq kcat python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
-done
+need_tools curl jq kcat python3
 
 python3 scripts/otlp-receiver.py "$otlp" "$work/spans.txt" 300 &
 pids+=($!)
@@ -43,12 +39,7 @@ DATABASE_URL="sqlite://$work/civitas.db" "$bin" up --broker-listen "$broker" --h
   >"$work/up.out" 2>"$work/up.err" &
 up_pid=$!
 pids+=("$up_pid")
-for _ in $(seq 1 120); do
-  grep -q "ready" "$work/up.out" 2>/dev/null && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "civitas up exited"; }
-  sleep 0.5
-done
-grep -q "ready" "$work/up.out" || fail "civitas up did not become ready"
+wait_ready "$up_pid" "$work/up.out" "$work/up.err"
 
 # spans_of TRACE_ID: the spans the receiver got for a trace, waiting up to 20 s for COUNT.
 spans_of() {

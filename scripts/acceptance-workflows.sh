@@ -30,7 +30,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=workflows
+. scripts/lib.sh
 base="${WORKFLOWS_PORT_BASE:-29570}"
 broker="127.0.0.1:$base"
 http="127.0.0.1:$((base + 1))"
@@ -42,17 +43,12 @@ unset KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC_PREFIX KAFKA_OPTIONS CIVITAS_CONFIG CI
   CIVITAS_AUTHZ CIVITAS_NO_EVENTS CIVITAS_TOKEN CIVITAS_URL
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  kill_all "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- workflows: $*"; }
-for tool in curl jq kcat; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
-done
-[ -x "$bin" ] || fail "civitas binary not found at $bin (set CIVITAS)"
+need_tools curl jq kcat
+need_binary
 
 # Starts `civitas up` in the background (always the same database and ports) and waits until
 # its stdout holds READY_COUNT "ready" lines (the output file is appended to on a restart).
@@ -61,13 +57,7 @@ up() {
     --workflows config/workflows >>"$work/up.out" 2>>"$work/up.err" &
   up_pid=$!
   pids+=("$up_pid")
-  for _ in $(seq 1 120); do
-    [ "$(grep -c "civitas: ready" "$work/up.out" 2>/dev/null)" -ge "$1" ] && return 0
-    kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "civitas up exited"; }
-    sleep 0.5
-  done
-  cat "$work/up.out" >&2
-  fail "civitas up did not become ready"
+  wait_ready "$up_pid" "$work/up.out" "$work/up.err" "$1"
 }
 
 # post NAME PATH BODY [CURL ARGS…]: the answer's body to $work/NAME.json; prints the HTTP status.

@@ -16,20 +16,15 @@ CIVITAS="${CIVITAS:-$PWD/target/debug/civitas}"
 # The component scripts (scripts/acceptance-*.sh) read these.
 export CIVITAS BROKER CIVITAS_BIN="$CIVITAS" CIVITAS_BROKER="$BROKER" CIVITAS_HTTP="$CIVITAS_HTTP_LISTEN"
 
-fail() { echo "ACCEPTANCE FAILED: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+LIB_NAME=acceptance
+. scripts/lib.sh
 
 # Start `civitas up` and wait until it is ready.
 "$CIVITAS" up >"$work/up.out" 2>"$work/up.err" &
 up_pid=$!
 cleanup() { kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-for _ in $(seq 1 120); do
-  grep -q "ready" "$work/up.out" 2>/dev/null && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "civitas up exited"; }
-  sleep 0.5
-done
-grep -q "ready" "$work/up.out" || { cat "$work/up.out" "$work/up.err" >&2; fail "civitas up did not become ready"; }
+wait_ready "$up_pid" "$work/up.out" "$work/up.err"
 
 step "up prints the broker address and the in-memory warning"
 grep -q "listening on $BROKER" "$work/up.out" || fail "no broker address in: $(cat "$work/up.out")"

@@ -27,7 +27,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-${CIVITAS_BIN:-target/debug/civitas}}"
+LIB_NAME=chaos
+. scripts/lib.sh
 base="${CHAOS_PORT_BASE:-29600}"
 broker="127.0.0.1:$base"
 up_http="127.0.0.1:$((base + 1))"
@@ -53,12 +54,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "CHAOS FAILED: $*" >&2; exit 1; }
-step() { echo "--- chaos: $*"; }
-for tool in curl jq kcat python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
-done
-[ -x "$bin" ] || fail "civitas binary not found at $bin (set CIVITAS)"
+need_tools curl jq kcat python3
+need_binary
 
 # The broker: `civitas up` with nothing kept across its restarts (history 0), its own database.
 start_up() {
@@ -66,14 +63,9 @@ start_up() {
   "$bin" up --broker-listen "$broker" --http-listen "$up_http" --database-url "sqlite://$work/up-$RANDOM.db" \
     --history-hours 0 --metrics-interval-secs 0 >"$work/up.out" 2>"$work/up.err" &
   up_pid=$!
-  for _ in $(seq 1 120); do
-    grep -q "civitas: ready" "$work/up.out" && return 0
-    kill -0 "$up_pid" 2>/dev/null || fail "civitas up exited: $(cat "$work/up.err")"
-    sleep 0.5
-  done
-  fail "civitas up did not become ready"
+  wait_ready "$up_pid" "$work/up.out" "$work/up.err"
 }
-stop_up() { kill -INT "$up_pid"; wait "$up_pid" 2>/dev/null || true; up_pid=""; }
+stop_up() { stop_gracefully "$up_pid"; up_pid=""; }
 
 # serve crud against the broker, on database $1.
 start_serve() {
@@ -88,7 +80,7 @@ start_serve() {
   fail "serve crud did not start"
 }
 kill9_serve() { kill -9 "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""; }
-stop_serve() { kill -INT "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""; }
+stop_serve() { stop_gracefully "$serve_pid"; serve_pid=""; }
 
 # The event ids of the acknowledged (200) answers in load file $1.
 acknowledged() { jq -r 'select(.status == 200) | .event_id' "$1" | sort -u; }
@@ -205,12 +197,7 @@ saga_up() {
     --frost-url "http://127.0.0.1:$((base + 6))" --apisix-url "http://127.0.0.1:$((base + 7))" \
     >"$work/saga-up.out" 2>"$work/saga-up.err" &
   saga_pid=$!
-  for _ in $(seq 1 120); do
-    grep -q "civitas: ready" "$work/saga-up.out" && return 0
-    kill -0 "$saga_pid" 2>/dev/null || fail "the saga's civitas up exited: $(tail -5 "$work/saga-up.err")"
-    sleep 0.5
-  done
-  fail "the saga's civitas up did not become ready"
+  wait_ready "$saga_pid" "$work/saga-up.out" "$work/saga-up.err" 1 "the saga's civitas up"
 }
 sagas() { DATABASE_URL="sqlite://$work/saga.db" "$bin" saga list --limit 100 2>/dev/null || true; }
 # Waits (30 s at most) until `saga show` of some saga shows STEP as DISPATCHED; then kill -9.

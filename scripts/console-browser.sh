@@ -32,13 +32,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${CIVITAS:-$PWD/target/debug/civitas}"
+LIB_NAME=console-browser
+. scripts/lib.sh
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 artifacts="$PWD/scripts/browser/artifacts"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 specs=",${SPECS:-open,auth},"
-
-fail() { echo "console-browser: FAIL: $*" >&2; exit 1; }
 
 base="${CONSOLE_BROWSER_PORT_BASE:-29700}"
 [[ "$base" =~ ^[1-9][0-9]*$ ]] && [ "$base" -ge 1024 ] && [ "$base" -le 65445 ] \
@@ -107,14 +106,7 @@ start_up() {
   "$bin" up "${args[@]}" >"$dir/up.out" 2>"$dir/up.err" </dev/null &
   local pid=$!
   printf -v "$var" '%s' "$pid"
-  for _ in $(seq 1 120); do
-    if grep -q "ready" "$dir/up.out" 2>/dev/null; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/up.out" "$dir/up.err" >&2; fail "civitas up ($http) exited"; }
-    sleep 0.5
-  done
-  cat "$dir/up.out" >&2
-  tail -20 "$dir/up.err" >&2
-  fail "civitas up ($http) did not become ready within 60 s"
+  wait_ready "$pid" "$dir/up.out" "$dir/up.err" 1 "civitas up ($http)"
 }
 
 open_status=skipped

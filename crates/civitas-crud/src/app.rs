@@ -7,14 +7,14 @@ use std::time::Duration;
 use civitas_events::Masker;
 use sqlx::AnyPool;
 
-use crate::authz::Policy;
-use crate::caller_auth::CallerAuth;
-use crate::config_events::ConfigTopics;
-use crate::events::Events;
-use crate::executor::CommandExecutor;
 use crate::metrics::{ExtraMetrics, Metrics, Sample};
-use crate::systems::Systems;
-use crate::workflow::Workflows;
+use civitas_auth::authz::Policy;
+use civitas_auth::caller_auth::CallerAuth;
+use civitas_command::config_events::ConfigTopics;
+use civitas_command::events::Events;
+use civitas_command::executor::CommandExecutor;
+use civitas_command::systems::Systems;
+use civitas_workflow::Workflows;
 
 /// The shared state of the app.
 #[derive(Debug)]
@@ -31,17 +31,20 @@ pub struct AppInner {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     /// `None`: callers are not authenticated.
-    pub caller_auth: Option<CallerAuth>,
+    pub caller_auth: Option<Arc<CallerAuth>>,
     /// `None`: every caller may run every command.
-    pub policy: Option<Policy>,
+    pub policy: Option<Arc<Policy>>,
     /// The workflow engine; `None` when no workflows are configured.
     pub workflows: Option<Arc<Workflows>>,
     /// Time between two `crud.metrics` snapshots; `None`: none.
     pub metrics_interval: Option<Duration>,
     /// Figures of other components of the process (the saga in `civitas up`).
     pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
+    /// Sessions that stand for a bearer token (the console's sign-in); `None`: bearer tokens
+    /// only.
+    pub sessions: Option<Arc<dyn civitas_auth::SessionAuthenticator>>,
     /// The web console at `/console`; `None`: not served.
-    pub console: Option<Arc<crate::console::Console>>,
+    pub console: Option<Arc<civitas_console::Console>>,
 }
 
 /// The app: cheap to clone, one per service instance.
@@ -80,9 +83,52 @@ impl App {
     pub fn executor(&self) -> CommandExecutor<'_> {
         CommandExecutor::new(
             &self.systems,
-            self.policy.as_ref(),
+            self.policy.as_deref(),
             &self.events,
             &self.config_topics,
         )
+    }
+}
+
+/// The workflow engine's view of the service: its commands, events, policy and directory.
+impl civitas_workflow::Host for App {
+    fn workflows(&self) -> Option<&Arc<Workflows>> {
+        self.0.workflows.as_ref()
+    }
+
+    fn executor(&self) -> CommandExecutor<'_> {
+        App::executor(self)
+    }
+
+    fn events(&self) -> &Events {
+        &self.0.events
+    }
+
+    fn masker(&self) -> &Masker {
+        &self.0.masker
+    }
+
+    fn failure_text(&self, error: &civitas_command::CommandError) -> String {
+        let status = crate::error::ApiError::from(error.clone()).status();
+        format!("{} {}", status.as_u16(), error.message())
+    }
+
+    fn count_event(&self, event_type: &str) {
+        self.0.metrics.record_workflow(event_type);
+    }
+
+    fn policy(&self) -> Option<&Policy> {
+        self.0.policy.as_deref()
+    }
+
+    fn authenticates_callers(&self) -> bool {
+        self.0.caller_auth.is_some()
+    }
+
+    fn directory(&self) -> Option<civitas_directory::DirectoryStore> {
+        self.0
+            .pool
+            .clone()
+            .map(civitas_directory::DirectoryStore::new)
     }
 }

@@ -24,14 +24,9 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::AuthError;
-use crate::caller_auth::Refused;
-use crate::connectors::ConnectorError;
-use crate::credentials::CredentialError;
-use crate::request::ValidationIssue;
-
-/// Longest upstream detail put in an event's `error` string, in characters.
-const MAX_EVENT_DETAIL: usize = 500;
+use civitas_auth::caller_auth::Refused;
+use civitas_command::command_error::{CommandError, upstream_message, validation_message};
+use civitas_command::request::ValidationIssue;
 
 #[derive(Debug, Clone)]
 pub enum ApiError {
@@ -100,11 +95,7 @@ impl ApiError {
     /// The `error` string of the `crud.operations` event.
     pub fn message(&self) -> String {
         match self {
-            ApiError::Validation(issues) => issues
-                .iter()
-                .map(|i| format!("{}: {}", loc_text(&i.loc), i.msg))
-                .collect::<Vec<_>>()
-                .join("; "),
+            ApiError::Validation(issues) => validation_message(issues),
             ApiError::NotFound(m)
             | ApiError::BadRequest(m)
             | ApiError::Forbidden(m)
@@ -113,19 +104,7 @@ impl ApiError {
             | ApiError::RequestTimeout(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m, _) => m.clone(),
-            ApiError::Upstream { error, url, detail } => {
-                let detail = match detail {
-                    Value::String(s) => s.clone(),
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                let detail: String = detail.chars().take(MAX_EVENT_DETAIL).collect();
-                if detail.is_empty() {
-                    format!("{error} from {url}")
-                } else {
-                    format!("{error} from {url}: {detail}")
-                }
-            }
+            ApiError::Upstream { error, url, detail } => upstream_message(error, url, detail),
             ApiError::Unauthorized(refused) => refused.to_string(),
             ApiError::Internal(_) => "Internal Server Error".to_owned(),
         }
@@ -190,63 +169,41 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<ConnectorError> for ApiError {
-    fn from(error: ConnectorError) -> Self {
+/// The one mapping of a command's failure to HTTP (the table above).
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
         match error {
-            ConnectorError::NotFound(m) => ApiError::NotFound(m),
-            ConnectorError::Conflict(m) => ApiError::Conflict(m),
-            ConnectorError::BadParams(m) => ApiError::BadRequest(m),
-            ConnectorError::Upstream {
-                status,
-                url,
-                detail,
-            } => {
-                let upstream = ApiError::Upstream {
-                    error: format!("HTTP Error {status}"),
-                    url,
-                    detail,
-                };
-                // The upstream's answer keeps its meaning when it is about the request; our
-                // own credentials refused (401/403) or a failing system (5xx) stay 502.
-                match status {
-                    404 => ApiError::NotFound(upstream.message()),
-                    409 => ApiError::Conflict(upstream.message()),
-                    400 | 422 => ApiError::BadRequest(upstream.message()),
-                    _ => upstream,
-                }
+            CommandError::Validation(issues) => ApiError::Validation(issues),
+            CommandError::NotFound(m) => ApiError::NotFound(m),
+            CommandError::BadRequest(m) => ApiError::BadRequest(m),
+            CommandError::Forbidden(m) => ApiError::Forbidden(m),
+            CommandError::Conflict(m) => ApiError::Conflict(m),
+            CommandError::Upstream { error, url, detail } => {
+                ApiError::Upstream { error, url, detail }
             }
-            ConnectorError::Unreachable { url, detail } => ApiError::Upstream {
-                error: "Upstream unreachable".to_owned(),
-                url,
-                detail: Value::String(detail),
-            },
-            ConnectorError::Auth(AuthError::Token {
-                url,
-                status,
-                detail,
-            }) => ApiError::Upstream {
-                error: match status {
-                    Some(status) => format!("HTTP Error {status}"),
-                    None => "Upstream unreachable".to_owned(),
-                },
-                url,
-                detail: serde_json::json!({"token_request_failed": detail}),
-            },
-            ConnectorError::Auth(AuthError::Credential(e)) | ConnectorError::Credential(e) => {
-                let retry_after = match &e {
-                    CredentialError::CircuitOpen { retry_in_ms, .. } => {
-                        Some(retry_in_ms.div_ceil(1000).max(1))
-                    }
-                    _ => None,
-                };
-                ApiError::Unavailable(e.to_string(), retry_after)
-            }
-            ConnectorError::Template(e) => ApiError::BadRequest(format!(
-                "the params do not fit the command's templates: {e}"
-            )),
-            ConnectorError::Unavailable(m) => ApiError::Unavailable(m, Some(5)),
-            ConnectorError::Internal(m) => ApiError::Internal(m),
+            CommandError::Unavailable(m, retry_after) => ApiError::Unavailable(m, retry_after),
+            CommandError::Internal(m) => ApiError::Internal(m),
         }
+    }
+}
+
+/// A workflow request's refusal as HTTP.
+impl From<civitas_workflow::WorkflowError> for ApiError {
+    fn from(error: civitas_workflow::WorkflowError) -> Self {
+        use civitas_workflow::WorkflowError;
+        match error {
+            WorkflowError::NotFound(m) => ApiError::NotFound(m),
+            WorkflowError::Forbidden(m) => ApiError::Forbidden(m),
+            WorkflowError::Conflict(m) => ApiError::Conflict(m),
+            WorkflowError::Unavailable(m) => ApiError::Unavailable(m, Some(5)),
+        }
+    }
+}
+
+/// A workflow store failure (logged), as the engine reports it: 503.
+impl From<civitas_workflow::store::StoreError> for ApiError {
+    fn from(error: civitas_workflow::store::StoreError) -> Self {
+        civitas_workflow::WorkflowError::from(error).into()
     }
 }
 
@@ -311,29 +268,20 @@ fn www_authenticate(refused: &Refused) -> HeaderValue {
     }
 }
 
-/// `body.system` for `["body", "system"]`.
-fn loc_text(loc: &[Value]) -> String {
-    loc.iter()
-        .map(|p| match p {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use civitas_command::connectors::ConnectorError;
+    use civitas_command::credentials::CredentialError;
     use serde_json::json;
 
     #[test]
     fn an_upstream_error_has_the_seed_shape() {
-        let error = ApiError::from(ConnectorError::Upstream {
+        let error = ApiError::from(CommandError::from(ConnectorError::Upstream {
             status: 503,
             url: "http://kc/x".into(),
             detail: json!({"error": "down"}),
-        });
+        }));
         assert_eq!(error.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(
             error.body(),
@@ -359,13 +307,15 @@ mod tests {
             provider: "openbao".into(),
             retry_in_ms: 29_001,
         };
-        let response = ApiError::from(ConnectorError::Credential(open)).into_response();
+        let response =
+            ApiError::from(CommandError::from(ConnectorError::Credential(open))).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "30");
         let missing = CredentialError::EnvNotSet {
             pointer: "env:X".into(),
         };
-        let response = ApiError::from(ConnectorError::Credential(missing)).into_response();
+        let response =
+            ApiError::from(CommandError::from(ConnectorError::Credential(missing))).into_response();
         assert!(response.headers().get(RETRY_AFTER).is_none());
     }
 }

@@ -37,7 +37,7 @@ where
     let scheduler = app
         .workflows
         .is_some()
-        .then(|| tokio::spawn(crate::workflow::engine::schedule(app.clone())));
+        .then(|| tokio::spawn(civitas_workflow::engine::schedule(app.clone())));
     let router = app.router();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -26,21 +26,23 @@ use civitas_topics::CrudTopics;
 use sqlx::AnyPool;
 
 use crate::app::{App, AppInner};
-use crate::authz::Policy;
-use crate::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
-use crate::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
-use crate::config_events::ConfigTopics;
-use crate::credentials::CredentialResolver;
-use crate::directory::DirectoryStore;
-use crate::events::Events;
 use crate::metrics::Metrics;
-use crate::systems::{Systems, SystemsError};
-use crate::template::Templates;
-use crate::workflow::{self, Workflows, store::WorkflowStore};
+use civitas_auth::authz::Policy;
+use civitas_auth::caller_auth::{CallerAuth, CallerAuthSettings, KeysError};
+use civitas_command::config::{Catalog, ConfigErrors, SystemConfig, load_catalog};
+use civitas_command::config_events::ConfigTopics;
+use civitas_command::connectors::Connector;
+use civitas_command::credentials::CredentialResolver;
+use civitas_command::events::Events;
+use civitas_command::systems::DirectoryConnectors;
+use civitas_command::systems::{Systems, SystemsError};
+use civitas_command::template::Templates;
+use civitas_directory::{DirectoryConnector, DirectoryStore};
 use civitas_store::Clock;
+use civitas_workflow::{Workflows, store::WorkflowStore};
 
 /// Name of the built-in directory system.
-pub const LOCAL_SYSTEM: &str = "local";
+pub use civitas_directory::LOCAL_SYSTEM;
 
 /// Everything the CRUD service needs to know to start.
 #[derive(Debug, Clone)]
@@ -79,7 +81,7 @@ pub struct CrudSettings {
     /// saga in `civitas up`).
     pub extra_metrics: Option<Arc<dyn crate::metrics::ExtraMetrics>>,
     /// Serve the web console at `/console`, reading from this cluster.
-    pub console: Option<crate::console::ConsoleSettings>,
+    pub console: Option<civitas_console::ConsoleSettings>,
 }
 
 impl Default for CrudSettings {
@@ -143,7 +145,7 @@ impl App {
             catalog
                 .types
                 .get(&s.system_type)
-                .is_some_and(|t| t.connector == crate::config::ConnectorKind::Directory)
+                .is_some_and(|t| t.connector == civitas_command::config::ConnectorKind::Directory)
         });
         let needs_database = needs_database || settings.workflows_dir.is_some();
         let pool = if needs_database {
@@ -189,11 +191,11 @@ impl App {
         );
         let mut inner = Self::inner(settings, &catalog, pool, events, secrets, metrics)?;
         if let Some(caller_auth) = &settings.caller_auth {
-            inner.caller_auth = Some(CallerAuth::connect(caller_auth.clone()).await?);
+            inner.caller_auth = Some(Arc::new(CallerAuth::connect(caller_auth.clone()).await?));
         }
-        inner.policy = policy;
+        inner.policy = policy.map(Arc::new);
         if let (Some(dir), Some(pool)) = (&settings.workflows_dir, &inner.pool) {
-            let definitions = workflow::load_dir(dir, &inner.systems)
+            let definitions = civitas_workflow::load_dir(dir, &inner.systems)
                 .map_err(|e| StartupError::Workflows(ConfigErrors(e)))?;
             inner.workflows = Some(Arc::new(Workflows::new(
                 definitions,
@@ -201,6 +203,7 @@ impl App {
                 Clock::new(),
             )));
         }
+        inner.attach_console(settings);
         Ok(Self(Arc::new(inner)))
     }
 
@@ -214,14 +217,9 @@ impl App {
         events: Events,
         resolver: Arc<dyn CredentialResolver>,
     ) -> Result<Self, StartupError> {
-        Ok(Self(Arc::new(Self::inner(
-            settings,
-            catalog,
-            pool,
-            events,
-            resolver,
-            Metrics::new(),
-        )?)))
+        let mut inner = Self::inner(settings, catalog, pool, events, resolver, Metrics::new())?;
+        inner.attach_console(settings);
+        Ok(Self(Arc::new(inner)))
     }
 
     /// The state, without caller authentication (which needs I/O).
@@ -233,10 +231,17 @@ impl App {
         resolver: Arc<dyn CredentialResolver>,
         metrics: Metrics,
     ) -> Result<AppInner, StartupError> {
-        let store = pool.clone().map(DirectoryStore::new);
+        // `directory` systems are served by the built-in directory on this database.
+        let directory = pool.clone().map(DirectoryStore::new).map(|store| {
+            move |system: &str| -> Arc<dyn Connector> {
+                Arc::new(DirectoryConnector::new(system, store.clone()))
+            }
+        });
         let systems = Systems::build(
             catalog,
-            store.as_ref(),
+            directory
+                .as_ref()
+                .map(|make| make as DirectoryConnectors<'_>),
             resolver,
             Arc::new(Templates::new()),
         )?;
@@ -260,10 +265,29 @@ impl App {
             workflows: None,
             metrics_interval: settings.metrics_interval,
             extra_metrics: settings.extra_metrics.clone(),
-            console: settings
-                .console
-                .clone()
-                .map(|c| Arc::new(crate::console::Console::new(c))),
+            sessions: None,
+            console: None,
         })
+    }
+}
+
+impl AppInner {
+    /// The console, once who calls and the policy are known; its sign-in sessions stand for
+    /// bearer tokens in the API's authentication.
+    fn attach_console(&mut self, settings: &CrudSettings) {
+        let Some(console_settings) = settings.console.clone() else {
+            return;
+        };
+        let console = Arc::new(civitas_console::Console::new(
+            console_settings,
+            self.service_name.clone(),
+            self.caller_auth.clone(),
+            self.policy.clone(),
+        ));
+        self.sessions = console
+            .sign_in
+            .clone()
+            .map(|s| s as Arc<dyn civitas_auth::SessionAuthenticator>);
+        self.console = Some(console);
     }
 }

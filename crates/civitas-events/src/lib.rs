@@ -7,6 +7,7 @@
 //! - [`truncate`]: shortening a JSON value to a byte budget, with visible markers.
 //! - [`error`]: why a set of headers is not a CloudEvent.
 //! - [`error_code`]: the platform's error codes of adapters and sagas (`NAME(code)`).
+//! - [`kind`]: the five kinds of command (create, read, update, delete, list).
 //!
 //! Everything here is testable on bytes alone; the crates that do I/O build on it.
 
@@ -14,6 +15,7 @@ pub mod cloudevents;
 pub mod envelope;
 pub mod error;
 pub mod error_code;
+pub mod kind;
 pub mod mask;
 pub mod saga;
 pub mod time;
@@ -27,5 +29,6 @@ pub use envelope::{
 };
 pub use error::CloudEventError;
 pub use error_code::AdapterErrorCode;
+pub use kind::Kind;
 pub use mask::Masker;
 pub use trace::TraceContext;

@@ -22,8 +22,8 @@ use crate::definition::SagaDefinition;
 use crate::error::SagaError;
 use crate::io::{self, Emit, Envelope, Received};
 use crate::machine::{self, Command, Input, Saga};
-use crate::store::{Applied, SagaStore};
 use crate::outage::{OutageLog, Report};
+use crate::store::{Applied, SagaStore};
 
 /// `ce_source` of everything the orchestrator publishes.
 pub const SOURCE: &str = "/civitas/saga-orchestrator";
@@ -630,7 +630,7 @@ impl Orchestrator {
                 _ = interval.tick() => {}
             }
             let report = match self.tick().await {
-                Ok(()) => outage.succeeded(Instant::now()),
+                Ok(_) => outage.succeeded(Instant::now()),
                 Err(err) => {
                     let report = outage.failed(Instant::now());
                     match report {

@@ -94,7 +94,10 @@ mod tests {
                 failures: 6_000
             }
         );
-        assert_eq!(log.succeeded(start + Duration::from_secs(601)), Report::Quiet);
+        assert_eq!(
+            log.succeeded(start + Duration::from_secs(601)),
+            Report::Quiet
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Test helpers for civitas: an embedded broker per test, unique names, and a plain rdkafka
-//! consumer that reads what the code under test published.
+//! Test helpers for civitas: an embedded broker per test, unique names, a plain rdkafka
+//! consumer that reads what the code under test published, and the one per-backend harness
+//! ([`each_backend!`], [`TestDatabase`]): SQLite always, PostgreSQL when the test server runs.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -64,4 +65,84 @@ pub fn read_topic(
         }
     }
     records
+}
+
+/// A database a per-backend test runs on: a fresh SQLite file (removed when this is dropped)
+/// or the test PostgreSQL server that `scripts/test.sh` starts.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The database URL to connect to.
+    pub url: String,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// A fresh SQLite database in a temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        Self {
+            url: format!("sqlite://{}/test.db", dir.path().display()),
+            backend: "sqlite",
+            _dir: Some(dir),
+        }
+    }
+
+    /// The test PostgreSQL (`CIVITAS_TEST_POSTGRES_URL`, always set by `scripts/test.sh`,
+    /// which CI runs); `None`, with a line that says so, when it is not set (a bare
+    /// `cargo test`).
+    pub fn postgres() -> Option<Self> {
+        match civitas_store::test_postgres_url() {
+            Some(url) => Some(Self {
+                url,
+                backend: "postgres",
+                _dir: None,
+            }),
+            None => {
+                eprintln!(
+                    "skipped on PostgreSQL: CIVITAS_TEST_POSTGRES_URL is not set (scripts/test.sh starts a server)"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Taken by every PostgreSQL test of [`each_backend!`]: they share one server, and some
+/// clear tables they own.
+pub static POSTGRES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One `#[tokio::test]` per backend for each `async fn body(db: &TestDatabase)` named:
+/// `on_sqlite::body` and `on_postgres::body` (the PostgreSQL ones one at a time).
+///
+/// ```ignore
+/// async fn a_user_is_created(db: &TestDatabase) { … }
+/// civitas_testkit::each_backend!(a_user_is_created);
+/// ```
+#[macro_export]
+macro_rules! each_backend {
+    ($($body:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $body() {
+                    let db = $crate::TestDatabase::sqlite();
+                    super::$body(&db).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $body() {
+                    let Some(db) = $crate::TestDatabase::postgres() else {
+                        return;
+                    };
+                    let _turn = $crate::POSTGRES_TURN.lock().await;
+                    super::$body(&db).await;
+                }
+            )*
+        }
+    };
 }

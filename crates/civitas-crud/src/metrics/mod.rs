@@ -33,13 +33,13 @@ use std::time::Duration;
 
 pub mod snapshot;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use civitas_kafka::PublisherStats;
 use civitas_kafka::outbox::OutboxStats;
 
-use crate::events::Delivery;
-use crate::systems::Systems;
+use civitas_command::events::Delivery;
+use civitas_command::systems::Systems;
 use metrics::Recorder;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -215,14 +215,6 @@ pub struct Sample {
 /// A source of [`Sample`]s, read at every scrape and snapshot.
 pub trait ExtraMetrics: Send + Sync + std::fmt::Debug {
     fn sample(&self) -> futures::future::BoxFuture<'_, Vec<Sample>>;
-}
-
-/// Calls of one system's connector, counted by the executor.
-#[derive(Debug, Default)]
-pub struct ConnectorCalls {
-    pub calls: AtomicU64,
-    /// Calls that failed in the outside system or on the way (502, unreachable, timeout).
-    pub errors: AtomicU64,
 }
 
 fn record_outbox(stats: &OutboxStats) {

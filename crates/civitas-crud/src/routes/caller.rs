@@ -1,22 +1,20 @@
 //! The layer in front of `/execute` and `/systems` when caller authentication is on: a
-//! request with a valid bearer token goes on with its [`Caller`]; any other gets a 401 (with
-//! `WWW-Authenticate`) and no event — it never reached a command.
+//! request with a valid bearer token (or a session of a plugged-in
+//! [`SessionAuthenticator`](civitas_auth::SessionAuthenticator), the console's) goes on with
+//! its [`Caller`]; any other gets a 401 (with `WWW-Authenticate`) and no event — it never
+//! reached a command.
 
 use std::time::Instant;
 
 use super::extract::{CORRELATION_HEADER, callers_correlation_id};
 use crate::app::App;
-use crate::caller_auth::Identity;
 use crate::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-
-/// The authenticated caller of a request (a request extension).
-#[derive(Debug, Clone)]
-pub struct Caller(pub Identity);
+use civitas_auth::{Caller, SessionRefused};
 
 /// Authenticates the request (a bearer token, or a console session's cookie), or answers
 /// 401 (403 for a console session's state-changing request without its CSRF token).
@@ -25,16 +23,17 @@ pub async fn authenticate(State(app): State<App>, mut request: Request, next: Ne
         return next.run(request).await;
     };
     let started = Instant::now();
-    // A console page's request: its session cookie stands for the bearer token.
-    let session = match (&app.console, request.headers().contains_key(AUTHORIZATION)) {
-        (Some(console), false) => match &console.sign_in {
-            Some(sign_in) => {
-                sign_in
-                    .caller(auth, request.method(), request.headers())
-                    .await
-            }
-            None => None,
-        },
+    // A session's request (the console's cookie) stands for the bearer token.
+    let session = match (&app.sessions, request.headers().contains_key(AUTHORIZATION)) {
+        (Some(sessions), false) => sessions
+            .authenticate(auth, request.method(), request.headers())
+            .await
+            .map(|outcome| {
+                outcome.map_err(|refused| match refused {
+                    SessionRefused::Token(refused) => ApiError::Unauthorized(refused),
+                    SessionRefused::Forbidden(reason) => ApiError::Forbidden(reason),
+                })
+            }),
         _ => None,
     };
     let outcome = match session {

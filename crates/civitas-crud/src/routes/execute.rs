@@ -1,5 +1,5 @@
 //! `POST /execute`: extract the request's context and command, run the command through the
-//! [`CommandExecutor`](crate::executor::CommandExecutor), answer. The events are the
+//! [`CommandExecutor`](civitas_command::executor::CommandExecutor), answer. The events are the
 //! executor's (and, for a refused body, the [`ExecuteBody`] extractor's).
 
 use axum::Json;
@@ -10,8 +10,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::executor::Invocation;
 use crate::routes::extract::{ExecuteBody, ExecuteError, RequestContext, set_correlation_header};
+use civitas_command::executor::Invocation;
 
 pub use crate::routes::extract::CORRELATION_HEADER;
 
@@ -30,7 +30,7 @@ pub struct ExecuteResponse {
     post,
     path = "/execute",
     tag = "crud",
-    request_body(content = crate::request::ExecuteRequest, content_type = "application/json"),
+    request_body(content = civitas_command::request::ExecuteRequest, content_type = "application/json"),
     params(
         ("X-Correlation-ID" = Option<String>, Header, description = "Correlation id; generated when absent, returned in the response and put on every event"),
         ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id goes on the events")
@@ -68,7 +68,7 @@ pub async fn execute(
     let labels = (outcome.system_label, outcome.action_label);
     let executed = outcome
         .result
-        .map_err(|error| ctx.refuse(&app, labels, error))?;
+        .map_err(|error| ctx.refuse(&app, labels, error.into()))?;
     app.metrics
         .record_execute(labels.0, labels.1, "success", ctx.started.elapsed());
     let mut response = Json(ExecuteResponse {

@@ -15,10 +15,10 @@ use civitas_kafka::EventContext;
 use serde_json::Value;
 
 use crate::app::App;
-use crate::authz::Grants;
 use crate::error::ApiError;
-use crate::request::{self, ExecuteRequest, Invalid, ValidationIssue};
-use crate::routes::caller::Caller;
+use civitas_auth::Caller;
+use civitas_auth::authz::Grants;
+use civitas_command::request::{self, ExecuteRequest, Invalid, ValidationIssue};
 
 /// The request and response header that carries the correlation id.
 pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");

@@ -22,7 +22,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::events::Delivery;
+use civitas_command::events::Delivery;
 
 /// How long a lost event keeps `/health` degraded.
 const LOSS_WINDOW: Duration = Duration::from_secs(300);

@@ -49,10 +49,22 @@ impl App {
                 caller::authenticate,
             ));
         }
-        if self.console.is_some() {
+        if let Some(console) = &self.console {
             // Not behind the durable-events layer: the console only reads; its decisions
-            // go through `/workflow/resume`, which is.
-            callers = callers.merge(crate::console::router(self));
+            // go through `/workflow/resume`, which is. Its data is behind the same caller
+            // authentication as the API (a session cookie counts as a token there).
+            let app = self.clone();
+            let guard = move |data: Router<App>| {
+                if app.caller_auth.is_some() {
+                    data.route_layer(axum::middleware::from_fn_with_state(
+                        app,
+                        caller::authenticate,
+                    ))
+                } else {
+                    data
+                }
+            };
+            callers = callers.merge(civitas_console::router(console.clone(), guard));
         }
         callers
             .route("/health", get(health::health))

@@ -7,10 +7,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 
 use crate::app::App;
 use crate::error::{DetailBody, UpstreamBody, UpstreamInfo, ValidationBody};
-use crate::request::{ExecuteRequest, ValidationIssue};
 use crate::routes::execute::ExecuteResponse;
 use crate::routes::health::{EventsHealth, Health, Probe};
 use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse};
+use civitas_command::request::{ExecuteRequest, ValidationIssue};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,11 +50,30 @@ use crate::routes::systems::{ActionInfo, ObjectInfo, SystemInfo, SystemsResponse
         Health,
         EventsHealth,
         Probe,
-        crate::routes::workflow::StartRequest,
-        crate::routes::workflow::StartResponse,
-        crate::routes::workflow::ResumeRequest,
-        crate::workflow::run::RunStatus,
-        crate::workflow::run::Decision,
+        civitas_workflow::run::RunStatus,
+        civitas_workflow::run::NodeStatus,
+        civitas_workflow::run::Decision,
+        civitas_workflow::api::TaskStatus,
+        civitas_workflow::api::StartRequest,
+        civitas_workflow::api::StartResponse,
+        civitas_workflow::api::ResumeRequest,
+        civitas_workflow::api::WorkflowList,
+        civitas_workflow::api::WorkflowInfo,
+        civitas_workflow::api::NodeInfo,
+        civitas_workflow::api::DecisionView,
+        civitas_workflow::api::ApproversView,
+        civitas_workflow::api::TaskView,
+        civitas_workflow::api::ResumeHeaders,
+        civitas_workflow::api::ResumeBodyHint,
+        civitas_workflow::api::ResumeHint,
+        civitas_workflow::api::RequiredAction,
+        civitas_workflow::api::TaskItem,
+        civitas_workflow::api::TaskList,
+        civitas_workflow::api::RunSummary,
+        civitas_workflow::api::RunList,
+        civitas_workflow::api::NodeView,
+        civitas_workflow::api::RunView,
+        civitas_workflow::api::ResumeAnswer,
     )),
     tags(
         (name = "crud", description = "Commands against systems"),

@@ -9,9 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::authz::Target;
-use crate::config::{ConfigEvent, ConnectorKind, Kind};
-use crate::routes::caller::Caller;
+use civitas_auth::Caller;
+use civitas_auth::authz::Target;
+use civitas_command::config::{ConfigEvent, ConnectorKind, Kind};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SystemsResponse {

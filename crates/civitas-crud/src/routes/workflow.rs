@@ -7,66 +7,29 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
+
+use utoipa::IntoParams;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::request::{Invalid, ValidationIssue};
 use crate::routes::extract::{
     ExecuteError, JsonBody, RequestContext, refuse_invalid, set_correlation_header,
 };
-use crate::workflow::access::{self, Who};
-use crate::workflow::engine::{self, ResumeCommand, engine};
-use crate::workflow::run::{Decision, DecisionRecord, RunStatus, Starter};
+use civitas_command::request::{Invalid, ValidationIssue};
+use civitas_workflow::access::{self, Who};
+use civitas_workflow::api::{
+    self, ResumeAnswer, ResumeRequest, RunList, RunView, StartRequest, StartResponse, TaskItem,
+    TaskList, TaskStatus, WorkflowList,
+};
+use civitas_workflow::engine::{self, ResumeCommand, engine};
+use civitas_workflow::run::{DecisionRecord, RunStatus, Starter};
 
 /// Most runs or tasks one list answers with.
 const MAX_LIST: i64 = 500;
 /// Largest `data` a decision may carry (it is stored with the run).
 const MAX_DECISION_DATA: usize = 16 * 1024;
-
-/// `POST /workflow/start`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartRequest {
-    /// A configured workflow (`GET /workflows`).
-    pub workflow_name: String,
-    /// The inputs, checked against the workflow's `inputs` schema.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub data: Value,
-}
-
-/// A started run.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StartResponse {
-    /// The run id; also the correlation id of all its events.
-    pub id: String,
-    pub workflow_name: String,
-    pub status: RunStatus,
-    pub state_version: i64,
-    /// Where to read it.
-    pub status_url: String,
-}
-
-/// `POST /workflow/resume/{task_id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResumeRequest {
-    pub decision: Decision,
-    /// Anything the approver sends along (a comment); masked when shown.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
-    /// The run's `state_version` the decision was made on (also the `If-Match` header).
-    #[serde(deserialize_with = "whole_number")]
-    #[schema(minimum = 0, maximum = 900_000_000_000_000_i64)]
-    pub state_version: i64,
-    /// Chosen by the caller, the same on a retry: a repeated key gets the first answer.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
-    pub idempotency_key: String,
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -93,45 +56,6 @@ pub struct TaskFilter {
     /// Default 50.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-}
-
-/// The largest `state_version` accepted (the schema says so too). Far beyond any real run;
-/// small enough that `N.0` parses exactly (serde_json's float parsing is exact only while
-/// the digits fit 2^53: `-4402453502646698.0` came out as `…697.5`, a schema-valid request
-/// refused).
-const MAX_STATE_VERSION: i64 = 900_000_000_000_000;
-
-/// An integer from 0 to [`MAX_STATE_VERSION`], also when written `7.0` (JSON Schema's
-/// `integer` allows it).
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let number = serde_json::Number::deserialize(d)?;
-    let whole = match number.as_i64() {
-        Some(n) => Some(n),
-        None => number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_STATE_VERSION as f64)
-            .map(|f| f as i64),
-    };
-    match whole {
-        Some(n) if (0..=MAX_STATE_VERSION).contains(&n) => Ok(n),
-        Some(_) => Err(serde::de::Error::custom(format!(
-            "{number} is out of range: a state_version is 0 to {MAX_STATE_VERSION}"
-        ))),
-        None => Err(serde::de::Error::custom(format!(
-            "{number} is not a whole number"
-        ))),
-    }
-}
-
-/// A task's status (for the API document; tasks store it as text).
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TaskStatus {
-    Pending,
-    Approved,
-    Rejected,
-    Expired,
-    Cancelled,
 }
 
 /// A query string that does not fit: 400 with the reason, as JSON.
@@ -218,9 +142,9 @@ pub async fn start(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ExecuteError> {
     const PATH: &str = "/workflow/start";
-    let refuse = |error| ctx.error(error);
+    let refuse = |error: ApiError| ctx.error(error);
     let request: StartRequest = typed(&app, &ctx, PATH, body)?;
-    let engine = engine(&app).map_err(refuse)?;
+    let engine = engine(&app).map_err(|e| refuse(e.into()))?;
     let workflow = engine
         .definition(&request.workflow_name)
         .cloned()
@@ -269,7 +193,7 @@ pub async fn start(
             },
         ));
     }
-    access::may_start(&app, &workflow, who(&ctx)).map_err(refuse)?;
+    access::may_start(&app, &workflow, who(&ctx)).map_err(|e| refuse(e.into()))?;
     let starter = Starter {
         subject: who(&ctx).subject().map(str::to_owned),
         user_context: ctx.events.user_context.clone(),
@@ -278,7 +202,7 @@ pub async fn start(
     };
     let run = engine::start(&app, &workflow, data, starter)
         .await
-        .map_err(refuse)?;
+        .map_err(|e| refuse(e.into()))?;
     let mut response = (
         StatusCode::ACCEPTED,
         Json(StartResponse {
@@ -300,7 +224,7 @@ pub async fn start(
     tag = "workflows",
     params(("id" = String, Path, description = "The run id")),
     responses(
-        (status = 200, description = "The run: status, nodes (results masked), required_action while waiting, timeline", content_type = "application/json"),
+        (status = 200, description = "The run: status, nodes (results masked), required_action while waiting, timeline", body = RunView),
         (status = 404, description = "No such run (or not one the caller may see)", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
@@ -311,14 +235,14 @@ pub async fn status(
     State(app): State<App>,
     ctx: RequestContext,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunView>, ApiError> {
     let Path(id) = id.map_err(bad_path)?;
     let engine = engine(&app)?;
     let (run, workflow) = engine::load_run(engine, &id).await?;
     if !access::may_read(&app, &workflow, &run, who(&ctx)).await {
         return Err(ApiError::NotFound(format!("no run '{id}'")));
     }
-    Ok(Json(engine::status_view(&app, &workflow, &run)))
+    Ok(Json(api::run_view(&app, &workflow, &run)))
 }
 
 #[utoipa::path(
@@ -327,7 +251,7 @@ pub async fn status(
     tag = "workflows",
     params(RunFilter),
     responses(
-        (status = 200, description = "Runs, newest first (what the caller may see)", content_type = "application/json"),
+        (status = 200, description = "Runs, newest first (what the caller may see)", body = RunList),
         (status = 400, description = "An unknown status", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
@@ -338,7 +262,7 @@ pub async fn runs(
     State(app): State<App>,
     ctx: RequestContext,
     filter: Result<Query<RunFilter>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunList>, ApiError> {
     let Query(filter) = filter.map_err(bad_query)?;
     let engine = engine(&app)?;
     let status = match filter.status.as_deref() {
@@ -362,9 +286,9 @@ pub async fn runs(
         if !access::may_read(&app, workflow, &run, who(&ctx)).await {
             continue;
         }
-        out.push(engine::summary_view(&run));
+        out.push(api::run_summary(&run));
     }
-    Ok(Json(json!({ "runs": out })))
+    Ok(Json(RunList { runs: out }))
 }
 
 #[utoipa::path(
@@ -372,26 +296,15 @@ pub async fn runs(
     path = "/workflows",
     tag = "workflows",
     responses(
-        (status = 200, description = "The configured workflows: name, description, input schema, nodes", content_type = "application/json"),
+        (status = 200, description = "The configured workflows: name, description, input schema, nodes", body = WorkflowList),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
     )
 )]
-pub async fn workflows(State(app): State<App>) -> Json<Value> {
-    let list: Vec<Value> = app
-        .workflows
-        .iter()
-        .flat_map(|w| w.definitions())
-        .map(|w| {
-            json!({
-                "name": w.name,
-                "description": w.description,
-                "inputs": w.input_schema,
-                "nodes": w.nodes.values().map(|n| json!({"id": n.id, "type": n.kind.type_name()})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Json(json!({ "workflows": list }))
+pub async fn workflows(State(app): State<App>) -> Json<WorkflowList> {
+    Json(api::workflow_list(
+        app.workflows.iter().flat_map(|w| w.definitions()),
+    ))
 }
 
 /// The version a resume was decided on: `If-Match` (`"7"`, `7`, `W/"7"`), else the body's.
@@ -423,11 +336,11 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     ),
     request_body(content = ResumeRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The decision is recorded: the task and the run", content_type = "application/json"),
+        (status = 200, description = "The decision is recorded: the task and the run", body = ResumeAnswer),
         (status = 400, description = "A bad If-Match, idempotency key or decision data", body = crate::error::DetailBody),
         (status = 403, description = "The caller is not an approver of the task (or is its initiator)", body = crate::error::DetailBody),
         (status = 404, description = "No such task", body = crate::error::DetailBody),
-        (status = 409, description = "A stale state_version (the body carries the run as it is), If-Match and state_version disagree, or the task is closed", content_type = "application/json"),
+        (status = 409, description = "A stale state_version (the body carries the run as it is), If-Match and state_version disagree, or the task is closed", body = ResumeAnswer),
         (status = 422, description = "The body does not fit", body = crate::error::ValidationBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
@@ -444,7 +357,7 @@ pub async fn resume(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ExecuteError> {
     let Path(task_id) = task_id.map_err(|r| ctx.error(bad_path(r)))?;
-    let refuse = |error| ctx.error(error);
+    let refuse = |error: ApiError| ctx.error(error);
     let request: ResumeRequest = typed(&app, &ctx, "/workflow/resume/{task_id}", body)?;
     if request
         .data
@@ -493,9 +406,15 @@ pub async fn resume(
         access::may_decide(&app, workflow, run, node, who).await
     })
     .await
-    .map_err(refuse)?;
+    .map_err(|e| refuse(e.into()))?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    Ok((status, Json(answer.body)).into_response())
+    // The stored answer (a retry's too) in the API's type.
+    let body: ResumeAnswer = serde_json::from_value(answer.body).map_err(|e| {
+        refuse(ApiError::Internal(format!(
+            "a stored answer does not read: {e}"
+        )))
+    })?;
+    Ok((status, Json(body)).into_response())
 }
 
 #[utoipa::path(
@@ -505,7 +424,7 @@ pub async fn resume(
     params(("id" = String, Path, description = "The run id")),
     request_body(content = Object, content_type = "application/json", description = "`{}` (the JSON content type is the cross-site request guard)"),
     responses(
-        (status = 200, description = "The run, CANCELLED", content_type = "application/json"),
+        (status = 200, description = "The run, CANCELLED", body = RunView),
         (status = 403, description = "Only its starter and who may start the workflow may cancel a run", body = crate::error::DetailBody),
         (status = 404, description = "No such run", body = crate::error::DetailBody),
         (status = 409, description = "The run has ended", body = crate::error::DetailBody),
@@ -519,7 +438,7 @@ pub async fn cancel(
     State(app): State<App>,
     ctx: RequestContext,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunView>, ApiError> {
     let Path(id) = id.map_err(bad_path)?;
     let engine = engine(&app)?;
     let (run, workflow) = engine::load_run(engine, &id).await?;
@@ -527,9 +446,7 @@ pub async fn cancel(
         return Err(ApiError::NotFound(format!("no run '{id}'")));
     }
     access::may_cancel(&app, &workflow, &run, who(&ctx))?;
-    engine::cancel(&app, &id, who(&ctx).subject())
-        .await
-        .map(Json)
+    Ok(Json(engine::cancel(&app, &id, who(&ctx).subject()).await?))
 }
 
 #[utoipa::path(
@@ -538,7 +455,7 @@ pub async fn cancel(
     tag = "workflows",
     params(TaskFilter),
     responses(
-        (status = 200, description = "Approval tasks, newest first", content_type = "application/json"),
+        (status = 200, description = "Approval tasks, newest first", body = TaskList),
         (status = 400, description = "An unknown status, or an assignee other than `me`", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
@@ -549,18 +466,18 @@ pub async fn tasks(
     State(app): State<App>,
     ctx: RequestContext,
     filter: Result<Query<TaskFilter>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TaskList>, ApiError> {
     let Query(filter) = filter.map_err(bad_query)?;
     let engine = engine(&app)?;
     let limit = list_limit(filter.limit)?;
-    let status = filter.status.as_deref().map(str::to_ascii_uppercase);
-    if let Some(status) = &status
-        && !["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED"].contains(&status.as_str())
-    {
-        return Err(ApiError::BadRequest(
-            "status is PENDING, APPROVED, REJECTED, EXPIRED or CANCELLED".to_owned(),
-        ));
-    }
+    let status = match filter.status.as_deref() {
+        None => None,
+        Some(text) => Some(TaskStatus::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(
+                "status is PENDING, APPROVED, REJECTED, EXPIRED or CANCELLED".to_owned(),
+            )
+        })?),
+    };
     let mine = match filter.assignee.as_deref() {
         None => false,
         Some("me") => true,
@@ -572,7 +489,11 @@ pub async fn tasks(
     };
     let rows = engine
         .store
-        .tasks(status.as_deref(), filter.workflow.as_deref(), limit)
+        .tasks(
+            status.map(TaskStatus::as_str),
+            filter.workflow.as_deref(),
+            limit,
+        )
         .await?;
     let mut out = Vec::new();
     for task in rows {
@@ -580,18 +501,18 @@ pub async fn tasks(
             out.push(view);
         }
     }
-    Ok(Json(json!({ "tasks": out })))
+    Ok(Json(TaskList { tasks: out }))
 }
 
 /// A task as the caller may see it, with the run's version and how to resume it; `None`
 /// when the caller may not see it (or, for `mine`, may not decide it).
 async fn task_for(
     app: &App,
-    engine: &crate::workflow::Workflows,
+    engine: &civitas_workflow::Workflows,
     ctx: &RequestContext,
     task: &Value,
     mine: bool,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Option<TaskItem>, ApiError> {
     let run_id = task["run_id"].as_str().unwrap_or_default();
     let node = task["node"].as_str().unwrap_or_default();
     let Some(run) = engine.store.load(run_id).await? else {
@@ -609,15 +530,10 @@ async fn task_for(
     if mine && !may_decide {
         return Ok(None);
     }
-    let mut view = engine::task_json(app, workflow, &run, node);
-    view["state_version"] = Value::from(run.state_version);
-    view["you_may_decide"] = Value::from(may_decide);
-    view["resume"] = json!({
-        "method": "POST",
-        "url": format!("/workflow/resume/{}", task["task_id"].as_str().unwrap_or_default()),
-        "headers": {"If-Match": run.state_version.to_string()},
-    });
-    Ok(Some(view))
+    Ok(
+        api::task_view(app, workflow, &run, node)
+            .map(|view| api::task_item(view, &run, may_decide)),
+    )
 }
 
 #[utoipa::path(
@@ -626,7 +542,7 @@ async fn task_for(
     tag = "workflows",
     params(("id" = String, Path, description = "The task id")),
     responses(
-        (status = 200, description = "The task, the run's state_version and how to resume it", content_type = "application/json"),
+        (status = 200, description = "The task, the run's state_version and how to resume it", body = TaskItem),
         (status = 404, description = "No such task", body = crate::error::DetailBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
@@ -637,7 +553,7 @@ pub async fn task(
     State(app): State<App>,
     ctx: RequestContext,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TaskItem>, ApiError> {
     let Path(id) = id.map_err(bad_path)?;
     let engine = engine(&app)?;
     let not_found = || ApiError::NotFound(format!("no task '{id}'"));

@@ -69,7 +69,7 @@ async fn workflow(args: WorkflowArgs) -> anyhow::Result<ExitCode> {
         "bench workflow: {} runs of a 3-action workflow (local/user read, update, read; no approval) per level, SQLite, embedded broker, events published; beside: the same 3 commands as 3 sequential POST /execute",
         args.runs
     );
-    let report = civitas_crud::bench::workflow_bench(args.runs, &args.concurrency).await?;
+    let report = civitas_bench::workflow_bench(args.runs, &args.concurrency).await?;
     println!(
         "{:<34} {:>6} {:>9} {:>9} {:>9} {:>7}",
         "side", "conc.", "runs/s", "p50 ms", "p99 ms", "failed"

@@ -1,11 +1,11 @@
 //! `civitas bench execute`: `/execute` read throughput and latency on the built-in
 //! directory, with events published and with publishing off, in one run (the engine is
-//! `civitas_crud::bench`).
+//! `civitas_bench`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use civitas_crud::bench::{LoadOptions, LoadResult, execute_bench, secret_bench};
+use civitas_bench::{LoadOptions, LoadResult, execute_bench, secret_bench};
 
 use super::shared::parse_kafka_options;
 

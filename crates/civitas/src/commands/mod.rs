@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_execute;
 pub mod bench_trace;
 pub mod config;
+pub mod crud_args;
 pub mod emit;
 pub mod saga;
 pub mod secret_args;

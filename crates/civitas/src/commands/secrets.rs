@@ -38,7 +38,7 @@ pub struct CheckArgs {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let SecretsCommand::Check(args) = args.command;
-    let catalog = civitas_crud::config::load_catalog(args.systems.as_deref())
+    let catalog = civitas_command::config::load_catalog(args.systems.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))
         .context("loading the systems")?;
     let mut pointers: Vec<(String, CredentialRef)> = Vec::new();

@@ -1,7 +1,7 @@
 //! The saga store as the web console reads it (`/console/sagas`): the sagas as
 //! `civitas saga show --json` prints them.
 
-use civitas_crud::console::SagaSource;
+use civitas_console::SagaSource;
 use civitas_saga::SagaStore;
 use futures::future::BoxFuture;
 use serde_json::Value;

@@ -1,0 +1,3 @@
+//! The integration tests of civitas-directory, one binary.
+
+mod store;

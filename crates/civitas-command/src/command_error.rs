@@ -11,7 +11,7 @@ use crate::request::ValidationIssue;
 use civitas_http::AuthError;
 
 /// Longest upstream detail put in an event's `error` string, in characters.
-const MAX_EVENT_DETAIL: usize = 500;
+pub const MAX_EVENT_DETAIL: usize = 500;
 
 /// Why a command failed or was refused.
 #[derive(Debug, Clone)]

@@ -117,7 +117,7 @@ pub static POSTGRES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 /// `on_sqlite::body` and `on_postgres::body` (the PostgreSQL ones one at a time).
 ///
 /// ```ignore
-/// async fn a_user_is_created(db: &TestDatabase) { … }
+/// async fn a_user_is_created(db: &TestDatabase) { /* … */ }
 /// civitas_testkit::each_backend!(a_user_is_created);
 /// ```
 #[macro_export]

@@ -9,7 +9,7 @@ use civitas_command::{CommandError, CommandExecutor};
 use civitas_directory::DirectoryStore;
 use civitas_events::Masker;
 
-use super::engine::Workflows;
+use super::workflows::Workflows;
 
 /// The service around the engine. Cheap to clone (drivers and commands run on tasks of
 /// their own and keep a clone).

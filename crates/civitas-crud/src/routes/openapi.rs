@@ -74,6 +74,7 @@ use civitas_command::request::{ExecuteRequest, ValidationIssue};
         civitas_workflow::api::NodeView,
         civitas_workflow::api::RunView,
         civitas_workflow::api::ResumeAnswer,
+        crate::routes::workflow::ResumeConflict,
     )),
     tags(
         (name = "crud", description = "Commands against systems"),

@@ -23,7 +23,8 @@ use civitas_workflow::api::{
     self, ResumeAnswer, ResumeRequest, RunList, RunView, StartRequest, StartResponse, TaskItem,
     TaskList, TaskStatus, WorkflowList,
 };
-use civitas_workflow::engine::{self, ResumeCommand, engine};
+use civitas_workflow::decide::{self, ResumeCommand};
+use civitas_workflow::engine::{self, engine};
 use civitas_workflow::run::{DecisionRecord, RunStatus, Starter};
 
 /// Most runs or tasks one list answers with.
@@ -56,6 +57,16 @@ pub struct TaskFilter {
     /// Default 50.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+}
+
+/// What a resume's 409 carries: a stale version's answer (with the run as it is now), or why
+/// the decision cannot be made (a closed task, versions that disagree). For the OpenAPI
+/// document: the handler answers one of the two.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ResumeConflict {
+    Stale(Box<ResumeAnswer>),
+    Refused(crate::error::DetailBody),
 }
 
 /// A query string that does not fit: 400 with the reason, as JSON.
@@ -340,7 +351,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         (status = 400, description = "A bad If-Match, idempotency key or decision data", body = crate::error::DetailBody),
         (status = 403, description = "The caller is not an approver of the task (or is its initiator)", body = crate::error::DetailBody),
         (status = 404, description = "No such task", body = crate::error::DetailBody),
-        (status = 409, description = "A stale state_version (the body carries the run as it is), If-Match and state_version disagree, or the task is closed", body = ResumeAnswer),
+        (status = 409, description = "A stale state_version (the body carries the run as it is), If-Match and state_version disagree, or the task is closed", body = ResumeConflict),
         (status = 422, description = "The body does not fit", body = crate::error::ValidationBody),
         (status = 401, description = "Caller authentication is on and the token is missing or invalid", body = crate::error::DetailBody),
         (status = 503, description = "The database is not available", body = crate::error::DetailBody),
@@ -402,7 +413,7 @@ pub async fn resume(
             data: request.data,
         },
     };
-    let answer = engine::resume(&app, command, async |workflow, run, node| {
+    let answer = decide::resume(&app, command, async |workflow, run, node| {
         access::may_decide(&app, workflow, run, node, who).await
     })
     .await
@@ -446,7 +457,7 @@ pub async fn cancel(
         return Err(ApiError::NotFound(format!("no run '{id}'")));
     }
     access::may_cancel(&app, &workflow, &run, who(&ctx))?;
-    Ok(Json(engine::cancel(&app, &id, who(&ctx).subject()).await?))
+    Ok(Json(decide::cancel(&app, &id, who(&ctx).subject()).await?))
 }
 
 #[utoipa::path(

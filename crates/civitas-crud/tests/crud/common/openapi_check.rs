@@ -49,7 +49,12 @@ fn check(value: &Value, schema: &Value, at: &str) -> Result<(), String> {
         }
     }
     if let Some(Value::Array(all)) = schema.get("allOf") {
-        return all.iter().try_for_each(|s| check(value, s, at));
+        // A composed object (a flattened struct): its fields are those of all its parts,
+        // so each part alone would call the others' fields undocumented.
+        return match merged(all) {
+            Some(object) => check(value, &object, at),
+            None => all.iter().try_for_each(|s| check(value, s, at)),
+        };
     }
     let types: Vec<&str> = match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
@@ -98,4 +103,30 @@ fn check(value: &Value, schema: &Value, at: &str) -> Result<(), String> {
         },
         _ => Ok(()),
     }
+}
+
+/// The parts of an `allOf` as one object schema (their properties and required fields
+/// together); `None` when a part is not an object schema.
+fn merged(parts: &[Value]) -> Option<Value> {
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for part in parts {
+        let part = match part.get("$ref") {
+            Some(Value::String(reference)) => {
+                &DOC["components"]["schemas"][reference.trim_start_matches("#/components/schemas/")]
+            }
+            _ => part,
+        };
+        if let Some(Value::Array(inner)) = part.get("allOf") {
+            let inner = merged(inner)?;
+            properties.extend(inner["properties"].as_object()?.clone());
+            required.extend(inner["required"].as_array()?.iter().cloned());
+            continue;
+        }
+        properties.extend(part.get("properties")?.as_object()?.clone());
+        if let Some(Value::Array(names)) = part.get("required") {
+            required.extend(names.iter().cloned());
+        }
+    }
+    Some(serde_json::json!({"type": "object", "properties": properties, "required": required}))
 }

@@ -1,6 +1,6 @@
 //! `civitas workflow list|show|start|approve|reject|cancel|tasks`: the workflow API of a
 //! running CRUD service, from the command line (docs/workflows.md). It reads the API's own
-//! types (`civitas_workflow::api`): [`client`] talks to the service, [`print`] shows what
+//! types (`civitas_workflow::api`): [`client`] talks to the service, [`print`](mod@print) shows what
 //! it answers.
 
 use std::process::ExitCode;

@@ -24,9 +24,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use civitas_events::UserContext;
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
 
 use crate::authz::Grants;
 use crate::discovery::{Discovery, IssuerError, discover, get_json};
@@ -459,7 +459,7 @@ impl From<IssuerError> for KeysError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn headers(authorization: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

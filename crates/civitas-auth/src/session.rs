@@ -6,8 +6,8 @@
 
 use std::fmt::Debug;
 
-use axum::http::{HeaderMap, Method};
 use futures::future::BoxFuture;
+use http::{HeaderMap, Method};
 
 use crate::caller_auth::{CallerAuth, Identity, Refused};
 

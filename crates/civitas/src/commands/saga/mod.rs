@@ -4,8 +4,10 @@
 //! - [`console`]: the saga store as the web console reads it;
 //! - [`inspect`]: `saga list` and `saga show` (the store, read);
 //! - [`request`]: `saga request` (a portal's request, optionally waited for);
-//! - [`service`]: the saga's settings and components in `up`, `serve …` and `bench saga`.
+//! - [`service`]: the saga's settings and components in `up` and `serve …`;
+//! - [`bench`](mod@bench): `bench saga`.
 
+mod bench;
 pub mod console;
 mod inspect;
 pub mod metrics;
@@ -19,9 +21,10 @@ use anyhow::Context;
 use civitas_saga::SagaStore;
 use civitas_saga::store::redact_url;
 
+pub use bench::{BenchArgs, bench};
 use inspect::{ListArgs, ShowArgs};
 pub use request::RequestArgs;
-pub use service::{BenchArgs, ServeArgs, ServiceArgs, bench, serve, start_in_up};
+pub use service::{ServeArgs, ServiceArgs, serve, start_in_up};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://.civitas/civitas.db";
 

@@ -49,21 +49,28 @@ async fn broker_with_crud_topics() -> (civitas_kafka::EmbeddedBroker, String) {
     (broker, prefix)
 }
 
+/// `civitas emit --count N` onto the topics of `prefix`; its output (it succeeded).
+async fn emit(kafka: &str, prefix: &str, count: usize) -> Output {
+    let count = count.to_string();
+    let emitted = civitas(args(&[
+        "emit",
+        "--count",
+        &count,
+        "--kafka",
+        kafka,
+        "--topic-prefix",
+        prefix,
+    ]))
+    .await;
+    assert!(emitted.status.success(), "{emitted:?}");
+    emitted
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn emit_publishes_what_tail_reads_back_newest_last_across_partitions() {
     let (broker, prefix) = broker_with_crud_topics().await;
     let kafka = broker.bootstrap_servers().to_owned();
-    let emitted = civitas(args(&[
-        "emit",
-        "--count",
-        "40",
-        "--kafka",
-        &kafka,
-        "--topic-prefix",
-        &prefix,
-    ]))
-    .await;
-    assert!(emitted.status.success(), "{emitted:?}");
+    let emitted = emit(&kafka, &prefix, 40).await;
     assert!(
         stdout(&emitted).contains("published 40 events"),
         "{}",
@@ -99,17 +106,7 @@ async fn emit_publishes_what_tail_reads_back_newest_last_across_partitions() {
 async fn trace_finds_every_record_of_one_correlation_id_and_exits_1_for_an_unknown_one() {
     let (broker, prefix) = broker_with_crud_topics().await;
     let kafka = broker.bootstrap_servers().to_owned();
-    let emitted = civitas(args(&[
-        "emit",
-        "--count",
-        "8",
-        "--kafka",
-        &kafka,
-        "--topic-prefix",
-        &prefix,
-    ]))
-    .await;
-    assert!(emitted.status.success(), "{emitted:?}");
+    emit(&kafka, &prefix, 8).await;
     let topic = format!("{prefix}.operations");
     let tailed = civitas(args(&[
         "tail", &topic, "-n", "1", "--json", "--kafka", &kafka,

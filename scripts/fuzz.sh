@@ -2,7 +2,7 @@
 # The fuzz targets (fuzz/, cargo-fuzz + libFuzzer), each run for SECONDS (default 15).
 #   scripts/fuzz.sh [SECONDS]         the fast targets: CloudEvents header codec, masker, saga
 #                                     message decoding (CI runs this)
-#   scripts/fuzz.sh --all [SECONDS]   also endpoint-template rendering (builds the CRUD crate,
+#   scripts/fuzz.sh --all [SECONDS]   also endpoint-template rendering (builds the command crate,
 #                                     several minutes the first time)
 # Stable toolchain, so no sanitizer (-s none): panics and failed assertions are the findings.
 # A finding is written to fuzz/artifacts/<target>/ and fails the script.
@@ -15,7 +15,7 @@ seconds="${1:-15}"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 targets=(cloudevents_headers masker saga_messages)
 features=()
-if $all; then targets+=(endpoint_template); features=(--features crud); fi
+if $all; then targets+=(endpoint_template); features=(--features command); fi
 cargo fuzz build -s none "${features[@]}"
 for target in "${targets[@]}"; do
   echo "--- fuzz $target for ${seconds}s"

@@ -2,7 +2,7 @@
 //! has no dot segment in any encoding.
 #![no_main]
 
-use civitas_crud::template::{Templates, context};
+use civitas_command::template::{Templates, context};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 

@@ -11,6 +11,17 @@
 //!
 //! No HTTP routing and no command execution here: the CRUD service's layer and executor ask
 //! these types; the workflow engine and the console ask the same [`Policy`].
+//!
+//! Choices:
+//! - Tokens are checked with `jsonwebtoken` (RustCrypto, no C library) against the issuer's
+//!   JWKS; asymmetric algorithms only.
+//! - The console's sign-in does not use the `openidconnect` crate: it would bring a second
+//!   HTTP client abstraction and a second JWT/JWK stack beside `jsonwebtoken`, while what the
+//!   sign-in needs is here already — the discovery ([`discovery`]), and ID-token checks
+//!   (signature, issuer, audience = the client id) by [`CallerAuth::claims`] with the same
+//!   keys as every bearer token; PKCE S256 is a hash and an encoding. One verifier keeps one
+//!   place to fix. To revisit if the sign-in needs refresh tokens or client registration.
+//! - Every answer of the issuer is read through `civitas-http`'s capped reader.
 
 pub mod authz;
 pub mod caller_auth;

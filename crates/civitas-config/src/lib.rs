@@ -4,8 +4,15 @@
 //!
 //! - [`ConfigError`]: one problem in one file; [`ConfigErrors`]: all of them.
 //! - [`yaml_error`]: a YAML parser's error as a [`ConfigError`] at its key path.
+//! - [`locate`]: the line of a key, a list item or a value in YAML source.
+//! - [`duration`]: the one duration grammar (`500ms` … `1w`).
 
 use std::fmt;
+
+pub mod duration;
+pub mod locate;
+
+pub use locate::Locator;
 
 /// One problem in one configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,10 +9,10 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::error::{AclError, NameError};
-use crate::locate::Locator;
 use crate::name::TopicName;
 use crate::rules::{NamingContext, check_prefix, is_dns_label};
 use crate::yaml::Ordered;
+use civitas_config::Locator;
 
 /// The ACL matrix shipped with the product (`config/acls.yaml`).
 pub const EMBEDDED_ACLS: &str = include_str!("../../../config/acls.yaml");

@@ -11,12 +11,12 @@ use serde::Deserialize;
 
 use crate::error::{CatalogError, NameError, Segment};
 use crate::lint::Violation;
-use crate::locate::Locator;
 use crate::name::{
     ConfigEventTopic, CrudKind, CrudTopic, Family, PayloadTopic, SagaTopic, TopicName,
 };
 use crate::rules::{NamingContext, Rule};
 use crate::yaml::{Ordered, ScalarKey};
+use civitas_config::Locator;
 
 /// The catalog shipped with the product (`config/catalog.yaml`).
 pub const EMBEDDED_CATALOG: &str = include_str!("../../../config/catalog.yaml");
@@ -167,24 +167,14 @@ fn human_duration(ms: i64) -> String {
     format!("{ms}ms")
 }
 
+/// A retention in milliseconds: `forever` (or `infinite`, `-1`) is -1, else the one duration
+/// grammar of the configuration files (`civitas_config::duration`).
 fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     if matches!(s, "forever" | "infinite" | "-1") {
         return Some(-1);
     }
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n.parse().ok()?;
-    let size = match unit.trim() {
-        "ms" => 1,
-        "s" => SECOND_MS,
-        "m" | "min" => MINUTE_MS,
-        "h" => HOUR_MS,
-        "d" => DAY_MS,
-        "w" => 7 * DAY_MS,
-        _ => return None,
-    };
-    n.checked_mul(size)
+    civitas_config::duration::parse(s).and_then(|d| i64::try_from(d.as_millis()).ok())
 }
 
 /// Checked, partial settings from one file; fields a file leaves out stay as they were.

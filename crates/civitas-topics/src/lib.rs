@@ -26,7 +26,6 @@ pub mod asyncapi;
 pub mod catalog;
 pub mod error;
 pub mod lint;
-mod locate;
 pub mod name;
 pub mod plan;
 pub mod product;

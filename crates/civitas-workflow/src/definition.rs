@@ -12,7 +12,7 @@ use serde_json::Value;
 use civitas_command::config::ConfigError;
 use civitas_command::systems::Systems;
 use civitas_command::template;
-use civitas_config::yaml_error;
+use civitas_config::{Locator, yaml_error};
 
 /// Largest workflow file read.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -286,7 +286,7 @@ pub fn load_dir(dir: &Path, systems: &Systems) -> Result<Vec<Workflow>, Vec<Conf
             Ok(workflow) => {
                 if let Some(other) = workflows.iter().find(|w| w.name == workflow.name) {
                     errors.push(ConfigError::new(
-                        &format!("{file}:{}", line_of(&text, &["name"])),
+                        &format!("{file}:{}", Locator::new(&text).key(&["name"])),
                         "name",
                         format!(
                             "workflow '{}' is also defined in {}",
@@ -330,7 +330,8 @@ pub fn parse(file: &str, text: &str, systems: &Systems) -> Result<Workflow, Vec<
         vec![error]
     })?;
     let mut errors = Vec::new();
-    let at = |path: &[&str]| format!("{file}:{}", line_of(text, path));
+    let locator = Locator::new(text);
+    let at = |path: &[&str]| format!("{file}:{}", locator.key(path));
     let push = |errors: &mut Vec<ConfigError>, path: &[&str], reason: String| {
         errors.push(ConfigError::new(&at(path), path.join("."), reason));
     };
@@ -695,76 +696,16 @@ fn is_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// The line (1-based) of a key path in a YAML text: each map key is looked for below its
-/// parent at a deeper indent, a list index counts `-` items. The deepest part found wins; 1
-/// when nothing is.
-pub(crate) fn line_of(text: &str, path: &[&str]) -> usize {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut from = 0;
-    let mut min_indent = 0;
-    let mut found = 1;
-    for part in path {
-        let index: Option<usize> = part.parse().ok();
-        let mut seen = 0;
-        let mut hit = None;
-        for (n, line) in lines.iter().enumerate().skip(from) {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = line.len() - trimmed.len();
-            if indent < min_indent {
-                break;
-            }
-            match index {
-                Some(i) if trimmed.starts_with("- ") || trimmed == "-" => {
-                    if seen == i {
-                        hit = Some((n, indent + 2));
-                        break;
-                    }
-                    seen += 1;
-                }
-                Some(_) => {}
-                None => {
-                    let key = trimmed
-                        .split_once(':')
-                        .map(|(k, _)| k.trim().trim_matches('"').trim_matches('\''));
-                    if indent >= min_indent && key == Some(part) {
-                        hit = Some((n, indent + 1));
-                        break;
-                    }
-                }
-            }
-        }
-        match hit {
-            Some((n, indent)) => {
-                found = n + 1;
-                from = n + 1;
-                min_indent = indent;
-            }
-            None => break,
-        }
-    }
-    found
-}
-
-/// `30s`, `5m`, `2h`, `1d` (or a number of seconds).
+/// A timeout, wait or ttl: a number of seconds, or the configuration files' one duration
+/// grammar (`civitas_config::duration`: `500ms`, `30s`, `5m`, `2h`, `1d`, `1w`); a year at
+/// most (a deadline is stored in milliseconds).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => civitas_config::duration::parse(text)?,
     };
-    // a year at most: a deadline is stored in milliseconds
-    (seconds <= 366 * 86_400).then(|| Duration::from_secs(seconds))
+    (duration <= Duration::from_secs(366 * 86_400)).then_some(duration)
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -841,12 +782,13 @@ nodes:
     }
 
     #[test]
-    fn durations_are_seconds_minutes_hours_or_days_up_to_a_year() {
+    fn durations_are_seconds_or_a_number_and_a_unit_up_to_a_year() {
         assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("3d"), Some(Duration::from_secs(3 * 86_400)));
         assert_eq!(parse_duration("367d"), None);
-        assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration("2w"), Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("1y"), None);
         assert_eq!(parse_duration("-1s"), None);
     }
 }

@@ -23,6 +23,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use civitas_config::Locator;
 use clap::Command;
 use serde_norway::Value;
 
@@ -164,7 +165,7 @@ impl SettingsFile {
             let Some((_, keys)) = SECTIONS.iter().find(|(s, _)| *s == section) else {
                 bail!(
                     "{name}:{}: unknown section {section:?}; the sections are {}",
-                    line_of(text, None, &section),
+                    Locator::new(text).key(&[&section]),
                     section_names()
                 );
             };
@@ -173,12 +174,12 @@ impl SettingsFile {
                 Value::Mapping(m) => m,
                 _ => bail!(
                     "{name}:{}: section {section:?} must be a mapping of settings",
-                    line_of(text, None, &section)
+                    Locator::new(text).key(&[&section])
                 ),
             };
             for (key, value) in body {
                 let key = key_text(&key);
-                let line = line_of(text, Some(&section), &key);
+                let line = Locator::new(text).key(&[&section, &key]);
                 if !keys.contains(&key.as_str()) {
                     bail!(
                         "{name}:{line}: unknown setting {section}.{key}; {section} has {}",
@@ -259,27 +260,6 @@ fn scalar_text(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// The 1-based line of `key:` (in `section:` when given), or 1.
-fn line_of(text: &str, section: Option<&str>, key: &str) -> usize {
-    let mut in_section = section.is_none();
-    for (i, line) in text.lines().enumerate() {
-        let indented = line.starts_with(' ') || line.starts_with('\t');
-        let trimmed = line.trim_start();
-        if let Some(section) = section {
-            if !indented && !trimmed.is_empty() && !trimmed.starts_with('#') {
-                in_section = trimmed.starts_with(&format!("{section}:"));
-                continue;
-            }
-        } else if indented {
-            continue;
-        }
-        if in_section && trimmed.starts_with(&format!("{key}:")) {
-            return i + 1;
-        }
-    }
-    1
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use civitas_crud::{App, Running};
 use civitas_kafka::KafkaSettings;
 use civitas_kafka::crud_events::Sink;
 use civitas_kafka::outbox::Outbox;
+use civitas_services::{Services, Stage};
 use civitas_topics::CrudTopics;
 
 pub use super::crud_args::CrudArgs;
@@ -144,10 +145,6 @@ pub async fn start_crud(
 /// Opens the CRUD service's durable outbox in its database and starts its relay; events
 /// an earlier run stored and the broker never acknowledged are sent first.
 pub async fn crud_outbox(kafka: &KafkaSettings, args: &CrudArgs) -> anyhow::Result<Outbox> {
-    let pool = civitas_store::connect(&args.database_url)
-        .await
-        .context("opening the database of the event outbox")?;
-    let mut settings = args.delivery.outbox();
     // One name per host and port: a restart relays at once; two live instances differ.
     let host = std::env::var("HOSTNAME")
         .ok()
@@ -155,10 +152,14 @@ pub async fn crud_outbox(kafka: &KafkaSettings, args: &CrudArgs) -> anyhow::Resu
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
-    settings.instance = Some(format!("{host}@{}", args.http_listen));
-    let outbox = Outbox::start(pool, kafka, settings)
-        .await
-        .context("starting the event outbox")?;
+    let outbox = civitas_services::open_outbox(
+        &args.database_url,
+        kafka,
+        args.delivery.outbox(),
+        format!("{host}@{}", args.http_listen),
+    )
+    .await
+    .context("starting the event outbox")?;
     let waiting = outbox.stats().backlog_events;
     if waiting > 0 {
         println!(
@@ -168,25 +169,39 @@ pub async fn crud_outbox(kafka: &KafkaSettings, args: &CrudArgs) -> anyhow::Resu
     Ok(outbox)
 }
 
-/// Stops the outbox at shutdown: it stores what is queued and delivers for up to `timeout`.
-/// What the broker has not acknowledged by then stays in the database and is sent at the
-/// next start, so nothing is lost: exit code 0 unless events were dropped.
-pub async fn stop_outbox(outbox: &Outbox, timeout: Duration) -> ExitCode {
-    let left = outbox.shutdown(timeout).await;
-    if left.backlog_events > 0 {
+/// Stops `services` in their order (`civitas_services`), saying each step, and tells what
+/// is left: undelivered events stay in the database for the next start, so the exit code is
+/// 0 unless something failed to stop or events were dropped.
+pub async fn stop(services: Services, timeout: Duration) -> ExitCode {
+    let stopped = services
+        .stop(timeout, |stage| match stage {
+            Stage::Http => println!("civitas: shutting down, finishing HTTP requests"),
+            Stage::Outbox => {
+                println!("civitas: shutting down, delivering the events still waiting")
+            }
+            Stage::Saga | Stage::Journal => {}
+        })
+        .await;
+    for failure in &stopped.failures {
+        eprintln!("civitas: {failure}");
+    }
+    if stopped.undelivered > 0 {
         eprintln!(
             "civitas: {} event(s) not yet acknowledged by the broker stay in the outbox; the next start sends them",
-            left.backlog_events
+            stopped.undelivered
         );
     }
-    if left.dropped > 0 {
+    if stopped.dropped > 0 {
         eprintln!(
             "civitas: {} event(s) were dropped while this instance ran (see the log)",
-            left.dropped
+            stopped.dropped
         );
-        return ExitCode::FAILURE;
     }
-    ExitCode::SUCCESS
+    if stopped.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -241,18 +256,10 @@ async fn crud(mut args: CrudServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     shutdown_signal().await;
-    println!("civitas: shutting down, finishing requests");
-    let timeout = Duration::from_secs(args.shutdown_timeout_secs);
-    // Whatever the HTTP side says, the events are flushed or kept.
-    let stopped = running.stop_within(timeout).await;
-    if let Err(error) = &stopped {
-        eprintln!("civitas: stopping the CRUD service: {error}");
-    }
-    println!("civitas: delivering the events still waiting");
-    let code = stop_outbox(&outbox, timeout).await;
-    Ok(if stopped.is_err() {
-        ExitCode::FAILURE
-    } else {
-        code
-    })
+    let services = Services {
+        crud: Some(running),
+        outbox: Some(outbox),
+        ..Services::default()
+    };
+    Ok(stop(services, Duration::from_secs(args.shutdown_timeout_secs)).await)
 }

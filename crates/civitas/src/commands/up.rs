@@ -140,7 +140,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     println!("civitas: ready (Ctrl-C to stop)");
     // A component that dies (an adapter's task, say) stops the whole process, loudly: a
     // half-running `up` looks healthy while sagas wait forever.
-    let mut failed = tokio::select! {
+    let failed = tokio::select! {
         () = shutdown_signal() => false,
         (which, result) = saga.failed() => {
             eprintln!("civitas: the {} stopped unexpectedly ({}); shutting everything down", which.name(), match result {
@@ -150,26 +150,13 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             true
         }
     };
-    println!("civitas: shutting down, finishing HTTP requests");
-    let timeout = Duration::from_secs(args.shutdown_timeout_secs);
-    // Every component's shutdown runs, whatever another's result: a saga that cannot flush
-    // must not keep the CRUD events from the outbox.
-    if let Err(error) = crud.stop_within(timeout).await {
-        eprintln!("civitas: stopping the CRUD service: {error}");
-        failed = true;
-    }
-    if let Err(error) = saga.shutdown(timeout).await {
-        eprintln!(
-            "civitas: stopping the saga: {:#}",
-            anyhow::Error::from(error)
-        );
-        failed = true;
-    }
-    println!("civitas: shutting down, delivering the events still waiting");
-    let code = super::serve::stop_outbox(&outbox, timeout).await;
-    if let Some(journal) = journal {
-        journal.stop(timeout).await;
-    }
+    let services = civitas_services::Services {
+        crud: Some(crud),
+        saga: Some(saga),
+        outbox: Some(outbox),
+        journal,
+    };
+    let code = super::serve::stop(services, Duration::from_secs(args.shutdown_timeout_secs)).await;
     Ok(if failed { ExitCode::FAILURE } else { code })
 }
 
@@ -180,16 +167,13 @@ async fn start_journal(
     settings: &civitas_kafka::KafkaSettings,
 ) -> anyhow::Result<civitas_kafka::journal::Journal> {
     let window = Duration::from_secs(args.history_hours.saturating_mul(3600));
-    let pool = civitas_store::connect(&args.crud.database_url)
-        .await
-        .context("opening the database of the embedded broker's history")?;
-    let replayed = civitas_kafka::journal::replay(&pool, settings, window)
-        .await
-        .context("writing the history back into the embedded broker")?;
+    let (journal, replayed) =
+        civitas_services::start_journal(&args.crud.database_url, settings, window)
+            .await
+            .context("writing the embedded broker's history back and starting its journal")?;
     println!(
         "civitas: history: {replayed} record(s) of the last {} h written back into the embedded broker",
         args.history_hours
     );
-    civitas_kafka::journal::Journal::start(pool, settings, window)
-        .context("starting the embedded broker's journal")
+    Ok(journal)
 }

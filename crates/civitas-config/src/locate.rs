@@ -1,20 +1,22 @@
-//! Finds the line of a key or value in YAML source text.
+//! Finds the line of a key or value in YAML source text — the one locator of every loader
+//! (the topic catalog and ACL matrix, workflow definitions, the settings file).
 //!
-//! The YAML parser gives positions for syntax errors only, not for values, so violations are
+//! The YAML parser gives positions for syntax errors only, not for values, so problems are
 //! placed by scanning the source: walk down a path of keys, each searched inside the block of
-//! the previous one (by indentation), then look for the value as a whole token. Good enough
-//! for hand-written catalogs; when something cannot be found the nearest enclosing key's line
+//! the previous one (by indentation), then look for the value as a whole token. A path
+//! segment that is a number is the index of a list item (`- …`) of the block. Good enough
+//! for hand-written files; when something cannot be found the nearest enclosing key's line
 //! is used.
 
 /// Line lookup over one source text.
 #[derive(Debug)]
-pub(crate) struct Locator<'a> {
+pub struct Locator<'a> {
     /// Lines with comments removed.
     lines: Vec<&'a str>,
 }
 
 impl<'a> Locator<'a> {
-    pub(crate) fn new(src: &'a str) -> Self {
+    pub fn new(src: &'a str) -> Self {
         Locator {
             lines: src.lines().map(strip_comment).collect(),
         }
@@ -24,10 +26,20 @@ impl<'a> Locator<'a> {
     /// last key found.
     fn block(&self, path: &[&str]) -> (usize, usize) {
         let (mut start, mut end) = (0, self.lines.len());
+        // Where the children of the block found last begin.
+        let mut children = 0;
         for key in path {
-            let Some(i) = (start..end).find(|&i| is_key_line(self.lines[i], key)) else {
+            let index = key.parse::<usize>().ok();
+            let found = match index {
+                Some(n) => self.list_item(children, end, n),
+                None => (children..end).find(|&i| is_key_line(self.lines[i], key)),
+            };
+            let Some(i) = found else {
                 break;
             };
+            // A key's children are below its line; a list item's line holds its first key
+            // (`- from: a`).
+            children = if index.is_some() { i } else { i + 1 };
             let indent = indent_of(self.lines[i]);
             let block_end = (i + 1..end)
                 .find(|&j| !self.lines[j].trim().is_empty() && indent_of(self.lines[j]) <= indent)
@@ -38,19 +50,33 @@ impl<'a> Locator<'a> {
         (start, end)
     }
 
+    /// The 0-based line of the `n`th (0-based) item of the list in `[from, end)`: the lines
+    /// `- …` at the indentation of the first one.
+    fn list_item(&self, from: usize, end: usize, n: usize) -> Option<usize> {
+        let is_item = |line: &str| {
+            let t = line.trim_start();
+            t == "-" || t.starts_with("- ")
+        };
+        let first = (from..end).find(|&i| is_item(self.lines[i]))?;
+        let indent = indent_of(self.lines[first]);
+        (first..end)
+            .filter(|&i| is_item(self.lines[i]) && indent_of(self.lines[i]) == indent)
+            .nth(n)
+    }
+
     /// 1-based line of the last key of `path` (or of the deepest key that exists).
-    pub(crate) fn key(&self, path: &[&str]) -> usize {
+    pub fn key(&self, path: &[&str]) -> usize {
         self.block(path).0 + 1
     }
 
     /// 1-based line of `item` (a list value or a key) inside the block of `path`.
-    pub(crate) fn item(&self, path: &[&str], item: &str) -> usize {
+    pub fn item(&self, path: &[&str], item: &str) -> usize {
         self.item_nth(path, item, 0)
     }
 
     /// Like [`item`](Self::item), for the `nth` (0-based) occurrence: duplicates are reported
     /// at their own line.
-    pub(crate) fn item_nth(&self, path: &[&str], item: &str, nth: usize) -> usize {
+    pub fn item_nth(&self, path: &[&str], item: &str, nth: usize) -> usize {
         let (start, end) = self.block(path);
         (start..end)
             .filter(|&i| {
@@ -153,6 +179,32 @@ saga:
         assert!(!contains_token("created.again", "created"));
         assert!(contains_token("- \"created\"", "created"));
         assert!(!contains_token("crud.operations", "operations"));
+    }
+
+    #[test]
+    fn a_number_in_the_path_is_a_list_item_and_keys_below_it_are_found() {
+        let src = "name: w\nedges:\n  - from: a\n    to: b\n  - from: b\n    to: c\n";
+        let l = Locator::new(src);
+        assert_eq!(l.key(&["edges", "0"]), 3);
+        assert_eq!(l.key(&["edges", "1"]), 5);
+        assert_eq!(l.key(&["edges", "1", "to"]), 6);
+        assert_eq!(
+            l.key(&["edges", "7"]),
+            2,
+            "a missing item falls back to the list's key"
+        );
+    }
+
+    #[test]
+    fn a_key_named_like_its_section_is_found_below_the_section() {
+        let src = "kafka:\n  topic_prefix: crud\n  kafka: 127.0.0.1:9092\n";
+        assert_eq!(Locator::new(src).key(&["kafka", "kafka"]), 3);
+    }
+
+    #[test]
+    fn a_key_of_a_section_is_found_in_that_section_only() {
+        let src = "kafka:\n  bootstrap: x\ncrud:\n  bootstrap: y\n";
+        assert_eq!(Locator::new(src).key(&["crud", "bootstrap"]), 4);
     }
 
     #[test]

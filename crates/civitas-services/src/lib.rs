@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use civitas_crud::Running;
 use civitas_kafka::KafkaSettings;
+use civitas_kafka::consume::error_chain;
 use civitas_kafka::journal::Journal;
 use civitas_kafka::outbox::{Outbox, OutboxSettings};
 
@@ -73,9 +74,10 @@ impl Services {
         if let Some(crud) = self.crud {
             announce(Stage::Http);
             if let Err(error) = crud.stop_within(timeout).await {
-                stopped
-                    .failures
-                    .push(format!("stopping the CRUD service: {}", chain(&error)));
+                stopped.failures.push(format!(
+                    "stopping the CRUD service: {}",
+                    error_chain(&error)
+                ));
             }
         }
         if let Some(saga) = self.saga {
@@ -83,7 +85,7 @@ impl Services {
             if let Err(error) = saga.shutdown(timeout).await {
                 stopped
                     .failures
-                    .push(format!("stopping the saga: {}", chain(&error)));
+                    .push(format!("stopping the saga: {}", error_chain(&error)));
             }
         }
         if let Some(outbox) = self.outbox {
@@ -125,16 +127,4 @@ pub async fn start_journal(
     let replayed = civitas_kafka::journal::replay(&pool, kafka, window).await?;
     let journal = Journal::start(pool, kafka, window)?;
     Ok((journal, replayed))
-}
-
-/// An error and its causes, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -160,12 +160,14 @@ impl SettingsFile {
                 section_names()
             ),
         };
+        // One line index of the file, for every message that names a line.
+        let locator = Locator::new(text);
         for (section, body) in sections {
             let section = key_text(&section);
             let Some((_, keys)) = SECTIONS.iter().find(|(s, _)| *s == section) else {
                 bail!(
                     "{name}:{}: unknown section {section:?}; the sections are {}",
-                    Locator::new(text).key(&[&section]),
+                    locator.key(&[&section]),
                     section_names()
                 );
             };
@@ -174,12 +176,12 @@ impl SettingsFile {
                 Value::Mapping(m) => m,
                 _ => bail!(
                     "{name}:{}: section {section:?} must be a mapping of settings",
-                    Locator::new(text).key(&[&section])
+                    locator.key(&[&section])
                 ),
             };
             for (key, value) in body {
                 let key = key_text(&key);
-                let line = Locator::new(text).key(&[&section, &key]);
+                let line = locator.key(&[&section, &key]);
                 if !keys.contains(&key.as_str()) {
                     bail!(
                         "{name}:{line}: unknown setting {section}.{key}; {section} has {}",
